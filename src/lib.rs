@@ -1,0 +1,14 @@
+//! tend: playbooks for private-domain customer operations.
+//!
+//! `syntax` reads `.playbook` files, `config` reads `tend.toml`, `check` resolves
+//! and types them into one `Program` and runs the lint rules.
+
+pub mod check;
+pub mod config;
+pub mod cron;
+pub mod diag;
+pub mod project;
+pub mod report;
+pub mod source;
+pub mod syntax;
+pub mod types;

@@ -1,0 +1,220 @@
+//! Finding a project's files, reading them, and linting them as one whole.
+
+use crate::check::{self, suppress, ParsedFile, Program};
+use crate::config::Config;
+use crate::diag::Finding;
+use crate::source::{FileId, SourceFile, Sources};
+use std::path::{Path, PathBuf};
+
+/// A problem that stops linting before any finding: exit code 2.
+#[derive(Debug)]
+pub struct LoadError(pub String);
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What to lint: a tend.toml and the playbook files that go with it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub config: PathBuf,
+    pub playbooks: Vec<PathBuf>,
+}
+
+/// The result of linting one target.
+pub struct Linted {
+    pub sources: Sources,
+    pub findings: Vec<Finding>,
+    pub program: Option<Program>,
+    pub files_checked: usize,
+}
+
+/// Turns command-line paths into targets: each folder is a project, and all
+/// single files together form one, with the nearest tend.toml above the first.
+pub fn targets(paths: &[PathBuf]) -> Result<Vec<Target>, LoadError> {
+    let paths: Vec<PathBuf> = if paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        paths.to_vec()
+    };
+    let mut out = Vec::new();
+    let mut files = Vec::new();
+    for p in &paths {
+        let meta = std::fs::metadata(p)
+            .map_err(|e| LoadError(format!("cannot read `{}`: {e}", p.display())))?;
+        if meta.is_dir() {
+            let config = find_config(p).ok_or_else(|| LoadError(format!("no tend.toml in `{}` or any folder above it; a project is a folder with a tend.toml", p.display())))?;
+            let root = config.parent().unwrap_or(Path::new(".")).to_path_buf();
+            let cfg_text = std::fs::read_to_string(&config).unwrap_or_default();
+            let include = include_globs(&cfg_text);
+            let mut playbooks = Vec::new();
+            if p.join("tend.toml").is_file() {
+                collect(&root, &root, include.as_deref(), &mut playbooks)?;
+            } else {
+                collect(&root, p, include.as_deref(), &mut playbooks)?;
+            }
+            playbooks.sort();
+            out.push(Target { config, playbooks });
+        } else {
+            files.push(p.clone());
+        }
+    }
+    if let Some(first) = files.first() {
+        let dir = first
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let config = find_config(dir).ok_or_else(|| {
+            LoadError(format!(
+                "no tend.toml found for `{}` in its folder or any folder above",
+                first.display()
+            ))
+        })?;
+        out.push(Target {
+            config,
+            playbooks: files,
+        });
+    }
+    Ok(out)
+}
+
+fn find_config(dir: &Path) -> Option<PathBuf> {
+    let abs = std::fs::canonicalize(dir).ok()?;
+    let mut rel = dir.to_path_buf();
+    for d in abs.ancestors() {
+        if d.join("tend.toml").is_file() {
+            return Some(rel.join("tend.toml"));
+        }
+        rel = rel.join("..");
+    }
+    None
+}
+
+/// `include = [...]` read leniently, so a broken tend.toml is reported by the checker, not here.
+fn include_globs(text: &str) -> Option<Vec<String>> {
+    let table: toml::Table = text.parse().ok()?;
+    let arr = table.get("include")?.as_array()?;
+    Some(
+        arr.iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+    )
+}
+
+fn collect(
+    root: &Path,
+    dir: &Path,
+    include: Option<&[String]>,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), LoadError> {
+    let globs = match include {
+        Some(pats) => {
+            let mut b = globset::GlobSetBuilder::new();
+            for p in pats {
+                let g = globset::GlobBuilder::new(p)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| {
+                        LoadError(format!("bad `include` pattern `{p}` in tend.toml: {e}"))
+                    })?;
+                b.add(g);
+            }
+            Some(b.build().map_err(|e| LoadError(e.to_string()))?)
+        }
+        None => None,
+    };
+    walk(root, dir, globs.as_ref(), out)
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    globs: Option<&globset::GlobSet>,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), LoadError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| LoadError(format!("cannot read folder `{}`: {e}", dir.display())))?;
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        let name = e.file_name().to_string_lossy().to_string();
+        let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if is_dir {
+            if name.starts_with('.')
+                || name == "target"
+                || (globs.is_none() && path.join("tend.toml").is_file())
+            {
+                continue;
+            }
+            walk(root, &path, globs, out)?;
+        } else if name.ends_with(".playbook") {
+            let keep = match globs {
+                None => true,
+                Some(g) => g.is_match(path.strip_prefix(root).unwrap_or(&path)),
+            };
+            if keep {
+                out.push(path);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn display(p: &Path) -> PathBuf {
+    let s = p.to_string_lossy();
+    PathBuf::from(s.strip_prefix("./").unwrap_or(&s).to_string())
+}
+
+/// Reads and lints one target.
+pub fn lint(target: &Target) -> Result<Linted, LoadError> {
+    let mut sources = Sources::default();
+    let read = |p: &Path| {
+        std::fs::read_to_string(p)
+            .map_err(|e| LoadError(format!("cannot read `{}`: {e}", p.display())))
+    };
+    let config_id = sources.add(SourceFile::new(
+        display(&target.config),
+        read(&target.config)?,
+    ));
+    let mut files = Vec::new();
+    for p in &target.playbooks {
+        files.push(sources.add(SourceFile::new(display(p), read(p)?)));
+    }
+    Ok(lint_sources(sources, config_id, &files))
+}
+
+/// Lints sources already in memory: `config` is tend.toml, `files` the playbooks.
+pub fn lint_sources(sources: Sources, config: FileId, files: &[FileId]) -> Linted {
+    let mut findings = Vec::new();
+    let cfg = Config::read(config, &sources.get(config).text, &mut findings);
+    let toml_broken = findings.iter().any(|f| f.rule == "syntax");
+    let mut parsed = Vec::new();
+    for &id in files {
+        match crate::syntax::parse(&sources.get(id).text) {
+            Ok(ast) => parsed.push(ParsedFile { file: id, ast }),
+            Err(e) => findings
+                .push(Finding::new(&check::rules::SYNTAX, id, e.span, e.message).help(e.help)),
+        }
+    }
+    let program = if toml_broken {
+        None
+    } else {
+        let (program, mut more) = check::check(&sources, cfg.clone(), parsed);
+        findings.append(&mut more);
+        Some(program)
+    };
+    let mut findings = suppress::apply(&sources, files, &cfg, findings);
+    findings.sort_by(|a, b| {
+        (a.file, a.span.start, a.rule, &a.message).cmp(&(b.file, b.span.start, b.rule, &b.message))
+    });
+    findings.dedup();
+    Linted {
+        files_checked: files.len() + 1,
+        sources,
+        findings,
+        program,
+    }
+}

@@ -1,0 +1,133 @@
+//! miette's graphical report, for people at a terminal.
+
+use super::Summary;
+use crate::diag::{Finding, Severity};
+use crate::source::Sources;
+use miette::{
+    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan,
+};
+use std::fmt;
+
+struct Shown {
+    message: String,
+    code: String,
+    severity: miette::Severity,
+    help: String,
+    src: NamedSource<String>,
+    labels: Vec<LabeledSpan>,
+}
+
+impl fmt::Debug for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Shown {}
+
+impl Diagnostic for Shown {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(&self.code))
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(self.severity)
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(&self.help))
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.src)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(self.labels.iter().cloned()))
+    }
+}
+
+/// A byte span widened to whole characters, at least one character long where the text allows.
+fn char_span(text: &str, start: usize, end: usize) -> SourceSpan {
+    let mut s = start.min(text.len());
+    while !text.is_char_boundary(s) {
+        s -= 1;
+    }
+    let mut e = end.clamp(s, text.len());
+    while !text.is_char_boundary(e) {
+        e += 1;
+    }
+    if e == s {
+        if let Some(c) = text[s..].chars().next() {
+            if c != '\n' {
+                e = s + c.len_utf8();
+            }
+        }
+    }
+    SourceSpan::new(s.into(), e - s)
+}
+
+pub fn render(findings: &[(&Sources, &Finding)], sum: &Summary, color: bool) -> String {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    let mut out = String::new();
+    for (sources, f) in findings {
+        let file = sources.get(f.file);
+        let mut labels = vec![LabeledSpan::new_primary_with_span(
+            Some(short(&f.message)),
+            char_span(&file.text, f.span.start, f.span.end),
+        )];
+        for (lf, span, text) in &f.labels {
+            if *lf == f.file {
+                labels.push(LabeledSpan::new_with_span(
+                    Some(text.clone()),
+                    char_span(&file.text, span.start, span.end),
+                ));
+            }
+        }
+        let shown = Shown {
+            message: f.message.clone(),
+            code: f.rule.to_string(),
+            severity: if f.severity == Severity::Error {
+                miette::Severity::Error
+            } else {
+                miette::Severity::Warning
+            },
+            help: f.help.clone(),
+            src: NamedSource::new(file.display_path(), file.text.clone()),
+            labels,
+        };
+        let _ = handler.render_report(&mut out, &shown);
+        out.push('\n');
+    }
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    if findings.is_empty() {
+        out.push_str(&format!(
+            "✓ {} checked, no findings\n",
+            plural(sum.files, "file")
+        ));
+    } else {
+        out.push_str(&format!(
+            "{}, {} in {} checked\n",
+            plural(sum.errors, "error"),
+            plural(sum.warnings, "warning"),
+            plural(sum.files, "file")
+        ));
+    }
+    out
+}
+
+fn short(message: &str) -> String {
+    let m: String = message.chars().take(60).collect();
+    if m.len() < message.len() {
+        format!("{m}…")
+    } else {
+        m
+    }
+}

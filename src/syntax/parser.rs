@@ -1,0 +1,5 @@
+use pest_derive::Parser;
+
+#[derive(Parser)]
+#[grammar = "../grammar/playbook.pest"]
+pub struct SyntaxParser;
