@@ -80,7 +80,7 @@ pub fn render(findings: &[(&Sources, &Finding)], sum: &Summary, color: bool) -> 
     for (sources, f) in findings {
         let file = sources.get(f.file);
         let mut labels = vec![LabeledSpan::new_primary_with_span(
-            Some(short(&f.message)),
+            None,
             char_span(&file.text, f.span.start, f.span.end),
         )];
         for (lf, span, text) in &f.labels {
@@ -103,7 +103,9 @@ pub fn render(findings: &[(&Sources, &Finding)], sum: &Summary, color: bool) -> 
             src: NamedSource::new(file.display_path(), file.text.clone()),
             labels,
         };
-        let _ = handler.render_report(&mut out, &shown);
+        let mut one = String::new();
+        let _ = handler.render_report(&mut one, &shown);
+        out.push_str(&char_column_header(&one, file, f.span.start));
         out.push('\n');
     }
     let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
@@ -123,11 +125,15 @@ pub fn render(findings: &[(&Sources, &Finding)], sum: &Summary, color: bool) -> 
     out
 }
 
-fn short(message: &str) -> String {
-    let m: String = message.chars().take(60).collect();
-    if m.len() < message.len() {
-        format!("{m}…")
-    } else {
-        m
-    }
+/// miette's header counts the column in bytes; show characters, as every other format does.
+fn char_column_header(rendered: &str, file: &crate::source::SourceFile, offset: usize) -> String {
+    let (line, col) = file.line_col(offset);
+    let start = file.line_start(line).unwrap_or(0);
+    let byte_col = file.floor_boundary(offset).saturating_sub(start) + 1;
+    let path = file.display_path();
+    rendered.replacen(
+        &format!("{path}:{line}:{byte_col}]"),
+        &format!("{path}:{line}:{col}]"),
+        1,
+    )
 }

@@ -62,10 +62,9 @@ fn friendly(rule: Rule) -> &'static str {
         Rule::k_next => "`next`",
         Rule::k_now => "`now`",
         Rule::k_customer => "`customer`",
-        Rule::k_and => "`and`",
-        Rule::k_or => "`or`",
+        Rule::k_and | Rule::k_or => OPERATOR,
         Rule::k_not => "`not`",
-        Rule::k_in => "`in`",
+        Rule::k_in => OPERATOR,
         Rule::k_true | Rule::k_false => "`true` or `false`",
         Rule::ident => "a name",
         Rule::path => "a data path such as `customer.name`",
@@ -146,32 +145,17 @@ fn friendly(rule: Rule) -> &'static str {
         | Rule::op_add
         | Rule::op_sub
         | Rule::op_mul
-        | Rule::op_div => "an operator",
+        | Rule::op_div => OPERATOR,
     }
 }
+
+const OPERATOR: &str = "an operator such as `==`, `>`, `and` or `in`";
 
 /// Rules that tell the person little: left out when something more specific is expected too.
 fn is_vague(rule: Rule) -> bool {
     matches!(
         rule,
-        Rule::WHITESPACE
-            | Rule::COMMENT
-            | Rule::nl
-            | Rule::infix
-            | Rule::op_or
-            | Rule::op_and
-            | Rule::op_not_in
-            | Rule::op_in
-            | Rule::op_eq
-            | Rule::op_ne
-            | Rule::op_le
-            | Rule::op_ge
-            | Rule::op_lt
-            | Rule::op_gt
-            | Rule::op_add
-            | Rule::op_sub
-            | Rule::op_mul
-            | Rule::op_div
+        Rule::WHITESPACE | Rule::COMMENT | Rule::nl | Rule::EOI
     )
 }
 
@@ -202,10 +186,12 @@ pub(super) fn describe(text: &str, err: pest::error::Error<Rule>) -> SyntaxError
             "end it with `\"` on the same line, or use `\"\"\"…\"\"\"` for text over several lines",
         );
     }
+    // Where an operator may follow, `not` is the start of `not in`.
+    let operator_position = positives.iter().any(|r| friendly(*r) == OPERATOR);
     let specific: Vec<Rule> = positives
         .iter()
         .copied()
-        .filter(|r| !is_vague(*r))
+        .filter(|r| !is_vague(*r) && !(operator_position && *r == Rule::k_not))
         .collect();
     let chosen = if specific.is_empty() {
         positives
@@ -231,7 +217,12 @@ pub(super) fn describe(text: &str, err: pest::error::Error<Rule>) -> SyntaxError
     } else {
         format!("expected {}{after}, found {found}", join_or(&names))
     };
-    SyntaxError::new(span, message, help_for(&names))
+    let help = if found == "`=`" && names.contains(&OPERATOR) {
+        "compare with `==`; a single `=` only assigns, in `set` and `with`".to_string()
+    } else {
+        help_for(&names)
+    };
+    SyntaxError::new(span, message, help)
 }
 
 fn help_for(names: &[&str]) -> String {

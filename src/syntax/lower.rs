@@ -40,6 +40,7 @@ pub fn file(_text: &str, pair: Pair<Rule>) -> Result<File> {
     let mut items = Vec::new();
     for p in pair.into_inner() {
         match p.as_rule() {
+            Rule::eos => {}
             Rule::segment_def => items.push(Item::Segment(segment(p)?)),
             Rule::template_def => items.push(Item::Template(template(p)?)),
             Rule::playbook_def => items.push(Item::Playbook(playbook(p)?)),
@@ -84,7 +85,7 @@ fn template(p: Pair<Rule>) -> Result<Template> {
         variants: Vec::new(),
         span,
     };
-    for item in it {
+    for item in it.filter(|p| p.as_rule() != Rule::eos) {
         let item_span = span_of(&item);
         let rule = item.as_rule();
         let mut parts = item.into_inner();
@@ -139,7 +140,7 @@ fn playbook(p: Pair<Rule>) -> Result<Playbook> {
         steps: Vec::new(),
         span,
     };
-    for item in it {
+    for item in it.filter(|p| p.as_rule() != Rule::eos) {
         let item_span = span_of(&item);
         let rule = item.as_rule();
         if rule != Rule::step_def && !pb.steps.is_empty() {
@@ -449,7 +450,10 @@ fn step(p: Pair<Rule>) -> Result<Step> {
 }
 
 fn block(p: Pair<Rule>) -> Result<Block> {
-    p.into_inner().map(action).collect()
+    p.into_inner()
+        .filter(|p| p.as_rule() != Rule::eos)
+        .map(action)
+        .collect()
 }
 
 fn action(p: Pair<Rule>) -> Result<Action> {
@@ -716,6 +720,20 @@ fn is_comparison(op: BinaryOp) -> bool {
 }
 
 pub fn expr(p: Pair<Rule>) -> Result<Expr> {
+    let span = span_of(&p);
+    let operators = p
+        .clone()
+        .into_inner()
+        .filter(|p| p.as_rule() != Rule::nl)
+        .count()
+        / 2;
+    if operators > super::limits::MAX_OPERATORS {
+        return err(
+            span,
+            "this expression has more than 256 operators",
+            "split it into segments that name each other",
+        );
+    }
     pratt()
         .map_primary(primary)
         .map_prefix(|op, rhs| {

@@ -2,6 +2,7 @@
 
 pub mod ast;
 mod expected;
+mod limits;
 mod literals;
 mod lower;
 mod parser;
@@ -31,6 +32,7 @@ impl SyntaxError {
 /// Parses one `.playbook` file.
 pub fn parse(text: &str) -> Result<ast::File, SyntaxError> {
     use pest::Parser;
+    limits::check(text)?;
     let mut pairs =
         SyntaxParser::parse(Rule::file, text).map_err(|e| expected::describe(text, e))?;
     let file = pairs.next().expect("the file rule always yields one pair");
@@ -40,6 +42,7 @@ pub fn parse(text: &str) -> Result<ast::File, SyntaxError> {
 /// Parses a lone expression, such as a channel's `requires` in tend.toml.
 pub fn parse_expr(text: &str) -> Result<ast::Expr, SyntaxError> {
     use pest::Parser;
+    limits::check(text)?;
     let mut pairs = SyntaxParser::parse(Rule::standalone_expr, text)
         .map_err(|e| expected::describe(text, e))?;
     let top = pairs
