@@ -192,8 +192,8 @@ pub fn lint_sources(sources: Sources, config: FileId, files: &[FileId]) -> Linte
     let cfg = Config::read(config, &sources.get(config).text, &mut findings);
     let toml_broken = findings.iter().any(|f| f.rule == "syntax");
     let mut parsed = Vec::new();
-    for &id in files {
-        match crate::syntax::parse(&sources.get(id).text) {
+    for (id, result) in parse_all(&sources, files) {
+        match result {
             Ok(ast) => parsed.push(ParsedFile { file: id, ast }),
             Err(e) => findings
                 .push(Finding::new(&check::rules::SYNTAX, id, e.span, e.message).help(e.help)),
@@ -217,4 +217,42 @@ pub fn lint_sources(sources: Sources, config: FileId, files: &[FileId]) -> Linte
         findings,
         program,
     }
+}
+
+/// Parses files on all cores: files are independent, and parsing is most of a lint.
+fn parse_all(
+    sources: &Sources,
+    files: &[FileId],
+) -> Vec<(
+    FileId,
+    Result<crate::syntax::ast::File, crate::syntax::SyntaxError>,
+)> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(files.len().div_ceil(8))
+        .max(1);
+    if threads == 1 {
+        return files
+            .iter()
+            .map(|&id| (id, crate::syntax::parse(&sources.get(id).text)))
+            .collect();
+    }
+    let chunk = files.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|ids| {
+                scope.spawn(move || {
+                    ids.iter()
+                        .map(|&id| (id, crate::syntax::parse(&sources.get(id).text)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a parser thread panicked"))
+            .collect()
+    })
 }

@@ -33,6 +33,14 @@ impl SyntaxError {
 pub fn parse(text: &str) -> Result<ast::File, SyntaxError> {
     use pest::Parser;
     limits::check(text)?;
+    // A byte-order mark is whitespace; blank it out so offsets stay the same.
+    let owned;
+    let text = if let Some(rest) = text.strip_prefix('\u{FEFF}') {
+        owned = format!("   {rest}");
+        owned.as_str()
+    } else {
+        text
+    };
     let mut pairs =
         SyntaxParser::parse(Rule::file, text).map_err(|e| expected::describe(text, e))?;
     let file = pairs.next().expect("the file rule always yields one pair");

@@ -1,0 +1,269 @@
+//! `tend lint` and `tend explain` as a user runs them: arguments in,
+//! output and exit code out.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const TOML: &str = r#"timezone = "Asia/Shanghai"
+
+[customer]
+name = "string"
+orders = "int"
+
+[events."order.paid"]
+order_id = "string"
+
+[events."contact.blocked"]
+
+[channels.wecom]
+touchpoint = "wecom"
+adapter = "console"
+"#;
+
+const CLEAN: &str = r#"template hello {
+  text "{{ customer.name }}您好，订单 {{ event.order_id }} 已收到～"
+}
+
+playbook welcome {
+  trigger event order.paid
+  step greet {
+    send wecom hello
+  }
+}
+"#;
+
+fn project(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tend-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (path, text) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
+fn tend(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tend"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[test]
+fn a_clean_project_exits_0() {
+    let dir = project(
+        "clean",
+        &[("tend.toml", TOML), ("playbooks/welcome.playbook", CLEAN)],
+    );
+    let out = tend(&dir, &["lint"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("no findings"));
+}
+
+#[test]
+fn an_error_exits_1_and_names_file_line_and_rule() {
+    let bad = CLEAN.replace("send wecom hello", "send wecom helo");
+    let dir = project(
+        "error",
+        &[("tend.toml", TOML), ("playbooks/welcome.playbook", &bad)],
+    );
+    let out = tend(&dir, &["lint"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("unknown-template"), "{text}");
+    assert!(text.contains("playbooks/welcome.playbook:8:"), "{text}");
+    assert!(text.contains("did you mean `hello`?"), "{text}");
+}
+
+#[test]
+fn warnings_exit_0_unless_denied() {
+    let warn = CLEAN.replace(
+        "{{ customer.name }}您好，订单 {{ event.order_id }} 已收到～",
+        "您好～",
+    );
+    let dir = project("warn", &[("tend.toml", TOML), ("w.playbook", &warn)]);
+    assert_eq!(tend(&dir, &["lint"]).status.code(), Some(0));
+    let denied = tend(&dir, &["lint", "--deny", "warnings"]);
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(stdout(&denied).contains("unpersonalized"));
+}
+
+#[test]
+fn usage_and_io_problems_exit_2() {
+    let dir = project("usage", &[("tend.toml", TOML)]);
+    assert_eq!(
+        tend(&dir, &["lint", "missing.playbook"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        tend(&dir, &["lint", "--format", "xml"]).status.code(),
+        Some(2)
+    );
+    let lonely = project("no-config", &[("a.playbook", CLEAN)]);
+    let out = Command::new(env!("CARGO_BIN_EXE_tend"))
+        .args(["lint", lonely.join("a.playbook").to_str().unwrap()])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    // The temp folder may sit under a folder with a tend.toml on some machines; usually it does not.
+    if !Path::new("/tmp/tend.toml").exists() {
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no tend.toml"));
+    }
+}
+
+#[test]
+fn json_counts_columns_in_characters() {
+    let bad = "template hello {\n  text \"{{ customer.name }}您好\"\n}\n\nplaybook p {\n  title \"包裹卡\"  titel \"x\"\n}\n";
+    let dir = project("json", &[("tend.toml", TOML), ("p.playbook", bad)]);
+    let out = tend(&dir, &["lint", "--format", "json", "p.playbook"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let f = &v["findings"][0];
+    assert_eq!(f["rule"], "syntax");
+    assert_eq!(f["severity"], "error");
+    assert_eq!(f["file"], "p.playbook");
+    assert_eq!(
+        (f["line"].as_u64(), f["column"].as_u64()),
+        (Some(6), Some(16))
+    );
+    assert_eq!(
+        (f["end_line"].as_u64(), f["end_column"].as_u64()),
+        (Some(6), Some(21))
+    );
+    assert!(f["message"].as_str().unwrap().contains("found `titel`"));
+    assert!(f["help"].as_str().unwrap().len() > 10);
+    assert_eq!(v["summary"]["errors"], 1);
+    // Keys come in the documented order.
+    let keys: Vec<&String> = f.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "rule",
+            "severity",
+            "file",
+            "line",
+            "column",
+            "end_line",
+            "end_column",
+            "message",
+            "help"
+        ]
+    );
+}
+
+#[test]
+fn human_output_shows_character_columns_on_chinese_lines() {
+    let bad = "playbook p {\n  title \"包裹卡\"  titel \"x\"\n}\n";
+    let dir = project("human", &[("tend.toml", TOML), ("p.playbook", bad)]);
+    let text = stdout(&tend(&dir, &["lint", "p.playbook"]));
+    assert!(text.contains("[p.playbook:2:16]"), "{text}");
+    assert!(text.contains("expected the end of the statement"), "{text}");
+}
+
+#[test]
+fn github_format_prints_annotations() {
+    let bad = CLEAN.replace("order.paid", "order.payed");
+    let dir = project("github", &[("tend.toml", TOML), ("p.playbook", &bad)]);
+    let text = stdout(&tend(&dir, &["lint", "--format", "github"]));
+    let line = text.lines().next().unwrap();
+    assert!(
+        line.starts_with("::error file=p.playbook,line=6,col=17,"),
+        "{line}"
+    );
+    assert!(
+        line.contains("title=tend unknown-field::unknown event `order.payed`"),
+        "{line}"
+    );
+}
+
+#[test]
+fn sarif_is_2_1_0_with_rules_and_results() {
+    let bad = CLEAN.replace("send wecom hello", "send wecom hello\n    wait 0m");
+    let dir = project("sarif", &[("tend.toml", TOML), ("p.playbook", &bad)]);
+    let out = tend(&dir, &["lint", "--format", "sarif"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    let run = &v["runs"][0];
+    assert_eq!(run["columnKind"], "unicodeCodePoints");
+    assert_eq!(
+        run["tool"]["driver"]["rules"].as_array().unwrap().len(),
+        tend::check::rules::ALL.len()
+    );
+    let r = &run["results"][0];
+    assert_eq!(r["ruleId"], "zero-wait");
+    assert_eq!(r["level"], "error");
+    assert_eq!(
+        r["locations"][0]["physicalLocation"]["region"]["startLine"],
+        9
+    );
+}
+
+#[test]
+fn a_mistake_in_tend_toml_points_into_tend_toml() {
+    let toml = TOML.replace("touchpoint = \"wecom\"", "touchpoint = \"wechat\"");
+    let dir = project("toml", &[("tend.toml", &toml), ("p.playbook", CLEAN)]);
+    let out = tend(&dir, &["lint", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let f = &v["findings"][0];
+    assert_eq!(
+        (f["rule"].as_str(), f["file"].as_str(), f["line"].as_u64()),
+        (Some("invalid-config"), Some("tend.toml"), Some(13))
+    );
+}
+
+#[test]
+fn explain_lists_rules_and_prints_pages() {
+    let dir = project("explain", &[]);
+    let list = stdout(&tend(&dir, &["explain"]));
+    for r in tend::check::rules::ALL.iter() {
+        assert!(list.contains(r.name), "{} missing from the list", r.name);
+    }
+    let page = tend(&dir, &["explain", "promo-in-sharing-group"]);
+    assert_eq!(page.status.code(), Some(0));
+    let text = stdout(&page);
+    for section in [
+        "# promo-in-sharing-group",
+        "## What it does",
+        "## Why it matters",
+        "## Example",
+        "## How to fix",
+    ] {
+        assert!(text.contains(section), "missing {section}");
+    }
+    let wrong = tend(&dir, &["explain", "cap-exceed"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("did you mean `cap-exceeded`"));
+}
+
+#[test]
+fn every_rule_page_has_the_four_sections() {
+    for r in tend::check::rules::ALL.iter() {
+        for section in [
+            "## What it does",
+            "## Why it matters",
+            "## Example",
+            "## How to fix",
+        ] {
+            assert!(
+                r.docs.contains(section),
+                "docs/rules/{}.md lacks {section}",
+                r.name
+            );
+        }
+        assert!(
+            r.docs.starts_with(&format!("# {}", r.name)),
+            "docs/rules/{}.md must start with its name",
+            r.name
+        );
+    }
+}
