@@ -603,7 +603,7 @@ impl<'a> Checker<'a> {
                     let shown = format!(
                         "{}{}",
                         total / 100,
-                        if total % 100 == 0 {
+                        if total.is_multiple_of(100) {
                             String::new()
                         } else {
                             format!(".{:02}", total % 100)

@@ -289,9 +289,7 @@ fn dynamic_subscript(text: &str) -> Option<String> {
                 continue;
             }
         };
-        let Some(end) = text[at + 2..].find(close) else {
-            return None;
-        };
+        let end = text[at + 2..].find(close)?;
         let code = &text[at + 2..at + 2 + end];
         let bytes = code.as_bytes();
         for (j, c) in code.char_indices() {

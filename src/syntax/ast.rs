@@ -41,7 +41,7 @@ pub struct File {
 pub enum Item {
     Segment(Segment),
     Template(Template),
-    Playbook(Playbook),
+    Playbook(Box<Playbook>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

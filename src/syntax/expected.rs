@@ -191,7 +191,7 @@ pub(super) fn describe(text: &str, err: pest::error::Error<Rule>) -> SyntaxError
     let specific: Vec<Rule> = positives
         .iter()
         .copied()
-        .filter(|r| !is_vague(*r) && !(operator_position && *r == Rule::k_not))
+        .filter(|r| !is_vague(*r) && (!operator_position || *r != Rule::k_not))
         .collect();
     let chosen = if specific.is_empty() {
         positives
@@ -246,8 +246,8 @@ fn join_or(names: &[&str]) -> String {
 }
 
 fn closes_string(rest: &str) -> bool {
-    if rest.starts_with("\"\"\"") {
-        return rest[3..].contains("\"\"\"");
+    if let Some(body) = rest.strip_prefix("\"\"\"") {
+        return body.contains("\"\"\"");
     }
     let mut chars = rest[1..].chars();
     while let Some(c) = chars.next() {

@@ -43,7 +43,7 @@ pub fn file(_text: &str, pair: Pair<Rule>) -> Result<File> {
             Rule::eos => {}
             Rule::segment_def => items.push(Item::Segment(segment(p)?)),
             Rule::template_def => items.push(Item::Template(template(p)?)),
-            Rule::playbook_def => items.push(Item::Playbook(playbook(p)?)),
+            Rule::playbook_def => items.push(Item::Playbook(Box::new(playbook(p)?))),
             _ => {}
         }
     }
