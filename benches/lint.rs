@@ -188,6 +188,27 @@ fn bench(c: &mut Criterion) {
         per_run * 1e3,
         lines as f64 / per_run
     );
+    // The yardstick from the issue: `wc -l` over the same files.
+    let files: Vec<PathBuf> = std::iter::once(dir.join("tend.toml"))
+        .chain(targets[0].playbooks.iter().cloned())
+        .collect();
+    let wc_start = std::time::Instant::now();
+    for _ in 0..runs {
+        if std::process::Command::new("wc")
+            .arg("-l")
+            .args(&files)
+            .output()
+            .is_err()
+        {
+            break;
+        }
+    }
+    let wc = wc_start.elapsed().as_secs_f64() / runs as f64;
+    eprintln!(
+        "wc -l on the same files: {:.1} ms per run; lint takes {:.1}x as long",
+        wc * 1e3,
+        per_run / wc
+    );
     let mut g = c.benchmark_group("lint");
     g.throughput(Throughput::Elements(lines as u64));
     g.sample_size(10);

@@ -184,16 +184,30 @@ fn the_shipped_playbooks_and_example_project_lint_clean() {
     for dir in ["playbooks", "examples"] {
         let targets = tend::project::targets(&[root.join(dir)]).unwrap();
         assert_eq!(targets.len(), 1);
-        assert!(targets[0].playbooks.len() >= 6, "{dir} has {} playbooks", targets[0].playbooks.len());
+        assert!(
+            targets[0].playbooks.len() >= 6,
+            "{dir} has {} playbooks",
+            targets[0].playbooks.len()
+        );
         let linted = lint(&targets[0]).unwrap();
         let found: Vec<String> = linted
             .findings
             .iter()
             .map(|f| {
                 let src = linted.sources.get(f.file);
-                format!("{}:{} {} {}", src.display_path(), src.line_col(f.span.start).0, f.rule, f.message)
+                format!(
+                    "{}:{} {} {}",
+                    src.display_path(),
+                    src.line_col(f.span.start).0,
+                    f.rule,
+                    f.message
+                )
             })
             .collect();
-        assert!(found.is_empty(), "{dir} must lint clean:\n{}", found.join("\n"));
+        assert!(
+            found.is_empty(),
+            "{dir} must lint clean:\n{}",
+            found.join("\n")
+        );
     }
 }
