@@ -7,6 +7,7 @@ pub mod check;
 pub mod config;
 pub mod cron;
 pub mod diag;
+pub mod engine;
 pub mod project;
 pub mod report;
 pub mod source;

@@ -1,0 +1,274 @@
+//! Admission of a send (SEMANTICS.md §7): a send is admitted when it is outside
+//! every quiet range and every cap has room; otherwise it is dropped (a
+//! violated cap says `drop`) or deferred to the earliest later instant where
+//! both hold, counting sends already emitted.
+
+use super::time::{after_quiet, days_in_month, next_period_start, period_key};
+use crate::check::Kind;
+use crate::config::{CapPeriod, Quiet};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+/// A counted 1:1 send already emitted for this customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    pub at: DateTime<Utc>,
+    pub playbook: String,
+    pub channel: String,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CapMax {
+    Count(u32),
+    /// As many as the local month has days (WeCom's default mass-send rule).
+    DaysInMonth,
+}
+
+/// One cap that applies to the send being admitted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cap {
+    /// How the cap is named in records, e.g. `cap 3 per day` or `[limits] per_week`.
+    pub name: String,
+    pub zone: Tz,
+    pub period: CapPeriod,
+    pub max: CapMax,
+    pub drop: bool,
+    /// Count only sends of this playbook / kind / channel.
+    pub playbook: Option<String>,
+    pub kind: Option<Kind>,
+    pub channel: Option<String>,
+}
+
+impl Cap {
+    fn counts(&self, s: &Sent) -> bool {
+        self.playbook.as_ref().is_none_or(|p| *p == s.playbook)
+            && self.kind.is_none_or(|k| k == s.kind)
+            && self.channel.as_ref().is_none_or(|c| *c == s.channel)
+    }
+
+    fn full_at(&self, t: DateTime<Utc>, ledger: &[Sent]) -> bool {
+        let key = period_key(self.zone, t, self.period);
+        let n = ledger
+            .iter()
+            .filter(|s| self.counts(s) && period_key(self.zone, s.at, self.period) == key)
+            .count() as u32;
+        let max = match self.max {
+            CapMax::Count(n) => n,
+            CapMax::DaysInMonth => match self.period {
+                CapPeriod::Month => days_in_month(self.zone, t),
+                _ => u32::MAX,
+            },
+        };
+        n >= max
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Admission {
+    Now,
+    /// Deferred to `at`; `reason` is `quiet`, `cap` or `quiet,cap`.
+    Deferred {
+        at: DateTime<Utc>,
+        reason: &'static str,
+    },
+    /// A violated cap says `drop`.
+    Dropped {
+        cap: String,
+    },
+}
+
+/// Decides when a send due at `due` may go out. `caps` must already be the
+/// ones that apply to this send (its kind counts for a kind cap, and so on).
+pub fn admit(
+    due: DateTime<Utc>,
+    quiet: &[(Tz, Quiet)],
+    caps: &[Cap],
+    ledger: &[Sent],
+) -> Admission {
+    let mut t = due;
+    let (mut by_quiet, mut by_cap) = (false, false);
+    for _ in 0..10_000 {
+        let after = after_quiet(t, quiet);
+        if after != t {
+            by_quiet = true;
+            t = after;
+        }
+        match caps.iter().find(|c| c.full_at(t, ledger)) {
+            Some(c) if c.drop => {
+                return Admission::Dropped {
+                    cap: c.name.clone(),
+                }
+            }
+            Some(c) => {
+                by_cap = true;
+                t = next_period_start(c.zone, t, c.period);
+            }
+            None => break,
+        }
+    }
+    if t == due {
+        return Admission::Now;
+    }
+    let reason = match (by_quiet, by_cap) {
+        (true, true) => "quiet,cap",
+        (false, true) => "cap",
+        _ => "quiet",
+    };
+    Admission::Deferred { at: t, reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::Asia::Shanghai;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn cap(name: &str, period: CapPeriod, n: u32, drop: bool) -> Cap {
+        Cap {
+            name: name.into(),
+            zone: Shanghai,
+            period,
+            max: CapMax::Count(n),
+            drop,
+            playbook: None,
+            kind: None,
+            channel: None,
+        }
+    }
+
+    fn sent(at: &str) -> Sent {
+        Sent {
+            at: utc(at),
+            playbook: "p".into(),
+            channel: "wecom".into(),
+            kind: Kind::Service,
+        }
+    }
+
+    #[test]
+    fn a_send_outside_quiet_hours_with_room_goes_now() {
+        let q = [(Shanghai, Quiet::parse("21:30..09:00").unwrap())];
+        assert_eq!(
+            admit(
+                utc("2026-12-01T10:00:00+08:00"),
+                &q,
+                &[cap("c", CapPeriod::Day, 3, false)],
+                &[]
+            ),
+            Admission::Now
+        );
+    }
+
+    #[test]
+    fn quiet_hours_defer_to_their_end() {
+        let q = [(Shanghai, Quiet::parse("21:30..09:00").unwrap())];
+        let a = admit(utc("2026-12-01T22:00:00+08:00"), &q, &[], &[]);
+        assert_eq!(
+            a,
+            Admission::Deferred {
+                at: utc("2026-12-02T09:00:00+08:00"),
+                reason: "quiet"
+            }
+        );
+    }
+
+    #[test]
+    fn a_full_day_defers_to_the_next_local_day_then_quiet_hours() {
+        let q = [(Shanghai, Quiet::parse("22:00..08:30").unwrap())];
+        let ledger = [
+            sent("2026-12-01T09:00:00+08:00"),
+            sent("2026-12-01T10:00:00+08:00"),
+        ];
+        let a = admit(
+            utc("2026-12-01T11:00:00+08:00"),
+            &q,
+            &[cap("cap 2 per day", CapPeriod::Day, 2, false)],
+            &ledger,
+        );
+        // Midnight is quiet, so the send waits for 08:30.
+        assert_eq!(
+            a,
+            Admission::Deferred {
+                at: utc("2026-12-02T08:30:00+08:00"),
+                reason: "quiet,cap"
+            }
+        );
+    }
+
+    #[test]
+    fn a_full_week_defers_to_monday() {
+        // 2026-12-02 is a Wednesday; the ISO week ends Sunday 12-06.
+        let ledger = [sent("2026-11-30T10:00:00+08:00")];
+        let a = admit(
+            utc("2026-12-02T10:00:00+08:00"),
+            &[],
+            &[cap("w", CapPeriod::Week, 1, false)],
+            &ledger,
+        );
+        assert_eq!(
+            a,
+            Admission::Deferred {
+                at: utc("2026-12-07T00:00:00+08:00"),
+                reason: "cap"
+            }
+        );
+    }
+
+    #[test]
+    fn a_drop_cap_drops() {
+        let ledger = [sent("2026-12-01T10:00:00+08:00")];
+        let a = admit(
+            utc("2026-12-01T12:00:00+08:00"),
+            &[],
+            &[cap("cap 1 per week promo drop", CapPeriod::Week, 1, true)],
+            &ledger,
+        );
+        assert_eq!(
+            a,
+            Admission::Dropped {
+                cap: "cap 1 per week promo drop".into()
+            }
+        );
+    }
+
+    #[test]
+    fn kind_and_channel_filters_count_only_their_sends() {
+        let mut promo = cap("promo", CapPeriod::Day, 1, false);
+        promo.kind = Some(Kind::Promo);
+        let ledger = [sent("2026-12-01T10:00:00+08:00")];
+        assert_eq!(
+            admit(utc("2026-12-01T12:00:00+08:00"), &[], &[promo], &ledger),
+            Admission::Now
+        );
+    }
+
+    #[test]
+    fn days_per_month_allows_as_many_as_the_month_has_days() {
+        let mut wecom = cap("wecom", CapPeriod::Month, 0, false);
+        wecom.max = CapMax::DaysInMonth;
+        let feb: Vec<Sent> = (1..=28)
+            .map(|d| sent(&format!("2027-02-{d:02}T10:00:00+08:00")))
+            .collect();
+        let a = admit(
+            utc("2027-02-28T12:00:00+08:00"),
+            &[],
+            std::slice::from_ref(&wecom),
+            &feb,
+        );
+        assert_eq!(
+            a,
+            Admission::Deferred {
+                at: utc("2027-03-01T00:00:00+08:00"),
+                reason: "cap"
+            }
+        );
+        assert_eq!(
+            admit(utc("2027-02-28T12:00:00+08:00"), &[], &[wecom], &feb[..27]),
+            Admission::Now
+        );
+    }
+}
