@@ -5,4 +5,6 @@
 
 pub mod admission;
 pub mod bucket;
+pub mod eval;
 pub mod time;
+pub mod value;

@@ -1,0 +1,81 @@
+//! Runtime values of expressions and customer data.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Date(NaiveDate),
+    DateTime(DateTime<Utc>),
+    /// Calendar days and elapsed seconds, as written.
+    Duration {
+        days: i64,
+        seconds: i64,
+    },
+    /// Minutes after midnight.
+    Clock(u32),
+    List(Vec<Value>),
+    Record(BTreeMap<String, Value>),
+}
+
+impl Value {
+    pub fn get(&self, key: &str) -> &Value {
+        match self {
+            Value::Record(m) => m.get(key).unwrap_or(&Value::Null),
+            _ => &Value::Null,
+        }
+    }
+
+    /// Follows a dotted path; a missing step is null.
+    pub fn path<'a>(&'a self, segs: &[String]) -> &'a Value {
+        segs.iter().fold(self, |v, s| v.get(s))
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// A condition's truth: null (and anything not `true`) is false.
+    pub fn truthy(&self) -> bool {
+        matches!(self, Value::Bool(true))
+    }
+
+    /// The value as a template sees it (dates as `YYYY-MM-DD`, whole floats without `.0`).
+    pub fn to_template(&self, tz: chrono_tz::Tz) -> minijinja::Value {
+        match self {
+            Value::Null => minijinja::Value::from(()),
+            Value::Bool(b) => (*b).into(),
+            Value::Int(i) => (*i).into(),
+            Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => (*f as i64).into(),
+            Value::Float(f) => (*f).into(),
+            Value::Str(s) => s.clone().into(),
+            Value::Date(d) => d.format("%Y-%m-%d").to_string().into(),
+            Value::DateTime(t) => t
+                .with_timezone(&tz)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+                .into(),
+            Value::Duration { days, seconds } => format!("{days}d{seconds}s").into(),
+            Value::Clock(m) => format!("{:02}:{:02}", m / 60, m % 60).into(),
+            Value::List(items) => items
+                .iter()
+                .map(|v| v.to_template(tz))
+                .collect::<Vec<_>>()
+                .into(),
+            Value::Record(m) => m
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_template(tz)))
+                .collect::<BTreeMap<_, _>>()
+                .into(),
+        }
+    }
+}
