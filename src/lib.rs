@@ -10,6 +10,7 @@ pub mod diag;
 pub mod engine;
 pub mod project;
 pub mod report;
+pub mod sim;
 pub mod source;
 pub mod syntax;
 pub mod types;

@@ -32,6 +32,31 @@ enum Command {
         #[arg(long, value_parser = ["warnings"])]
         deny: Option<String>,
     },
+    /// Dry-run the project against sample customers and events on a virtual clock.
+    Sim {
+        /// The project folder (default: the current one).
+        project: Option<PathBuf>,
+        /// Sample customers (TOML `[[customer]]`); default: PROJECT/customers.toml.
+        #[arg(long)]
+        customers: Option<PathBuf>,
+        /// Sample events (TOML `[[event]]`); default: PROJECT/events.toml.
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// Start of the window, RFC 3339 with an offset (2026-12-01T00:00:00+08:00).
+        #[arg(long)]
+        from: String,
+        /// End of the window (exclusive).
+        #[arg(long, conflicts_with = "days")]
+        until: Option<String>,
+        /// Length of the window in days, instead of --until.
+        #[arg(long)]
+        days: Option<i64>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: SimFormat,
+        /// Show this customer's timeline.
+        #[arg(long)]
+        customer: Option<String>,
+    },
     /// Explain a lint rule; without a rule, list them all.
     Explain { rule: Option<String> },
 }
@@ -52,6 +77,25 @@ fn main() -> ExitCode {
             deny,
         } => lint(&paths, format, deny.is_some()),
         Command::Explain { rule } => explain(rule.as_deref()),
+        Command::Sim {
+            project,
+            customers,
+            events,
+            from,
+            until,
+            days,
+            format,
+            customer,
+        } => sim(
+            project.unwrap_or_else(|| PathBuf::from(".")),
+            customers,
+            events,
+            &from,
+            until.as_deref(),
+            days,
+            format,
+            customer.as_deref(),
+        ),
     }
 }
 
@@ -92,6 +136,105 @@ fn lint(paths: &[PathBuf], format: Format, deny_warnings: bool) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SimFormat {
+    Table,
+    Json,
+}
+
+fn time_arg(name: &str, s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| {
+            format!(
+                "--{name} `{s}` must be RFC 3339 with an offset, such as 2026-12-01T00:00:00+08:00"
+            )
+        })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sim(
+    project: PathBuf,
+    customers: Option<PathBuf>,
+    events: Option<PathBuf>,
+    from: &str,
+    until: Option<&str>,
+    days: Option<i64>,
+    format: SimFormat,
+    customer: Option<&str>,
+) -> ExitCode {
+    let fail = |msg: String| {
+        eprintln!("error: {msg}");
+        ExitCode::from(2)
+    };
+    let from = match time_arg("from", from) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let until = match (until, days) {
+        (Some(u), _) => match time_arg("until", u) {
+            Ok(t) => t,
+            Err(e) => return fail(e),
+        },
+        (None, Some(d)) if d > 0 => from + chrono::Duration::days(d),
+        _ => return fail("give the end of the window with --until or --days".into()),
+    };
+    let targets = match tend::project::targets(std::slice::from_ref(&project)) {
+        Ok(t) => t,
+        Err(e) => return fail(e.to_string()),
+    };
+    let linted = match tend::project::lint(&targets[0]) {
+        Ok(l) => l,
+        Err(e) => return fail(e.to_string()),
+    };
+    let errors: Vec<_> = linted
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| (&linted.sources, f))
+        .collect();
+    let Some(program) = linted.program.as_ref().filter(|_| errors.is_empty()) else {
+        print!(
+            "{}",
+            report::render(Format::Human, &errors, linted.files_checked, false)
+        );
+        eprintln!("error: the project has errors; fix them before simulating (`tend lint`)");
+        return ExitCode::from(1);
+    };
+    let root = targets[0]
+        .config
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let read = |p: PathBuf| {
+        std::fs::read_to_string(&p)
+            .map(|t| tend::source::SourceFile::new(p.clone(), t))
+            .map_err(|e| format!("cannot read `{}`: {e}", p.display()))
+    };
+    let customers_src = match read(customers.unwrap_or_else(|| root.join("customers.toml"))) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let events_src = match read(events.unwrap_or_else(|| root.join("events.toml"))) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let input = tend::sim::input::customers(&customers_src, &program.config)
+        .and_then(|c| tend::sim::input::events(&events_src, &program.config).map(|e| (c, e)));
+    let (cs, es) = match input {
+        Ok(x) => x,
+        Err(e) => return fail(e.to_string()),
+    };
+    let outcome = tend::sim::simulate(program, &cs, &es, from, until);
+    let zone = program.config.timezone.unwrap_or(chrono_tz::UTC);
+    let text = match format {
+        SimFormat::Json => tend::sim::report::json(&outcome, zone),
+        SimFormat::Table => tend::sim::report::table(&outcome, zone, customer),
+    };
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    ExitCode::SUCCESS
 }
 
 fn explain(rule: Option<&str>) -> ExitCode {

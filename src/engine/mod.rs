@@ -6,5 +6,7 @@
 pub mod admission;
 pub mod bucket;
 pub mod eval;
+pub mod state;
+pub mod step;
 pub mod time;
 pub mod value;

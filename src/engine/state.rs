@@ -1,0 +1,125 @@
+//! One customer's state as the engine sees it: attributes, do-not-contact
+//! mark, send ledger for caps, enrollments and their flows.
+
+use super::admission::Sent;
+use super::value::Value;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// Where a flow is: a step, the path of (action index, branch) into nested
+/// blocks, and the index of the next action in the innermost block.
+/// Branch 0 is an `if`'s then-block, 1 its else-block, 2 a hook's body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cursor {
+    pub step: usize,
+    pub path: Vec<(usize, u8)>,
+    pub idx: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Wait {
+    /// Ready to run.
+    Ready,
+    /// Sleeping until an instant (wait, wait until, a hook's fire time).
+    Until(DateTime<Utc>),
+    /// A send deferred by quiet hours or caps, retried at `at`.
+    Deferred {
+        at: DateTime<Utc>,
+        from: DateTime<Utc>,
+        reason: &'static str,
+    },
+    /// `wait for`: the event, its deadline, where to go on timeout.
+    Event {
+        name: String,
+        deadline: Option<DateTime<Utc>>,
+        else_step: Option<usize>,
+        opened: DateTime<Utc>,
+    },
+    Done,
+}
+
+impl Wait {
+    /// When this flow next wants to run by itself.
+    pub fn due(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Wait::Until(t) | Wait::Deferred { at: t, .. } => Some(*t),
+            Wait::Event { deadline, .. } => *deadline,
+            Wait::Ready | Wait::Done => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flow {
+    /// `None` for the main flow; a hook's name and plant number otherwise.
+    pub hook: Option<(String, u32)>,
+    /// Path depth of the hook's body (the flow ends when it leaves it).
+    pub root_depth: usize,
+    pub cursor: Cursor,
+    pub wait: Wait,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    /// Flow and hooks done; a goal event inside the window still converts.
+    Attributing,
+    Ended,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enrollment {
+    /// Index of the playbook in the program.
+    pub playbook: usize,
+    pub n: u32,
+    pub entered: DateTime<Utc>,
+    /// The payload of the event that created it (`event.*` in steps).
+    pub event: Value,
+    pub held_out: bool,
+    pub status: Status,
+    pub converted: bool,
+    pub flows: Vec<Flow>,
+    pub coupons: BTreeMap<String, Value>,
+    pub received: Value,
+    /// Events seen since entry (for `since entry`), not the one that created it.
+    pub seen: Vec<(String, DateTime<Utc>, Value)>,
+    /// Executions per site (for idempotency keys).
+    pub occurrences: BTreeMap<String, u32>,
+    pub plants: u32,
+    /// Steps reached (for the funnel).
+    pub reached: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerState {
+    pub id: String,
+    pub attrs: BTreeMap<String, Value>,
+    pub do_not_contact: bool,
+    pub ledger: Vec<Sent>,
+    pub enrollments: Vec<Enrollment>,
+}
+
+impl CustomerState {
+    pub fn new(id: impl Into<String>, attrs: BTreeMap<String, Value>) -> Self {
+        CustomerState {
+            id: id.into(),
+            attrs,
+            ..Self::default()
+        }
+    }
+
+    /// The earliest instant any flow wants to run.
+    pub fn next_wake(&self) -> Option<DateTime<Utc>> {
+        self.enrollments
+            .iter()
+            .filter(|e| e.status == Status::Active)
+            .flat_map(|e| e.flows.iter().filter_map(|f| f.wait.due()))
+            .min()
+    }
+
+    pub fn active(&self, playbook: usize) -> Option<usize> {
+        self.enrollments
+            .iter()
+            .position(|e| e.playbook == playbook && e.status == Status::Active)
+    }
+}

@@ -1,0 +1,1324 @@
+//! The step function: one customer, one input (an event, or the clock reaching
+//! due timers), the current instant; it changes that customer's state and
+//! returns effects. No I/O, no wall clock, no global RNG.
+
+use super::admission::{admit, Admission, Cap, CapMax, Sent};
+use super::bucket;
+use super::eval::{self, Env};
+use super::state::{Cursor, CustomerState, Enrollment, Flow, Status, Wait};
+use super::time;
+use super::value::Value;
+use crate::check::{CheckedPlaybook, Kind, Program, Zone};
+use crate::config::{CapPeriod, Quiet, Touchpoint};
+use crate::syntax::ast::{
+    self, ActionKind, Block, Period, Reenter, TemplateRef, TimeBase, TimeExpr, TriggerKind,
+};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// An incoming event for one customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub name: String,
+    pub data: Value,
+    /// A partial patch of the customer, applied before any condition sees the event.
+    pub attributes: BTreeMap<String, Value>,
+}
+
+/// A delivery through a channel: a message, a coupon grant or a task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub at: DateTime<Utc>,
+    pub customer: Option<String>,
+    pub playbook: String,
+    pub step: String,
+    pub channel: String,
+    pub touchpoint: &'static str,
+    pub template: Option<String>,
+    pub variant: Option<String>,
+    pub text: Option<String>,
+    pub deferred_from: Option<DateTime<Utc>>,
+    pub reason: Option<&'static str>,
+    pub key: String,
+}
+
+/// Anything else worth knowing (SEMANTICS.md §11).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub at: DateTime<Utc>,
+    pub customer: Option<String>,
+    pub playbook: String,
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Deliver(Delivery),
+    Record(Record),
+}
+
+/// Due timers sort by: due instant, playbook name, enrollment number, main flow
+/// before hooks, hook name, plant number; then the enrollment and flow indices.
+type DueKey = (DateTime<Utc>, String, u32, bool, String, u32, usize, usize);
+
+/// A template's wordings: variant name (`None` for `text`) and source.
+type Wordings = Vec<(Option<String>, String)>;
+
+/// Actions one input may run without blocking before the enrollment is failed.
+const RUNAWAY: usize = 10_000;
+
+pub struct Engine<'p> {
+    pub program: &'p Program,
+    default_zone: Tz,
+    /// Playbook indices in name order (the order of work).
+    order: Vec<usize>,
+    versions: Vec<String>,
+    jinja: minijinja::Environment<'static>,
+}
+
+struct Ctx<'a> {
+    now: DateTime<Utc>,
+    out: &'a mut Vec<Effect>,
+}
+
+impl<'p> Engine<'p> {
+    pub fn new(program: &'p Program) -> Self {
+        let mut order: Vec<usize> = (0..program.playbooks.len()).collect();
+        order.sort_by(|a, b| {
+            program.playbooks[*a]
+                .def
+                .name
+                .name
+                .cmp(&program.playbooks[*b].def.name.name)
+        });
+        let versions = program
+            .playbooks
+            .iter()
+            .map(|p| {
+                hex(&Sha256::digest(format!("{:?}", strip(&p.def)).as_bytes()))[..16].to_string()
+            })
+            .collect();
+        Engine {
+            program,
+            default_zone: program.config.timezone.unwrap_or(chrono_tz::UTC),
+            order,
+            versions,
+            jinja: crate::check::templates::environment(),
+        }
+    }
+
+    fn pb(&self, i: usize) -> &'p CheckedPlaybook {
+        &self.program.playbooks[i]
+    }
+
+    pub fn customer_zone(&self, c: &CustomerState) -> Tz {
+        match c.attrs.get("timezone") {
+            Some(Value::Str(s)) => s.parse().unwrap_or(self.default_zone),
+            _ => self.default_zone,
+        }
+    }
+
+    fn zone(&self, c: &CustomerState, pb: usize) -> Tz {
+        match self.pb(pb).zone {
+            Zone::Named(tz) => tz,
+            Zone::Customer => self.customer_zone(c),
+            Zone::Project => self.default_zone,
+        }
+    }
+
+    fn record(
+        &self,
+        ctx: &mut Ctx,
+        c: &CustomerState,
+        pb: usize,
+        kind: &'static str,
+        detail: impl Into<String>,
+    ) {
+        ctx.out.push(Effect::Record(Record {
+            at: ctx.now,
+            customer: Some(c.id.clone()),
+            playbook: self.pb(pb).def.name.name.clone(),
+            kind,
+            detail: detail.into(),
+        }));
+    }
+
+    /// Handles one event for this customer (SEMANTICS.md C2 (2)).
+    pub fn handle_event(
+        &self,
+        c: &mut CustomerState,
+        now: DateTime<Utc>,
+        ev: &Event,
+    ) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let mut ctx = Ctx { now, out: &mut out };
+        for (k, v) in &ev.attributes {
+            c.attrs.insert(k.clone(), v.clone());
+        }
+        if self
+            .program
+            .config
+            .declared_opt_outs()
+            .any(|n| n == ev.name)
+        {
+            c.do_not_contact = true;
+            for i in 0..c.enrollments.len() {
+                if c.enrollments[i].status == Status::Active {
+                    let pb = c.enrollments[i].playbook;
+                    self.end(c, i, &mut ctx, "stopped", format!("opt-out: {}", ev.name));
+                    let _ = pb;
+                }
+            }
+            return out;
+        }
+        if self.program.config.opt_in_events.contains(&ev.name) {
+            c.do_not_contact = false;
+        }
+        let mut consumed = false;
+        for &pb in &self.order {
+            for i in 0..c.enrollments.len() {
+                if c.enrollments[i].playbook == pb && c.enrollments[i].status != Status::Ended {
+                    consumed |= self.offer(c, i, ev, &mut ctx);
+                }
+            }
+        }
+        for &pb in &self.order {
+            for t in &self.pb(pb).def.triggers {
+                let TriggerKind::Event { event, cond } = &t.kind else {
+                    continue;
+                };
+                if event.name != ev.name {
+                    continue;
+                }
+                let ok = cond
+                    .as_ref()
+                    .is_none_or(|e| self.cond(c, pb, e, &ev.data, &Value::Null, &Value::Null, now));
+                if ok {
+                    consumed = true;
+                    self.enroll(c, pb, ev.data.clone(), &mut ctx);
+                    break;
+                }
+            }
+        }
+        if !consumed {
+            ctx.out.push(Effect::Record(Record {
+                at: now,
+                customer: Some(c.id.clone()),
+                playbook: String::new(),
+                kind: "unconsumed",
+                detail: ev.name.clone(),
+            }));
+        }
+        out
+    }
+
+    /// Offers an event to one enrollment: stop > goal > `wait for`. Says whether it was used.
+    fn offer(&self, c: &mut CustomerState, i: usize, ev: &Event, ctx: &mut Ctx) -> bool {
+        let pb = c.enrollments[i].playbook;
+        let def = &self.pb(pb).def;
+        let now = ctx.now;
+        let active = c.enrollments[i].status == Status::Active;
+        if active {
+            for s in &def.stops {
+                if s.event.name == ev.name
+                    && s.cond.as_ref().is_none_or(|e| {
+                        self.cond(c, pb, e, &ev.data, &Value::Null, &Value::Null, now)
+                    })
+                {
+                    self.end(c, i, ctx, "stopped", format!("event {}", ev.name));
+                    return true;
+                }
+            }
+        }
+        if let Some(g) = &def.goal {
+            if g.event.name == ev.name
+                && g.cond
+                    .as_ref()
+                    .is_none_or(|e| self.cond(c, pb, e, &ev.data, &Value::Null, &Value::Null, now))
+            {
+                let zone = self.zone(c, pb);
+                let e = &c.enrollments[i];
+                let inside = g
+                    .within
+                    .is_none_or(|d| now < time::add(zone, e.entered, d.days, d.seconds));
+                if !e.converted {
+                    let detail = if inside {
+                        "converted"
+                    } else {
+                        "outside the window"
+                    };
+                    c.enrollments[i].converted = inside;
+                    if active {
+                        self.end(c, i, ctx, "goal", detail);
+                    } else if inside {
+                        self.record(ctx, c, pb, "goal", detail);
+                    }
+                    return true;
+                }
+            }
+        }
+        if !active {
+            return false;
+        }
+        c.enrollments[i]
+            .seen
+            .push((ev.name.clone(), now, ev.data.clone()));
+        let mut used = false;
+        for f in 0..c.enrollments[i].flows.len() {
+            let Wait::Event { name, opened, .. } = &c.enrollments[i].flows[f].wait else {
+                continue;
+            };
+            if *name != ev.name || *opened > now {
+                continue;
+            }
+            let Some(ActionKind::WaitFor(w)) = self
+                .action_at(pb, &c.enrollments[i].flows[f].cursor)
+                .map(|a| &a.kind)
+            else {
+                continue;
+            };
+            let event = c.enrollments[i].event.clone();
+            if w.cond
+                .as_ref()
+                .is_some_and(|e| !self.cond(c, pb, e, &event, &ev.data, &Value::Null, now))
+            {
+                continue;
+            }
+            used = true;
+            c.enrollments[i].received = ev.data.clone();
+            let flow = &mut c.enrollments[i].flows[f];
+            flow.wait = Wait::Ready;
+            flow.cursor.idx += 1;
+            self.run(c, i, f, ctx, None);
+            if c.enrollments[i].status != Status::Active {
+                break;
+            }
+        }
+        used
+    }
+
+    /// Runs every flow whose timer is due at or before `now`, in the order of C2 (1).
+    pub fn handle_timers(&self, c: &mut CustomerState, now: DateTime<Utc>) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let mut ctx = Ctx { now, out: &mut out };
+        for _ in 0..RUNAWAY {
+            let mut due: Vec<DueKey> = Vec::new();
+            for (i, e) in c.enrollments.iter().enumerate() {
+                if e.status != Status::Active {
+                    continue;
+                }
+                for (f, flow) in e.flows.iter().enumerate() {
+                    if let Some(t) = flow.wait.due().filter(|t| *t <= now) {
+                        let (hook, plant) = flow.hook.clone().unwrap_or_default();
+                        due.push((
+                            t,
+                            self.pb(e.playbook).def.name.name.clone(),
+                            e.n,
+                            flow.hook.is_some(),
+                            hook,
+                            plant,
+                            i,
+                            f,
+                        ));
+                    }
+                }
+            }
+            let Some(first) = due.into_iter().min() else {
+                break;
+            };
+            let (i, f) = (first.6, first.7);
+            let flow = &mut c.enrollments[i].flows[f];
+            let retry = match flow.wait.clone() {
+                Wait::Until(_) => {
+                    flow.wait = Wait::Ready;
+                    None
+                }
+                Wait::Deferred { from, reason, .. } => {
+                    flow.wait = Wait::Ready;
+                    Some((from, reason))
+                }
+                Wait::Event { else_step, .. } => {
+                    flow.wait = Wait::Ready;
+                    match else_step {
+                        Some(s) => {
+                            flow.cursor = Cursor {
+                                step: s,
+                                path: Vec::new(),
+                                idx: 0,
+                            }
+                        }
+                        None => flow.cursor.idx += 1,
+                    }
+                    if let Some(s) = else_step {
+                        c.enrollments[i].reached.push(s);
+                    }
+                    c.enrollments[i].received = Value::Null;
+                    None
+                }
+                Wait::Ready | Wait::Done => None,
+            };
+            self.run(c, i, f, &mut ctx, retry);
+        }
+        out
+    }
+
+    /// Starts an enrollment if the playbook's rules allow it.
+    fn enroll(&self, c: &mut CustomerState, pb: usize, event: Value, ctx: &mut Ctx) {
+        let def = &self.pb(pb).def;
+        if c.do_not_contact {
+            self.record(
+                ctx,
+                c,
+                pb,
+                "suppressed",
+                "trigger ignored: the customer opted out",
+            );
+            return;
+        }
+        if c.active(pb).is_some() {
+            self.record(ctx, c, pb, "ignored", "trigger while already enrolled");
+            return;
+        }
+        let previous: Vec<&Enrollment> =
+            c.enrollments.iter().filter(|e| e.playbook == pb).collect();
+        if let Some(last) = previous.last() {
+            let zone = self.zone(c, pb);
+            let allowed = match &def.settings.reenter {
+                None | Some(Reenter::Never(_)) => false,
+                Some(Reenter::Always(_)) => true,
+                Some(Reenter::After(d)) => {
+                    ctx.now >= time::add(zone, last.entered, d.days, d.seconds)
+                }
+            };
+            if !allowed {
+                self.record(
+                    ctx,
+                    c,
+                    pb,
+                    "ignored",
+                    "reenter does not allow a new enrollment yet",
+                );
+                return;
+            }
+        }
+        let n = previous.len() as u32 + 1;
+        for e in c
+            .enrollments
+            .iter_mut()
+            .filter(|e| e.playbook == pb && e.status == Status::Attributing)
+        {
+            e.status = Status::Ended;
+        }
+        let held_out = def
+            .settings
+            .holdout
+            .is_some_and(|h| bucket::held_out(&c.id, &def.name.name, h.basis_points));
+        c.enrollments.push(Enrollment {
+            playbook: pb,
+            n,
+            entered: ctx.now,
+            event,
+            held_out,
+            status: Status::Active,
+            converted: false,
+            flows: vec![Flow {
+                hook: None,
+                root_depth: 0,
+                cursor: Cursor {
+                    step: 0,
+                    path: Vec::new(),
+                    idx: 0,
+                },
+                wait: Wait::Ready,
+            }],
+            coupons: BTreeMap::new(),
+            received: Value::Null,
+            seen: Vec::new(),
+            occurrences: BTreeMap::new(),
+            plants: 0,
+            reached: if def.steps.is_empty() {
+                Vec::new()
+            } else {
+                vec![0]
+            },
+        });
+        self.record(
+            ctx,
+            c,
+            pb,
+            "entered",
+            if held_out { "held out" } else { "" },
+        );
+        let i = c.enrollments.len() - 1;
+        self.run(c, i, 0, ctx, None);
+    }
+
+    /// Ends an enrollment: cancels its waits and hooks.
+    fn end(
+        &self,
+        c: &mut CustomerState,
+        i: usize,
+        ctx: &mut Ctx,
+        kind: &'static str,
+        detail: impl Into<String>,
+    ) {
+        let pb = c.enrollments[i].playbook;
+        let pending_hooks = c.enrollments[i]
+            .flows
+            .iter()
+            .filter(|f| f.hook.is_some() && f.wait != Wait::Done)
+            .count();
+        c.enrollments[i].status = Status::Ended;
+        for f in &mut c.enrollments[i].flows {
+            f.wait = Wait::Done;
+        }
+        if pending_hooks > 0 {
+            self.record(
+                ctx,
+                c,
+                pb,
+                "hook-cancelled",
+                format!("{pending_hooks} pending"),
+            );
+        }
+        self.record(ctx, c, pb, kind, detail);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn cond(
+        &self,
+        c: &CustomerState,
+        pb: usize,
+        e: &ast::Expr,
+        event: &Value,
+        received: &Value,
+        coupons: &Value,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let customer = Value::Record(c.attrs.clone());
+        let in_segment = |name: &str| self.in_segment(c, name, now, 0);
+        let env = Env {
+            customer: &customer,
+            event,
+            received,
+            coupons,
+            now,
+            zone: self.zone(c, pb),
+            in_segment: &in_segment,
+        };
+        eval::condition(e, &env)
+    }
+
+    pub fn in_segment(
+        &self,
+        c: &CustomerState,
+        name: &str,
+        now: DateTime<Utc>,
+        depth: usize,
+    ) -> bool {
+        let Some(seg) = self.program.segments.get(name) else {
+            return false;
+        };
+        if depth > 32 {
+            return false;
+        }
+        let customer = Value::Record(c.attrs.clone());
+        let nested = |n: &str| self.in_segment(c, n, now, depth + 1);
+        let env = Env {
+            customer: &customer,
+            event: &Value::Null,
+            received: &Value::Null,
+            coupons: &Value::Null,
+            now,
+            zone: self.customer_zone(c),
+            in_segment: &nested,
+        };
+        eval::condition(&seg.def.expr, &env)
+    }
+
+    fn block_of<'a>(&self, def: &'a ast::Playbook, cursor: &Cursor) -> Option<&'a Block> {
+        let mut block = &def.steps.get(cursor.step)?.body;
+        for (ai, br) in &cursor.path {
+            block = match (&block.get(*ai)?.kind, br) {
+                (ActionKind::If { then, .. }, 0) => then,
+                (
+                    ActionKind::If {
+                        otherwise: Some(o), ..
+                    },
+                    1,
+                ) => o,
+                (ActionKind::Hook { body, .. }, 2) => body,
+                _ => return None,
+            };
+        }
+        Some(block)
+    }
+
+    fn action_at(&self, pb: usize, cursor: &Cursor) -> Option<&'p ast::Action> {
+        self.block_of(&self.pb(pb).def, cursor)?.get(cursor.idx)
+    }
+
+    fn site(&self, pb: usize, flow: &Flow) -> String {
+        let def = &self.pb(pb).def;
+        let mut s = match &flow.hook {
+            Some((name, _)) => format!("hook {name}"),
+            None => def.steps[flow.cursor.step].name.name.clone(),
+        };
+        for (ai, br) in &flow.cursor.path[flow.root_depth.min(flow.cursor.path.len())..] {
+            s.push_str(&format!("/{ai}.{br}"));
+        }
+        s.push_str(&format!("/{}", flow.cursor.idx));
+        s
+    }
+
+    fn key(&self, c: &CustomerState, i: usize, site: &str, occurrence: u32, plant: u32) -> String {
+        let e = &c.enrollments[i];
+        let text = format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{site}\u{1f}{plant}\u{1f}{occurrence}",
+            self.versions[e.playbook],
+            c.id,
+            self.pb(e.playbook).def.name.name,
+            e.n
+        );
+        hex(&Sha256::digest(text.as_bytes()))[..32].to_string()
+    }
+
+    /// Runs one flow until it blocks or ends.
+    fn run(
+        &self,
+        c: &mut CustomerState,
+        i: usize,
+        f: usize,
+        ctx: &mut Ctx,
+        mut retry: Option<(DateTime<Utc>, &'static str)>,
+    ) {
+        let pb = c.enrollments[i].playbook;
+        let def = &self.pb(pb).def;
+        let zone = self.zone(c, pb);
+        for _ in 0..RUNAWAY {
+            if c.enrollments[i].status != Status::Active
+                || c.enrollments[i].flows[f].wait != Wait::Ready
+            {
+                return;
+            }
+            let flow = c.enrollments[i].flows[f].clone();
+            let Some(block) = self.block_of(def, &flow.cursor) else {
+                c.enrollments[i].flows[f].wait = Wait::Done;
+                break;
+            };
+            if flow.cursor.idx >= block.len() {
+                let fl = &mut c.enrollments[i].flows[f];
+                if fl.cursor.path.len() > fl.root_depth {
+                    let (ai, _) = fl.cursor.path.pop().expect("a nested block");
+                    fl.cursor.idx = ai + 1;
+                } else if fl.hook.is_none() && fl.cursor.step + 1 < def.steps.len() {
+                    fl.cursor = Cursor {
+                        step: fl.cursor.step + 1,
+                        path: Vec::new(),
+                        idx: 0,
+                    };
+                    let s = fl.cursor.step;
+                    c.enrollments[i].reached.push(s);
+                } else {
+                    fl.wait = Wait::Done;
+                    break;
+                }
+                continue;
+            }
+            let action = &block[flow.cursor.idx];
+            let site = self.site(pb, &flow);
+            let occurrence = {
+                let o = c.enrollments[i]
+                    .occurrences
+                    .entry(site.clone())
+                    .or_insert(0);
+                *o += 1;
+                *o - 1
+            };
+            let plant = flow.hook.as_ref().map(|h| h.1).unwrap_or(0);
+            let held_out = c.enrollments[i].held_out;
+            let now = ctx.now;
+            let advance = |c: &mut CustomerState| c.enrollments[i].flows[f].cursor.idx += 1;
+            match &action.kind {
+                ActionKind::Send {
+                    channel,
+                    template,
+                    with,
+                } => {
+                    if held_out {
+                        advance(c);
+                        continue;
+                    }
+                    let key = self.key(c, i, &site, occurrence, plant);
+                    if let Some(wait) =
+                        self.send(c, i, f, channel, template, with, ctx, retry.take(), key)
+                    {
+                        // Deferred: the same site runs again, so it keeps its occurrence and key.
+                        *c.enrollments[i]
+                            .occurrences
+                            .get_mut(&site)
+                            .expect("counted") -= 1;
+                        c.enrollments[i].flows[f].wait = wait;
+                        return;
+                    }
+                    advance(c);
+                }
+                ActionKind::Wait(d) => {
+                    advance(c);
+                    c.enrollments[i].flows[f].wait =
+                        Wait::Until(time::add(zone, now, d.days, d.seconds));
+                    return;
+                }
+                ActionKind::WaitUntil(t) => {
+                    advance(c);
+                    match self.time_point(c, i, t, zone, now) {
+                        Some(at) if at > now => {
+                            c.enrollments[i].flows[f].wait = Wait::Until(at);
+                            return;
+                        }
+                        Some(_) => {}
+                        None => self.record(
+                            ctx,
+                            c,
+                            pb,
+                            "wait-skipped",
+                            format!("{site}: the time is missing"),
+                        ),
+                    }
+                }
+                ActionKind::WaitFor(w) => {
+                    if w.since_entry {
+                        let event = c.enrollments[i].event.clone();
+                        let hit = c.enrollments[i]
+                            .seen
+                            .iter()
+                            .rev()
+                            .find(|(n, _, data)| {
+                                *n == w.event.name
+                                    && w.cond.as_ref().is_none_or(|e| {
+                                        self.cond(c, pb, e, &event, data, &Value::Null, now)
+                                    })
+                            })
+                            .map(|(_, _, d)| d.clone());
+                        if let Some(data) = hit {
+                            c.enrollments[i].received = data;
+                            advance(c);
+                            continue;
+                        }
+                    }
+                    let else_step = w
+                        .else_step
+                        .as_ref()
+                        .and_then(|s| def.steps.iter().position(|st| st.name.name == s.name));
+                    let deadline = w.within.map(|d| time::add(zone, now, d.days, d.seconds));
+                    c.enrollments[i].flows[f].wait = Wait::Event {
+                        name: w.event.name.clone(),
+                        deadline,
+                        else_step,
+                        opened: now,
+                    };
+                    return;
+                }
+                ActionKind::If {
+                    cond, otherwise, ..
+                } => {
+                    let (event, received, coupons) = (
+                        c.enrollments[i].event.clone(),
+                        c.enrollments[i].received.clone(),
+                        Value::Record(c.enrollments[i].coupons.clone()),
+                    );
+                    let yes = self.cond(c, pb, cond, &event, &received, &coupons, now);
+                    let fl = &mut c.enrollments[i].flows[f];
+                    if yes {
+                        fl.cursor.path.push((fl.cursor.idx, 0));
+                        fl.cursor.idx = 0;
+                    } else if otherwise.is_some() {
+                        fl.cursor.path.push((fl.cursor.idx, 1));
+                        fl.cursor.idx = 0;
+                    } else {
+                        fl.cursor.idx += 1;
+                    }
+                }
+                ActionKind::Split(arms) => {
+                    let step = &def.steps[flow.cursor.step].name.name;
+                    let ordinal = block[..flow.cursor.idx]
+                        .iter()
+                        .filter(|a| matches!(a.kind, ActionKind::Split(_)))
+                        .count();
+                    let bps: Vec<u32> = arms.iter().map(|a| a.percent.basis_points).collect();
+                    let arm = &arms[bucket::split_arm(&c.id, &def.name.name, step, ordinal, &bps)];
+                    self.jump(c, i, f, def, &arm.target.name);
+                }
+                ActionKind::Tag { add, tags } => {
+                    if !held_out {
+                        let list = c
+                            .attrs
+                            .entry("tags".into())
+                            .or_insert(Value::List(Vec::new()));
+                        if let Value::List(items) = list {
+                            for t in tags {
+                                let v = Value::Str(t.value.clone());
+                                if *add && !items.contains(&v) {
+                                    items.push(v);
+                                } else if !*add {
+                                    items.retain(|x| *x != v);
+                                }
+                            }
+                        }
+                    }
+                    advance(c);
+                }
+                ActionKind::Set { path, value } => {
+                    if !held_out {
+                        let customer = Value::Record(c.attrs.clone());
+                        let (event, received, coupons) = (
+                            c.enrollments[i].event.clone(),
+                            c.enrollments[i].received.clone(),
+                            Value::Record(c.enrollments[i].coupons.clone()),
+                        );
+                        let in_segment = |n: &str| self.in_segment(c, n, now, 0);
+                        let env = Env {
+                            customer: &customer,
+                            event: &event,
+                            received: &received,
+                            coupons: &coupons,
+                            now,
+                            zone,
+                            in_segment: &in_segment,
+                        };
+                        let v = eval::eval(value, &env);
+                        set_path(&mut c.attrs, &path.segments[1..], v);
+                    }
+                    advance(c);
+                }
+                ActionKind::Grant {
+                    coupon,
+                    worth,
+                    valid,
+                    ..
+                } => {
+                    if !held_out {
+                        let expires = time::add(zone, now, valid.days, valid.seconds);
+                        let mut rec = BTreeMap::new();
+                        rec.insert("expires_at".to_string(), Value::DateTime(expires));
+                        rec.insert("granted_at".to_string(), Value::DateTime(now));
+                        rec.insert("worth".to_string(), Value::Float(*worth));
+                        c.enrollments[i]
+                            .coupons
+                            .insert(coupon.name.clone(), Value::Record(rec));
+                        if c.do_not_contact {
+                            self.record(ctx, c, pb, "suppressed", format!("grant {}", coupon.name));
+                        } else {
+                            let key = self.key(c, i, &site, occurrence, plant);
+                            let step = self.step_name(def, &flow);
+                            ctx.out.push(Effect::Deliver(Delivery {
+                                at: now,
+                                customer: Some(c.id.clone()),
+                                playbook: def.name.name.clone(),
+                                step,
+                                channel: "coupons".into(),
+                                touchpoint: "coupons",
+                                template: Some(coupon.name.clone()),
+                                variant: None,
+                                text: None,
+                                deferred_from: None,
+                                reason: None,
+                                key,
+                            }));
+                        }
+                    }
+                    advance(c);
+                }
+                ActionKind::Hook { name, at, .. } => {
+                    advance(c);
+                    if held_out {
+                        continue;
+                    }
+                    match self.time_point(c, i, at, zone, now) {
+                        None => self.record(
+                            ctx,
+                            c,
+                            pb,
+                            "hook-unplanted",
+                            format!("{}: the time is missing", name.name),
+                        ),
+                        Some(fire) => {
+                            let replaced = c.enrollments[i].flows.iter_mut().find(|fl| {
+                                fl.hook.as_ref().is_some_and(|h| h.0 == name.name)
+                                    && fl.wait != Wait::Done
+                            });
+                            if let Some(old) = replaced {
+                                old.wait = Wait::Done;
+                                self.record(ctx, c, pb, "hook-replaced", name.name.clone());
+                            }
+                            c.enrollments[i].plants += 1;
+                            let mut path = flow.cursor.path.clone();
+                            path.push((flow.cursor.idx, 2));
+                            let depth = path.len();
+                            let plant_no = c.enrollments[i].plants;
+                            c.enrollments[i].flows.push(Flow {
+                                hook: Some((name.name.clone(), plant_no)),
+                                root_depth: depth,
+                                cursor: Cursor {
+                                    step: flow.cursor.step,
+                                    path,
+                                    idx: 0,
+                                },
+                                wait: Wait::Until(fire.max(now)),
+                            });
+                            self.record(
+                                ctx,
+                                c,
+                                pb,
+                                "hook-planted",
+                                format!("{} at {}", name.name, fire.to_rfc3339()),
+                            );
+                        }
+                    }
+                }
+                ActionKind::Task { text, .. } => {
+                    if !held_out {
+                        if c.do_not_contact {
+                            self.record(ctx, c, pb, "suppressed", "task");
+                        } else {
+                            let key = self.key(c, i, &site, occurrence, plant);
+                            let rendered =
+                                self.render(c, i, &text.value, &BTreeMap::new(), zone, now);
+                            let step = self.step_name(def, &flow);
+                            match rendered {
+                                Ok(t) => ctx.out.push(Effect::Deliver(Delivery {
+                                    at: now,
+                                    customer: Some(c.id.clone()),
+                                    playbook: def.name.name.clone(),
+                                    step,
+                                    channel: "tasks".into(),
+                                    touchpoint: "tasks",
+                                    template: None,
+                                    variant: None,
+                                    text: Some(t),
+                                    deferred_from: None,
+                                    reason: None,
+                                    key,
+                                })),
+                                Err(e) => self.record(ctx, c, pb, "render-error", e),
+                            }
+                        }
+                    }
+                    advance(c);
+                }
+                ActionKind::Jump(target) => self.jump(c, i, f, def, &target.name),
+                ActionKind::End => {
+                    c.enrollments[i].flows[f].wait = Wait::Done;
+                    break;
+                }
+            }
+        }
+        if c.enrollments[i].flows[f].wait == Wait::Ready {
+            // The runaway guard tripped.
+            self.end(c, i, ctx, "failed", "10 000 actions without blocking");
+            return;
+        }
+        let e = &c.enrollments[i];
+        if e.status == Status::Active && e.flows.iter().all(|fl| fl.wait == Wait::Done) {
+            c.enrollments[i].status = if def.goal.is_some() && !c.enrollments[i].converted {
+                Status::Attributing
+            } else {
+                Status::Ended
+            };
+            self.record(ctx, c, pb, "finished", "");
+        }
+    }
+
+    fn step_name(&self, def: &ast::Playbook, flow: &Flow) -> String {
+        match &flow.hook {
+            Some((h, _)) => format!("{}/hook {h}", def.steps[flow.cursor.step].name.name),
+            None => def.steps[flow.cursor.step].name.name.clone(),
+        }
+    }
+
+    fn jump(&self, c: &mut CustomerState, i: usize, f: usize, def: &ast::Playbook, target: &str) {
+        match def.steps.iter().position(|s| s.name.name == target) {
+            Some(s) => {
+                c.enrollments[i].flows[f].cursor = Cursor {
+                    step: s,
+                    path: Vec::new(),
+                    idx: 0,
+                };
+                c.enrollments[i].reached.push(s);
+            }
+            None => c.enrollments[i].flows[f].wait = Wait::Done,
+        }
+    }
+
+    /// A TIME expression as an instant, or `None` when its path is missing.
+    fn time_point(
+        &self,
+        c: &CustomerState,
+        i: usize,
+        t: &TimeExpr,
+        zone: Tz,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        match t {
+            TimeExpr::Next { weekday, clock, .. } => {
+                Some(time::next(zone, now, *weekday, clock.minutes))
+            }
+            TimeExpr::Point {
+                base, offsets, at, ..
+            } => {
+                let e = &c.enrollments[i];
+                let mut t = match base {
+                    TimeBase::Now(_) => now,
+                    TimeBase::Date(d, _) => time::start_of(zone, *d),
+                    TimeBase::DateTime(dt, _) => time::resolve(zone, *dt),
+                    TimeBase::Path(p) => {
+                        let root = match p.root() {
+                            "customer" => Value::Record(c.attrs.clone()),
+                            "event" => e.event.clone(),
+                            "received" => e.received.clone(),
+                            "coupon" => Value::Record(e.coupons.clone()),
+                            _ => Value::Null,
+                        };
+                        match root.path(&p.segments[1..]) {
+                            Value::DateTime(t) => *t,
+                            Value::Date(d) => time::start_of(zone, *d),
+                            _ => return None,
+                        }
+                    }
+                };
+                for (sign, d) in offsets {
+                    t = time::add(zone, t, sign * d.days, sign * d.seconds);
+                }
+                if let Some(c) = at {
+                    t = time::at_clock(zone, t, c.minutes);
+                }
+                Some(t)
+            }
+        }
+    }
+
+    fn render(
+        &self,
+        c: &CustomerState,
+        i: usize,
+        source: &str,
+        with: &BTreeMap<String, Value>,
+        zone: Tz,
+        now: DateTime<Utc>,
+    ) -> Result<String, String> {
+        let e = &c.enrollments[i];
+        let mut ctx: BTreeMap<String, minijinja::Value> = BTreeMap::new();
+        ctx.insert(
+            "customer".into(),
+            Value::Record(c.attrs.clone()).to_template(zone),
+        );
+        ctx.insert("event".into(), e.event.to_template(zone));
+        ctx.insert("received".into(), e.received.to_template(zone));
+        ctx.insert(
+            "coupon".into(),
+            Value::Record(e.coupons.clone()).to_template(zone),
+        );
+        ctx.insert("now".into(), Value::DateTime(now).to_template(zone));
+        for (k, v) in with {
+            ctx.insert(k.clone(), v.to_template(zone));
+        }
+        self.jinja
+            .render_str(source, ctx)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    /// A send: admission under quiet hours and caps, then rendering. Returns the
+    /// wait when it is deferred.
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &self,
+        c: &mut CustomerState,
+        i: usize,
+        f: usize,
+        channel: &ast::Ident,
+        template: &TemplateRef,
+        with: &[(ast::Ident, ast::Expr)],
+        ctx: &mut Ctx,
+        retry: Option<(DateTime<Utc>, &'static str)>,
+        key: String,
+    ) -> Option<Wait> {
+        let pb = c.enrollments[i].playbook;
+        let def = &self.pb(pb).def;
+        let now = ctx.now;
+        let zone = self.zone(c, pb);
+        let czone = self.customer_zone(c);
+        let config = &self.program.config;
+        let ch = config.channels.get(&channel.name)?;
+        if c.do_not_contact {
+            self.record(ctx, c, pb, "suppressed", format!("send on {}", ch.name));
+            return None;
+        }
+        let (tname, kind, wordings): (Option<String>, Kind, Wordings) = match template {
+            TemplateRef::Named(t) => match self.program.templates.get(&t.name) {
+                Some(ct) => (
+                    Some(ct.name.clone()),
+                    ct.kind,
+                    ct.wordings
+                        .iter()
+                        .map(|w| (w.variant.clone(), w.source.clone()))
+                        .collect(),
+                ),
+                None => return None,
+            },
+            TemplateRef::Inline(s) => (
+                None,
+                if ch.touchpoint.is_one_to_many() {
+                    Kind::Content
+                } else {
+                    Kind::Service
+                },
+                vec![(None, s.value.clone())],
+            ),
+        };
+        let mut quiet: Vec<(Tz, Quiet)> = Vec::new();
+        if let Some(q) = &def.settings.quiet {
+            quiet.push((
+                zone,
+                Quiet {
+                    start: q.start.minutes,
+                    end: q.end.minutes,
+                },
+            ));
+        }
+        quiet.extend(config.limits.quiet.map(|q| (czone, q)));
+        quiet.extend(ch.quiet.map(|q| (czone, q)));
+        let one_to_one = ch.touchpoint.is_one_to_one();
+        let mut caps = Vec::new();
+        if one_to_one {
+            for cap in &def.settings.caps {
+                let cap_kind = cap.kind.as_ref().and_then(|k| Kind::parse(&k.name));
+                if cap_kind.is_some_and(|k| k != kind) {
+                    continue;
+                }
+                caps.push(Cap {
+                    name: format!("cap {} per {}", cap.count, cap.period.name()),
+                    zone,
+                    period: period(cap.period),
+                    max: CapMax::Count(cap.count),
+                    drop: cap.drop,
+                    playbook: Some(def.name.name.clone()),
+                    kind: cap_kind,
+                    channel: None,
+                });
+            }
+            let l = &config.limits;
+            for (n, p, name) in [
+                (l.per_day, CapPeriod::Day, "per_day"),
+                (l.per_week, CapPeriod::Week, "per_week"),
+                (l.per_month, CapPeriod::Month, "per_month"),
+            ] {
+                if let Some(n) = n {
+                    caps.push(Cap {
+                        name: format!("[limits] {name}"),
+                        zone: czone,
+                        period: p,
+                        max: CapMax::Count(n),
+                        drop: false,
+                        playbook: None,
+                        kind: None,
+                        channel: None,
+                    });
+                }
+            }
+            if let Some(limit) = ch.cap {
+                let max = limit
+                    .count
+                    .map(CapMax::Count)
+                    .unwrap_or(CapMax::DaysInMonth);
+                caps.push(Cap {
+                    name: format!("channel {}", ch.name),
+                    zone: czone,
+                    period: limit.period,
+                    max,
+                    drop: false,
+                    playbook: None,
+                    kind: None,
+                    channel: Some(ch.name.clone()),
+                });
+            }
+        }
+        let message = ch.touchpoint.is_message();
+        let admission = if message {
+            admit(now, &quiet, &caps, &c.ledger)
+        } else {
+            Admission::Now
+        };
+        match admission {
+            Admission::Dropped { cap } => {
+                self.record(
+                    ctx,
+                    c,
+                    pb,
+                    "dropped",
+                    format!("{} over {cap}", tname.as_deref().unwrap_or("text")),
+                );
+                return None;
+            }
+            Admission::Deferred { at, reason } => {
+                let (from, reason) = match retry {
+                    Some((from, r)) => (
+                        from,
+                        if r == reason || r == "quiet,cap" {
+                            r
+                        } else {
+                            "quiet,cap"
+                        },
+                    ),
+                    None => (now, reason),
+                };
+                if retry.is_none() {
+                    self.record(
+                        ctx,
+                        c,
+                        pb,
+                        "deferred",
+                        format!("{reason} from {} to {}", now.to_rfc3339(), at.to_rfc3339()),
+                    );
+                }
+                return Some(Wait::Deferred { at, from, reason });
+            }
+            Admission::Now => {}
+        }
+        if let Some((req, _)) = &ch.requires {
+            if !self.cond(
+                c,
+                pb,
+                req,
+                &c.enrollments[i].event.clone(),
+                &c.enrollments[i].received.clone(),
+                &Value::Null,
+                now,
+            ) {
+                self.record(
+                    ctx,
+                    c,
+                    pb,
+                    "unreachable",
+                    format!("{} does not meet `requires` of {}", c.id, ch.name),
+                );
+                return None;
+            }
+        }
+        let index = tname
+            .as_deref()
+            .map(|t| bucket::variant_index(&c.id, t, wordings.len()))
+            .unwrap_or(0)
+            .min(wordings.len().saturating_sub(1));
+        let (variant, source) = wordings.get(index).cloned()?;
+        let mut with_values = BTreeMap::new();
+        {
+            let customer = Value::Record(c.attrs.clone());
+            let e = &c.enrollments[i];
+            let coupons = Value::Record(e.coupons.clone());
+            let in_segment = |n: &str| self.in_segment(c, n, now, 0);
+            let env = Env {
+                customer: &customer,
+                event: &e.event,
+                received: &e.received,
+                coupons: &coupons,
+                now,
+                zone,
+                in_segment: &in_segment,
+            };
+            for (k, v) in with {
+                with_values.insert(k.name.clone(), eval::eval(v, &env));
+            }
+        }
+        let text = match self.render(c, i, &source, &with_values, zone, now) {
+            Ok(t) if t.is_empty() => {
+                self.record(ctx, c, pb, "empty-text", tname.clone().unwrap_or_default());
+                return None;
+            }
+            Ok(t) => t,
+            Err(e) => {
+                self.record(ctx, c, pb, "render-error", e);
+                return None;
+            }
+        };
+        if one_to_one {
+            c.ledger.push(Sent {
+                at: now,
+                playbook: def.name.name.clone(),
+                channel: ch.name.clone(),
+                kind,
+            });
+        }
+        let flow = &c.enrollments[i].flows[f];
+        ctx.out.push(Effect::Deliver(Delivery {
+            at: now,
+            customer: Some(c.id.clone()),
+            playbook: def.name.name.clone(),
+            step: self.step_name(def, flow),
+            channel: ch.name.clone(),
+            touchpoint: tp_name(ch.touchpoint),
+            template: tname,
+            variant,
+            text: Some(text),
+            deferred_from: retry.map(|r| r.0),
+            reason: retry.map(|r| r.1),
+            key,
+        }));
+        None
+    }
+}
+
+fn tp_name(t: Touchpoint) -> &'static str {
+    t.name()
+}
+
+fn period(p: Period) -> CapPeriod {
+    match p {
+        Period::Day => CapPeriod::Day,
+        Period::Week => CapPeriod::Week,
+        Period::Month => CapPeriod::Month,
+    }
+}
+
+fn set_path(attrs: &mut BTreeMap<String, Value>, segs: &[String], v: Value) {
+    let Some((first, rest)) = segs.split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        attrs.insert(first.clone(), v);
+        return;
+    }
+    let entry = attrs
+        .entry(first.clone())
+        .or_insert_with(|| Value::Record(BTreeMap::new()));
+    if !matches!(entry, Value::Record(_)) {
+        *entry = Value::Record(BTreeMap::new());
+    }
+    if let Value::Record(m) = entry {
+        set_path(m, rest, v);
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The playbook without source positions, for its version hash (layout and comments do not count).
+fn strip(p: &ast::Playbook) -> String {
+    let text = format!("{p:?}");
+    // Spans print as `Span { start: N, end: M }`; drop them.
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("Span { start: ") {
+        out.push_str(&rest[..i]);
+        match rest[i..].find('}') {
+            Some(j) => rest = &rest[i + j + 1..],
+            None => break,
+        }
+    }
+    out.push_str(rest);
+    out
+}

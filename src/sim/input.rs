@@ -1,0 +1,349 @@
+//! Reading sample customers and events (TOML `[[customer]]` / `[[event]]`),
+//! checked against the schema; a mistake names the file and line.
+
+use crate::config::Config;
+use crate::engine::step::Event;
+use crate::engine::time;
+use crate::engine::value::Value;
+use crate::source::SourceFile;
+use crate::types::{Record, Type};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono_tz::Tz;
+use std::collections::BTreeMap;
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+/// A mistake in an input file: where, and what to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SampleCustomer {
+    pub id: String,
+    pub attrs: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SampleEvent {
+    /// The event's `id`, else `file:line`.
+    pub id: String,
+    pub customer: String,
+    pub at: DateTime<Utc>,
+    pub event: Event,
+}
+
+struct Reader<'a> {
+    src: &'a SourceFile,
+    config: &'a Config,
+}
+
+impl Reader<'_> {
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+    ) -> Result<T, InputError> {
+        Err(InputError {
+            file: self.src.display_path(),
+            line: self.src.line_col(span.start).0,
+            message: message.into(),
+        })
+    }
+
+    fn items<'i>(
+        &self,
+        table: &'i Spanned<DeTable<'i>>,
+        key: &str,
+    ) -> Result<Vec<&'i Spanned<DeValue<'i>>>, InputError> {
+        let mut out = Vec::new();
+        for (k, v) in table.get_ref().iter() {
+            if k.get_ref() != key {
+                return self.err(
+                    k.span(),
+                    format!(
+                        "`{}` is not expected here; write [[{key}]] tables",
+                        k.get_ref()
+                    ),
+                );
+            }
+            match v.get_ref().as_array() {
+                Some(a) => out.extend(a.iter()),
+                None => {
+                    return self.err(v.span(), format!("write each entry as a [[{key}]] table"))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn zone(&self) -> Tz {
+        self.config.timezone.unwrap_or(chrono_tz::UTC)
+    }
+
+    fn convert(
+        &self,
+        v: &Spanned<DeValue>,
+        ty: &Type,
+        what: &str,
+        tz: Tz,
+    ) -> Result<Value, InputError> {
+        let bad = |expected: &str| {
+            self.err(
+                v.span(),
+                format!(
+                    "`{what}` must be {expected} (the schema says {ty}), not {}",
+                    v.get_ref().type_str()
+                ),
+            )
+        };
+        match (ty, v.get_ref()) {
+            (Type::String, DeValue::String(s)) => Ok(Value::Str(s.to_string())),
+            (Type::Int, DeValue::Integer(i)) => i
+                .as_str()
+                .replace('_', "")
+                .parse()
+                .map(Value::Int)
+                .or_else(|_| bad("a whole number")),
+            (Type::Float, DeValue::Integer(i)) => i
+                .as_str()
+                .replace('_', "")
+                .parse()
+                .map(Value::Float)
+                .or_else(|_| bad("a number")),
+            (Type::Float, DeValue::Float(f)) => f
+                .as_str()
+                .replace('_', "")
+                .parse()
+                .map(Value::Float)
+                .or_else(|_| bad("a number")),
+            (Type::Bool, DeValue::Boolean(b)) => Ok(Value::Bool(*b)),
+            (Type::Date, DeValue::Datetime(d)) if d.time.is_none() => parse_date(&d.to_string())
+                .map(Value::Date)
+                .ok_or(())
+                .or_else(|_| bad("a date")),
+            (Type::Date, DeValue::String(s)) => parse_date(s)
+                .map(Value::Date)
+                .ok_or(())
+                .or_else(|_| bad("a date such as 2026-02-17")),
+            (Type::DateTime, DeValue::Datetime(d)) => parse_datetime(&d.to_string(), tz)
+                .map(Value::DateTime)
+                .ok_or(())
+                .or_else(|_| bad("a date and time")),
+            (Type::DateTime, DeValue::String(s)) => parse_datetime(s, tz)
+                .map(Value::DateTime)
+                .ok_or(())
+                .or_else(|_| bad("a date and time such as 2026-12-01T10:00:00+08:00")),
+            (Type::List(inner), DeValue::Array(a)) => a
+                .iter()
+                .map(|x| self.convert(x, inner, what, tz))
+                .collect::<Result<_, _>>()
+                .map(Value::List),
+            (Type::Record(rec), DeValue::Table(t)) => {
+                self.record(t, rec, what, tz, true).map(Value::Record)
+            }
+            _ => bad(match ty {
+                Type::String => "a string",
+                Type::Int => "a whole number",
+                Type::Float => "a number",
+                Type::Bool => "true or false",
+                Type::Date => "a date",
+                Type::DateTime => "a date and time",
+                Type::List(_) => "a list",
+                _ => "a table",
+            }),
+        }
+    }
+
+    /// A table checked against a record type; `complete` demands every required field.
+    fn record(
+        &self,
+        t: &DeTable,
+        rec: &Record,
+        what: &str,
+        tz: Tz,
+        complete: bool,
+    ) -> Result<BTreeMap<String, Value>, InputError> {
+        let mut out = BTreeMap::new();
+        for (k, v) in t.iter() {
+            let name = k.get_ref().to_string();
+            let path = if what.is_empty() {
+                name.clone()
+            } else {
+                format!("{what}.{name}")
+            };
+            let Some(field) = rec.get(&name) else {
+                return self.err(
+                    k.span(),
+                    format!("`{path}` is not in the schema; declare it in tend.toml or remove it"),
+                );
+            };
+            out.insert(name, self.convert(v, &field.ty, &path, tz)?);
+        }
+        if complete {
+            if let Some((missing, _)) = rec.iter().find(|(k, f)| {
+                !f.optional && !matches!(f.ty, Type::Record(_)) && !out.contains_key(*k)
+            }) {
+                let span = t.iter().next().map(|(k, _)| k.span()).unwrap_or(0..0);
+                let path = if what.is_empty() {
+                    missing.clone()
+                } else {
+                    format!("{what}.{missing}")
+                };
+                return self.err(
+                    span,
+                    format!("`{path}` is required by the schema but missing"),
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
+}
+
+/// RFC 3339 with an offset, or a local date-time read in `tz`.
+pub fn parse_datetime(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(&s.replace(' ', "T")) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(l) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(time::resolve(tz, l));
+        }
+    }
+    None
+}
+
+fn table<'a>(src: &'a SourceFile) -> Result<Spanned<DeTable<'a>>, InputError> {
+    DeTable::parse(&src.text).map_err(|e| InputError {
+        file: src.display_path(),
+        line: e.span().map(|s| src.line_col(s.start).0).unwrap_or(1),
+        message: format!("this is not valid TOML: {}", e.message().trim()),
+    })
+}
+
+pub fn customers(src: &SourceFile, config: &Config) -> Result<Vec<SampleCustomer>, InputError> {
+    let t = table(src)?;
+    let r = Reader { src, config };
+    let mut out: Vec<SampleCustomer> = Vec::new();
+    for item in r.items(&t, "customer")? {
+        let Some(fields) = item.get_ref().as_table() else {
+            return r.err(item.span(), "a [[customer]] must be a table");
+        };
+        let id = match fields.get("id").map(|v| v.get_ref()) {
+            Some(DeValue::String(s)) => s.to_string(),
+            Some(DeValue::Integer(i)) => i.as_str().to_string(),
+            _ => return r.err(item.span(), "every [[customer]] needs an `id`"),
+        };
+        if out.iter().any(|c| c.id == id) {
+            return r.err(item.span(), format!("customer `{id}` is listed twice"));
+        }
+        // A customer's own zone reads their offset-less datetimes.
+        let tz = match fields.get("timezone").map(|v| v.get_ref()) {
+            Some(DeValue::String(s)) => s.parse().unwrap_or(r.zone()),
+            _ => r.zone(),
+        };
+        let mut rest = fields.clone();
+        rest.remove("id");
+        let attrs = r.record(&rest, &config.customer, "", tz, true)?;
+        out.push(SampleCustomer { id, attrs });
+    }
+    Ok(out)
+}
+
+pub fn events(src: &SourceFile, config: &Config) -> Result<Vec<SampleEvent>, InputError> {
+    let t = table(src)?;
+    let r = Reader { src, config };
+    let mut out = Vec::new();
+    for item in r.items(&t, "event")? {
+        let Some(fields) = item.get_ref().as_table() else {
+            return r.err(item.span(), "an [[event]] must be a table");
+        };
+        let line = src.line_col(item.span().start).0;
+        let get_str = |k: &str| match fields.get(k).map(|v| v.get_ref()) {
+            Some(DeValue::String(s)) => Some(s.to_string()),
+            _ => None,
+        };
+        let Some(name) = get_str("name") else {
+            return r.err(item.span(), "every [[event]] needs a `name`");
+        };
+        let Some(customer) = get_str("customer") else {
+            return r.err(item.span(), "every [[event]] needs a `customer` id");
+        };
+        let at_value = fields.get("at");
+        let at_text = match at_value.map(|v| v.get_ref()) {
+            Some(DeValue::Datetime(d)) => d.to_string(),
+            Some(DeValue::String(s)) => s.to_string(),
+            _ => return r.err(item.span(), "every [[event]] needs `at`, a time with its offset such as 2026-12-01T10:05:00+08:00"),
+        };
+        let span = at_value.map(|v| v.span()).unwrap_or(item.span());
+        let Ok(at) = DateTime::parse_from_rfc3339(&at_text.replace(' ', "T")) else {
+            return r.err(span, format!("`{at_text}` has no offset; write the time as RFC 3339 with one, such as 2026-12-01T10:05:00+08:00"));
+        };
+        let payload = if name == "customer.updated" {
+            Some(Record::new())
+        } else {
+            config.events.get(&name).map(|d| d.fields.clone())
+        };
+        let Some(payload) = payload else {
+            return r.err(item.span(), format!("event `{name}` is not declared in tend.toml; declare it under [events.\"{name}\"]"));
+        };
+        let tz = r.zone();
+        let data = match fields.get("data") {
+            Some(v) => match v.get_ref().as_table() {
+                Some(dt) => r.record(dt, &payload, "data", tz, true)?,
+                None => return r.err(v.span(), "`data` must be a table of payload fields"),
+            },
+            None => r
+                .record(&DeTable::new(), &payload, "data", tz, true)
+                .map_err(|mut e| {
+                    e.line = line;
+                    e
+                })?,
+        };
+        let attributes = match fields.get("attributes") {
+            Some(v) => match v.get_ref().as_table() {
+                Some(at) => r.record(at, &config.customer, "", tz, false)?,
+                None => {
+                    return r.err(
+                        v.span(),
+                        "`attributes` must be a table of customer attributes",
+                    )
+                }
+            },
+            None => BTreeMap::new(),
+        };
+        let id = get_str("id").unwrap_or_else(|| format!("{}:{line}", src.display_path()));
+        out.push(SampleEvent {
+            id,
+            customer,
+            at: at.with_timezone(&Utc),
+            event: Event {
+                name,
+                data: Value::Record(data),
+                attributes,
+            },
+        });
+    }
+    // Stable: events at the same instant keep their file order.
+    out.sort_by_key(|e| e.at);
+    Ok(out)
+}

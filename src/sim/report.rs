@@ -1,0 +1,159 @@
+//! The simulator's reports: JSON for machines, a table for people.
+
+use super::Outcome;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+fn local(
+    o: &Outcome,
+    customer: Option<&String>,
+    t: DateTime<Utc>,
+    default: chrono_tz::Tz,
+) -> String {
+    let tz = customer
+        .and_then(|c| o.zones.get(c))
+        .copied()
+        .unwrap_or(default);
+    t.with_timezone(&tz).to_rfc3339()
+}
+
+pub fn json(o: &Outcome, default: chrono_tz::Tz) -> String {
+    let sends: Vec<_> = o
+        .sends
+        .iter()
+        .map(|s| {
+            json!({
+                "at": local(o, s.customer.as_ref(), s.at, default),
+                "customer": s.customer,
+                "playbook": s.playbook,
+                "step": s.step,
+                "channel": s.channel,
+                "touchpoint": s.touchpoint,
+                "template": s.template,
+                "variant": s.variant,
+                "text": s.text,
+                "deferred_from": s.deferred_from.map(|t| local(o, s.customer.as_ref(), t, default)),
+                "reason": s.reason,
+                "key": s.key,
+            })
+        })
+        .collect();
+    let records: Vec<_> = o
+        .records
+        .iter()
+        .map(|r| json!({ "at": local(o, r.customer.as_ref(), r.at, default), "customer": r.customer, "playbook": r.playbook, "kind": r.kind, "detail": r.detail }))
+        .collect();
+    let playbooks: Vec<_> = o
+        .playbooks
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name, "entered": p.entered, "goal": p.goal, "stopped": p.stopped, "active": p.active, "holdout": p.holdout,
+                "steps": p.steps.iter().map(|(n, r)| json!({ "name": n, "reached": r })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let doc = json!({ "sends": sends, "records": records, "playbooks": playbooks, "warnings": o.warnings });
+    serde_json::to_string_pretty(&doc).expect("JSON of strings and numbers") + "\n"
+}
+
+pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<28} {:>8} {:>6} {:>8} {:>7} {:>8}",
+        "playbook", "entered", "goal", "stopped", "active", "holdout"
+    );
+    for p in &o.playbooks {
+        let _ = writeln!(
+            s,
+            "{:<28} {:>8} {:>6} {:>8} {:>7} {:>8}",
+            p.name, p.entered, p.goal, p.stopped, p.active, p.holdout
+        );
+        for (step, n) in &p.steps {
+            let _ = writeln!(s, "  └ {:<24} {:>8}", step, n);
+        }
+    }
+    let mut per_channel: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut per_day: BTreeMap<String, usize> = BTreeMap::new();
+    let mut busiest: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for d in &o.sends {
+        *per_channel.entry(d.channel.as_str()).or_default() += 1;
+        let day = local(o, d.customer.as_ref(), d.at, default)[..10].to_string();
+        *per_day.entry(day.clone()).or_default() += 1;
+        if let Some(c) = &d.customer {
+            *busiest.entry((c.clone(), day)).or_default() += 1;
+        }
+    }
+    let _ = writeln!(s, "\ndeliveries per channel");
+    for (c, n) in &per_channel {
+        let _ = writeln!(s, "  {c:<20} {n:>6}");
+    }
+    let _ = writeln!(s, "\ndeliveries per day");
+    for (d, n) in &per_day {
+        let _ = writeln!(s, "  {d:<20} {n:>6}");
+    }
+    let mut deferrals: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in o.sends.iter().filter_map(|d| d.reason) {
+        *deferrals.entry(d).or_default() += 1;
+    }
+    let dropped = o.records.iter().filter(|r| r.kind == "dropped").count();
+    let _ = writeln!(
+        s,
+        "\ndeferred: {}  dropped by caps: {dropped}",
+        if deferrals.is_empty() {
+            "none".to_string()
+        } else {
+            deferrals
+                .iter()
+                .map(|(r, n)| format!("{n} by {r}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    if let Some(((c, d), n)) = busiest
+        .iter()
+        .max_by_key(|(k, n)| (**n, std::cmp::Reverse((*k).clone())))
+    {
+        let _ = writeln!(s, "busiest customer-day: {c} on {d} ({n} deliveries)");
+    }
+    let show: Vec<&String> = match customer {
+        Some(c) => o.zones.keys().filter(|k| k.as_str() == c).collect(),
+        None if o.zones.len() <= 10 => o.zones.keys().collect(),
+        None => Vec::new(),
+    };
+    for c in show {
+        let _ = writeln!(s, "\ntimeline of {c}");
+        for d in o.sends.iter().filter(|d| d.customer.as_ref() == Some(c)) {
+            let at = local(o, Some(c), d.at, default);
+            let deferred = d
+                .deferred_from
+                .map(|f| {
+                    format!(
+                        " (deferred from {}, {})",
+                        &local(o, Some(c), f, default)[11..16],
+                        d.reason.unwrap_or("")
+                    )
+                })
+                .unwrap_or_default();
+            let what = d.template.clone().unwrap_or_else(|| "text".into());
+            let text = d.text.as_deref().unwrap_or("").replace('\n', " ");
+            let _ = writeln!(
+                s,
+                "  {} {:<10} {:<22} {what}{deferred}: {text}",
+                &at[..16].replace('T', " "),
+                d.channel,
+                d.playbook
+            );
+        }
+    }
+    if !o.warnings.is_empty() {
+        let _ = writeln!(s, "\nwarnings:");
+        for w in &o.warnings {
+            let _ = writeln!(s, "  {w}");
+        }
+    }
+    s
+}
