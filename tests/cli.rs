@@ -267,3 +267,92 @@ fn every_rule_page_has_the_four_sections() {
         );
     }
 }
+
+#[test]
+fn sim_on_the_example_project_prints_json_in_the_documented_shape() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tend(
+        root,
+        &[
+            "sim",
+            "examples",
+            "--from",
+            "2026-12-01T00:00:00+08:00",
+            "--days",
+            "14",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let first = &v["sends"][0];
+    let keys: Vec<&String> = first.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "at",
+            "customer",
+            "playbook",
+            "step",
+            "channel",
+            "touchpoint",
+            "template",
+            "variant",
+            "text",
+            "deferred_from",
+            "reason",
+            "key"
+        ]
+    );
+    // The story: 王姐 (c002) pays at 21:50; the address check waits for 09:00.
+    let deferred = v["sends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["customer"] == "c002" && s["template"] == "address_confirm")
+        .unwrap();
+    assert_eq!(deferred["at"], "2026-12-02T09:00:00+08:00");
+    assert_eq!(deferred["deferred_from"], "2026-12-01T21:50:00+08:00");
+    assert_eq!(deferred["reason"], "quiet");
+    let pp = v["playbooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "post_purchase")
+        .unwrap();
+    assert_eq!(pp["goal"], 1);
+    assert!(v["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["kind"] == "stopped" && r["customer"] == "c007"));
+}
+
+#[test]
+fn sim_refuses_a_window_without_an_end() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tend(
+        root,
+        &["sim", "examples", "--from", "2026-12-01T00:00:00+08:00"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = tend(
+        root,
+        &[
+            "sim",
+            "examples",
+            "--from",
+            "2026-12-01T00:00:00",
+            "--days",
+            "1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("offset"));
+}

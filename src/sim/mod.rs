@@ -145,12 +145,13 @@ pub fn simulate(
             }
         }
     }
-    outcome.sends.sort_by(|a, b| {
-        (a.at, &a.customer, &a.playbook, &a.key).cmp(&(b.at, &b.customer, &b.playbook, &b.key))
-    });
+    // Stable: one customer's effects at one instant stay in the order the engine emitted them.
+    outcome
+        .sends
+        .sort_by(|a, b| (a.at, &a.customer).cmp(&(b.at, &b.customer)));
     outcome
         .records
-        .sort_by(|a, b| (a.at, &a.customer, &a.playbook).cmp(&(b.at, &b.customer, &b.playbook)));
+        .sort_by(|a, b| (a.at, &a.customer).cmp(&(b.at, &b.customer)));
     let mut order: Vec<usize> = (0..funnels.len()).collect();
     order.sort_by(|a, b| funnels[*a].name.cmp(&funnels[*b].name));
     outcome.playbooks = order.into_iter().map(|i| funnels[i].clone()).collect();

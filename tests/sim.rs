@@ -1,0 +1,538 @@
+//! The simulator with exact expected deliveries and local times.
+
+use tend::sim::input;
+use tend::source::{SourceFile, Sources};
+
+const TOML: &str = r#"timezone = "Asia/Shanghai"
+
+[customer]
+name = "string"
+tags = "list<string>"
+orders = "int"
+personal_added = "bool"
+timezone = "string?"
+
+[events."order.paid"]
+order_id = "string"
+
+[events."message.replied"]
+text = "string"
+
+[events."parcel.in_city"]
+city = "string"
+
+[events."order.refunded"]
+
+[events."contact.blocked"]
+
+[channels.wecom]
+touchpoint = "wecom"
+adapter = "console"
+
+[channels.personal]
+touchpoint = "personal"
+adapter = "console"
+requires = "customer.personal_added"
+"#;
+
+const TEMPLATES: &str = r#"
+template hi {
+  text "{{ customer.name }}您好，订单 {{ event.order_id }} 已收到"
+}
+template again {
+  text "{{ customer.name }}，再次问候"
+}
+template promo {
+  kind promo
+  text "{{ customer.name }}，限时优惠"
+}
+"#;
+
+/// (local time, customer, channel, template, deferred_from local time, reason)
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+struct Run {
+    rows: Vec<Row>,
+    outcome: tend::sim::Outcome,
+}
+
+fn sim_with(
+    toml: &str,
+    playbook: &str,
+    customers: &str,
+    events: &str,
+    from: &str,
+    days: i64,
+) -> Run {
+    let mut sources = Sources::default();
+    let cfg = sources.add(SourceFile::new("tend.toml", toml));
+    let pb = sources.add(SourceFile::new(
+        "p.playbook",
+        format!("{TEMPLATES}\n{playbook}"),
+    ));
+    let linted = tend::project::lint_sources(sources, cfg, &[pb]);
+    let errors: Vec<_> = linted
+        .findings
+        .iter()
+        .filter(|f| f.severity == tend::diag::Severity::Error)
+        .map(|f| f.message.clone())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let program = linted.program.unwrap();
+    let cs = input::customers(
+        &SourceFile::new("customers.toml", customers),
+        &program.config,
+    )
+    .unwrap();
+    let es = input::events(&SourceFile::new("events.toml", events), &program.config).unwrap();
+    let from = chrono::DateTime::parse_from_rfc3339(from)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let outcome = tend::sim::simulate(
+        &program,
+        &cs,
+        &es,
+        from,
+        from + chrono::Duration::days(days),
+    );
+    let zone = |c: &Option<String>| {
+        c.as_ref()
+            .and_then(|c| outcome.zones.get(c))
+            .copied()
+            .unwrap_or(chrono_tz::Asia::Shanghai)
+    };
+    let fmt = |t: chrono::DateTime<chrono::Utc>, c: &Option<String>| {
+        t.with_timezone(&zone(c)).format("%m-%d %H:%M").to_string()
+    };
+    let rows = outcome
+        .sends
+        .iter()
+        .map(|s| {
+            (
+                fmt(s.at, &s.customer),
+                s.customer.clone().unwrap_or_default(),
+                s.channel.clone(),
+                s.template.clone().unwrap_or_default(),
+                s.deferred_from.map(|t| fmt(t, &s.customer)),
+                s.reason.map(str::to_string),
+            )
+        })
+        .collect();
+    Run { rows, outcome }
+}
+
+fn sim(playbook: &str, events: &str) -> Run {
+    sim_with(
+        TOML,
+        playbook,
+        CUSTOMERS,
+        events,
+        "2026-12-01T00:00:00+08:00",
+        14,
+    )
+}
+
+const CUSTOMERS: &str = r#"
+[[customer]]
+id = "c1"
+name = "林小雨"
+tags = []
+orders = 0
+personal_added = true
+
+[[customer]]
+id = "c2"
+name = "王姐"
+tags = []
+orders = 0
+personal_added = false
+"#;
+
+fn paid(customer: &str, at: &str) -> String {
+    format!("[[event]]\nname = \"order.paid\"\ncustomer = \"{customer}\"\nat = {at}\ndata = {{ order_id = \"A1\" }}\n\n")
+}
+
+fn event(name: &str, customer: &str, at: &str, data: &str) -> String {
+    format!("[[event]]\nname = \"{name}\"\ncustomer = \"{customer}\"\nat = {at}\ndata = {{ {data} }}\n\n")
+}
+
+fn row(at: &str, c: &str, ch: &str, t: &str) -> Row {
+    (at.into(), c.into(), ch.into(), t.into(), None, None)
+}
+
+fn deferred(at: &str, c: &str, ch: &str, t: &str, from: &str, reason: &str) -> Row {
+    (
+        at.into(),
+        c.into(),
+        ch.into(),
+        t.into(),
+        Some(from.into()),
+        Some(reason.into()),
+    )
+}
+
+#[test]
+fn a_send_due_in_quiet_hours_waits_for_their_end_and_the_flow_with_it() {
+    let r = sim(
+        "playbook p {\n  quiet 21:30..09:00\n  trigger event order.paid\n  step a {\n    send wecom hi\n    wait 1h\n    send wecom again\n  }\n}\n",
+        &paid("c1", "2026-12-01T21:50:00+08:00"),
+    );
+    assert_eq!(
+        r.rows,
+        vec![
+            deferred("12-02 09:00", "c1", "wecom", "hi", "12-01 21:50", "quiet"),
+            row("12-02 10:00", "c1", "wecom", "again")
+        ]
+    );
+    assert!(r
+        .outcome
+        .records
+        .iter()
+        .any(|x| x.kind == "deferred" && x.detail.starts_with("quiet")));
+}
+
+#[test]
+fn a_daily_cap_defers_to_the_next_local_day() {
+    let r = sim("playbook p {\n  cap 2 per day\n  trigger event order.paid\n  step a {\n    send wecom hi\n    send wecom again\n    send wecom hi\n  }\n}\n", &paid("c1", "2026-12-01T10:00:00+08:00"));
+    assert_eq!(
+        r.rows,
+        vec![
+            row("12-01 10:00", "c1", "wecom", "hi"),
+            row("12-01 10:00", "c1", "wecom", "again"),
+            deferred("12-02 00:00", "c1", "wecom", "hi", "12-01 10:00", "cap")
+        ]
+    );
+}
+
+#[test]
+fn a_weekly_drop_cap_drops_and_the_flow_goes_on() {
+    let r = sim(
+        "playbook p {\n  cap 1 per week promo drop\n  trigger event order.paid\n  step a {\n    send wecom promo\n    wait 1d\n    send wecom promo\n    send wecom again\n  }\n}\n",
+        &paid("c1", "2026-12-01T10:00:00+08:00"),
+    );
+    assert_eq!(
+        r.rows,
+        vec![
+            row("12-01 10:00", "c1", "wecom", "promo"),
+            row("12-02 10:00", "c1", "wecom", "again")
+        ]
+    );
+    assert!(r.outcome.records.iter().any(|x| x.kind == "dropped"));
+}
+
+#[test]
+fn limits_count_across_playbooks_in_the_customer_zone() {
+    let toml = TOML.replace("[customer]", "[limits]\nper_day = 3\n\n[customer]");
+    let pb = "playbook a {\n  trigger event order.paid\n  step s {\n    send wecom hi\n    send wecom again\n  }\n}\nplaybook b {\n  trigger event order.paid\n  step s {\n    send wecom hi\n    send wecom again\n  }\n}\n";
+    let r = sim_with(
+        &toml,
+        pb,
+        CUSTOMERS,
+        &paid("c1", "2026-12-01T10:00:00+08:00"),
+        "2026-12-01T00:00:00+08:00",
+        3,
+    );
+    // Playbook a runs first (name order); b's second send waits for the next day.
+    assert_eq!(
+        r.rows,
+        vec![
+            row("12-01 10:00", "c1", "wecom", "hi"),
+            row("12-01 10:00", "c1", "wecom", "again"),
+            row("12-01 10:00", "c1", "wecom", "hi"),
+            deferred("12-02 00:00", "c1", "wecom", "again", "12-01 10:00", "cap")
+        ]
+    );
+}
+
+#[test]
+fn wait_for_continues_on_the_event_or_jumps_on_timeout() {
+    let pb = "playbook p {\n  trigger event order.paid\n  step ask {\n    send wecom hi\n    wait for message.replied within 2h else -> nudge\n    send wecom again\n    end\n  }\n  step nudge {\n    send wecom promo\n  }\n}\n";
+    let events = paid("c1", "2026-12-01T10:00:00+08:00")
+        + &event(
+            "message.replied",
+            "c1",
+            "2026-12-01T10:30:00+08:00",
+            "text = \"是\"",
+        )
+        + &paid("c2", "2026-12-01T10:00:00+08:00");
+    let r = sim(pb, &events);
+    assert_eq!(
+        r.rows,
+        vec![
+            row("12-01 10:00", "c1", "wecom", "hi"),
+            row("12-01 10:00", "c2", "wecom", "hi"),
+            row("12-01 10:30", "c1", "wecom", "again"),
+            row("12-01 12:00", "c2", "wecom", "promo")
+        ]
+    );
+    let f = &r.outcome.playbooks[0];
+    assert_eq!((f.entered, f.steps[0].1, f.steps[1].1), (2, 2, 1));
+}
+
+#[test]
+fn since_entry_accepts_an_event_that_came_earlier() {
+    let pb = "playbook p {\n  trigger event order.paid\n  step a {\n    wait 1d\n    wait for parcel.in_city since entry within 7d\n    send wecom again\n  }\n}\n";
+    let events = paid("c1", "2026-12-01T10:00:00+08:00")
+        + &event(
+            "parcel.in_city",
+            "c1",
+            "2026-12-01T15:00:00+08:00",
+            "city = \"杭州\"",
+        );
+    assert_eq!(
+        sim(pb, &events).rows,
+        vec![row("12-02 10:00", "c1", "wecom", "again")]
+    );
+}
+
+#[test]
+fn a_goal_cancels_pending_hooks_and_converts() {
+    let pb = "playbook p {\n  trigger event order.paid\n  goal event message.replied within 3d\n  step a {\n    send wecom hi\n    hook later at now + 2d {\n      send wecom again\n    }\n    wait 5d\n  }\n}\n";
+    let events = paid("c1", "2026-12-01T10:00:00+08:00")
+        + &event(
+            "message.replied",
+            "c1",
+            "2026-12-02T10:00:00+08:00",
+            "text = \"好\"",
+        );
+    let r = sim(pb, &events);
+    assert_eq!(r.rows, vec![row("12-01 10:00", "c1", "wecom", "hi")]);
+    assert_eq!(r.outcome.playbooks[0].goal, 1);
+    assert!(r.outcome.records.iter().any(|x| x.kind == "hook-cancelled"));
+}
+
+#[test]
+fn a_hook_fires_beside_the_main_flow() {
+    let pb = "playbook p {\n  trigger event order.paid\n  step a {\n    grant coupon new10 worth 10 valid 30d\n    hook remind at coupon.new10.expires_at - 3d at 10:00 {\n      send wecom again\n    }\n    send wecom hi\n  }\n}\n";
+    let r = sim_with(
+        TOML,
+        pb,
+        CUSTOMERS,
+        &paid("c1", "2026-12-01T15:00:00+08:00"),
+        "2026-12-01T00:00:00+08:00",
+        40,
+    );
+    assert_eq!(
+        r.rows,
+        vec![
+            row("12-01 15:00", "c1", "coupons", "new10"),
+            row("12-01 15:00", "c1", "wecom", "hi"),
+            row("12-28 10:00", "c1", "wecom", "again")
+        ]
+    );
+}
+
+#[test]
+fn stop_ends_the_enrollment_and_opt_out_silences_everything() {
+    let pb = "playbook p {\n  trigger event order.paid\n  stop event order.refunded\n  step a {\n    send wecom hi\n    wait 1d\n    send wecom again\n  }\n}\n";
+    let events = paid("c1", "2026-12-01T10:00:00+08:00")
+        + &event("order.refunded", "c1", "2026-12-01T12:00:00+08:00", "")
+        + &paid("c2", "2026-12-01T10:00:00+08:00")
+        + &event("contact.blocked", "c2", "2026-12-01T12:00:00+08:00", "")
+        + &paid("c2", "2026-12-03T10:00:00+08:00");
+    let r = sim(pb, &events);
+    assert_eq!(
+        r.rows,
+        vec![
+            row("12-01 10:00", "c1", "wecom", "hi"),
+            row("12-01 10:00", "c2", "wecom", "hi")
+        ]
+    );
+    assert_eq!(r.outcome.playbooks[0].stopped, 2);
+}
+
+#[test]
+fn reenter_never_ignores_and_after_allows_again() {
+    let events = paid("c1", "2026-12-01T10:00:00+08:00")
+        + &paid("c1", "2026-12-03T10:00:00+08:00")
+        + &paid("c1", "2026-12-09T10:00:00+08:00");
+    let never = sim(
+        "playbook p {\n  trigger event order.paid\n  step a {\n    send wecom hi\n  }\n}\n",
+        &events,
+    );
+    assert_eq!(never.rows.len(), 1);
+    let after = sim("playbook p {\n  reenter after 7d\n  trigger event order.paid\n  step a {\n    send wecom hi\n  }\n}\n", &events);
+    assert_eq!(
+        after.rows,
+        vec![
+            row("12-01 10:00", "c1", "wecom", "hi"),
+            row("12-09 10:00", "c1", "wecom", "hi")
+        ]
+    );
+}
+
+#[test]
+fn requires_skips_customers_who_never_added_the_account() {
+    let pb =
+        "playbook p {\n  trigger event order.paid\n  step a {\n    send personal again\n  }\n}\n";
+    let r = sim(
+        pb,
+        &(paid("c1", "2026-12-01T10:00:00+08:00") + &paid("c2", "2026-12-01T10:00:00+08:00")),
+    );
+    assert_eq!(r.rows, vec![row("12-01 10:00", "c1", "personal", "again")]);
+    assert!(r
+        .outcome
+        .records
+        .iter()
+        .any(|x| x.kind == "unreachable" && x.customer.as_deref() == Some("c2")));
+}
+
+#[test]
+fn next_weekday_clock_waits_for_that_moment() {
+    // 2026-12-01 is a Tuesday.
+    let pb = "playbook p {\n  trigger event order.paid\n  step a {\n    wait until next wed 20:00\n    send wecom again\n  }\n}\n";
+    assert_eq!(
+        sim(pb, &paid("c1", "2026-12-01T10:00:00+08:00")).rows,
+        vec![row("12-02 20:00", "c1", "wecom", "again")]
+    );
+}
+
+#[test]
+fn a_day_across_new_york_spring_forward_lands_at_the_same_local_time() {
+    let customers = "[[customer]]\nid = \"ny\"\nname = \"Lisa\"\ntags = []\norders = 0\npersonal_added = true\ntimezone = \"America/New_York\"\n";
+    let pb = "playbook p {\n  timezone customer\n  trigger event order.paid\n  step a {\n    send wecom hi\n    wait 1d\n    send wecom again\n  }\n}\n";
+    let r = sim_with(
+        TOML,
+        pb,
+        customers,
+        &paid("ny", "2027-03-13T10:00:00-05:00"),
+        "2027-03-13T00:00:00-05:00",
+        3,
+    );
+    assert_eq!(
+        r.rows,
+        vec![
+            row("03-13 10:00", "ny", "wecom", "hi"),
+            row("03-14 10:00", "ny", "wecom", "again")
+        ]
+    );
+}
+
+#[test]
+fn variants_and_splits_are_stable_per_customer() {
+    let pb = "template v {\n  text \"{{ customer.name }} A\"\n  variant b \"{{ customer.name }} B\"\n}\nplaybook p {\n  trigger event order.paid\n  step a {\n    send wecom v\n    split { 50% -> x, 50% -> y }\n  }\n  step x {\n    send wecom hi\n    end\n  }\n  step y {\n    send wecom again\n  }\n}\n";
+    let mut customers = String::new();
+    let mut events = String::new();
+    for i in 0..40 {
+        customers += &format!("[[customer]]\nid = \"k{i}\"\nname = \"n{i}\"\ntags = []\norders = 0\npersonal_added = true\n");
+        events += &paid(&format!("k{i}"), "2026-12-01T10:00:00+08:00");
+    }
+    let first = sim_with(
+        TOML,
+        pb,
+        &customers,
+        &events,
+        "2026-12-01T00:00:00+08:00",
+        2,
+    );
+    let second = sim_with(
+        TOML,
+        pb,
+        &customers,
+        &events,
+        "2026-12-01T00:00:00+08:00",
+        2,
+    );
+    assert_eq!(first.rows, second.rows);
+    for s in first
+        .outcome
+        .sends
+        .iter()
+        .filter(|s| s.template.as_deref() == Some("v"))
+    {
+        let c = s.customer.clone().unwrap();
+        let want = if tend::engine::bucket::variant_index(&c, "v", 2) == 0 {
+            None
+        } else {
+            Some("b".to_string())
+        };
+        assert_eq!(s.variant, want, "{c}");
+        assert!(s
+            .text
+            .as_ref()
+            .unwrap()
+            .ends_with(if want.is_none() { " A" } else { " B" }));
+    }
+    let arm_x = first.rows.iter().filter(|r| r.3 == "hi").count();
+    let expected_x = (0..40)
+        .filter(|i| {
+            tend::engine::bucket::split_arm(&format!("k{i}"), "p", "a", 0, &[5000, 5000]) == 0
+        })
+        .count();
+    assert_eq!(arm_x, expected_x);
+    assert!(arm_x > 5 && arm_x < 35);
+}
+
+#[test]
+fn holdout_enrolls_without_messaging() {
+    let pb = "playbook p {\n  holdout 50%\n  trigger event order.paid\n  step a {\n    send wecom hi\n  }\n}\n";
+    let mut customers = String::new();
+    let mut events = String::new();
+    for i in 0..40 {
+        customers += &format!("[[customer]]\nid = \"k{i}\"\nname = \"n{i}\"\ntags = []\norders = 0\npersonal_added = true\n");
+        events += &paid(&format!("k{i}"), "2026-12-01T10:00:00+08:00");
+    }
+    let r = sim_with(
+        TOML,
+        pb,
+        &customers,
+        &events,
+        "2026-12-01T00:00:00+08:00",
+        2,
+    );
+    let held = (0..40)
+        .filter(|i| tend::engine::bucket::held_out(&format!("k{i}"), "p", 5000))
+        .count();
+    assert_eq!(r.outcome.playbooks[0].holdout, held);
+    assert_eq!(r.outcome.playbooks[0].entered, 40);
+    assert_eq!(r.rows.len(), 40 - held);
+}
+
+#[test]
+fn every_delivery_carries_a_stable_distinct_key() {
+    let pb = "playbook p {\n  trigger event order.paid\n  step a {\n    send wecom hi\n    send wecom hi\n  }\n}\n";
+    let a = sim(pb, &paid("c1", "2026-12-01T10:00:00+08:00"));
+    let b = sim(pb, &paid("c1", "2026-12-01T10:00:00+08:00"));
+    let keys: Vec<_> = a.outcome.sends.iter().map(|s| s.key.clone()).collect();
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0], keys[1]);
+    assert_eq!(
+        keys,
+        b.outcome
+            .sends
+            .iter()
+            .map(|s| s.key.clone())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn bad_input_names_file_and_line() {
+    let config = {
+        let mut sources = Sources::default();
+        let cfg = sources.add(SourceFile::new("tend.toml", TOML));
+        tend::project::lint_sources(sources, cfg, &[])
+            .program
+            .unwrap()
+            .config
+    };
+    let e = input::events(&SourceFile::new("events.toml", "[[event]]\nname = \"order.paid\"\ncustomer = \"c1\"\nat = 2026-12-01T10:00:00\ndata = { order_id = \"A\" }\n"), &config).unwrap_err();
+    assert_eq!((e.file.as_str(), e.line), ("events.toml", 4));
+    assert!(e.message.contains("no offset"), "{}", e.message);
+    let e = input::customers(&SourceFile::new("customers.toml", "[[customer]]\nid = \"c1\"\nname = \"x\"\ntags = []\norders = \"three\"\npersonal_added = true\n"), &config).unwrap_err();
+    assert_eq!(e.line, 5);
+    assert!(
+        e.message.contains("`orders` must be a whole number"),
+        "{}",
+        e.message
+    );
+    let e = input::events(&SourceFile::new("events.toml", "[[event]]\nname = \"order.payed\"\ncustomer = \"c1\"\nat = 2026-12-01T10:00:00+08:00\n"), &config).unwrap_err();
+    assert!(e.message.contains("not declared"), "{}", e.message);
+}
