@@ -536,3 +536,132 @@ fn bad_input_names_file_and_line() {
     let e = input::events(&SourceFile::new("events.toml", "[[event]]\nname = \"order.payed\"\ncustomer = \"c1\"\nat = 2026-12-01T10:00:00+08:00\n"), &config).unwrap_err();
     assert!(e.message.contains("not declared"), "{}", e.message);
 }
+
+fn with_dates(toml: &str) -> String {
+    toml.replace(
+        "timezone = \"string?\"",
+        "timezone = \"string?\"\nlast_active_at = \"datetime?\"\nbirthday = \"date?\"",
+    )
+    .replace(
+        "[channels.wecom]",
+        "[channels.moments]\ntouchpoint = \"moments\"\nadapter = \"console\"\n\n[channels.wecom]",
+    )
+}
+
+#[test]
+fn a_cron_broadcast_posts_once_per_fire_with_no_customer() {
+    let pb = "playbook daily {\n  trigger every \"30 12 * * *\"\n  trigger every \"0 20 * * WED\"\n  step post {\n    send moments \"今天的养宠小知识\"\n  }\n}\n";
+    let r = sim_with(
+        &with_dates(TOML),
+        pb,
+        CUSTOMERS,
+        "",
+        "2026-12-01T00:00:00+08:00",
+        3,
+    );
+    assert_eq!(
+        r.rows,
+        vec![
+            row("12-01 12:30", "", "moments", ""),
+            row("12-02 12:30", "", "moments", ""),
+            row("12-02 20:00", "", "moments", ""),
+            row("12-03 12:30", "", "moments", "")
+        ]
+    );
+    assert_eq!(r.outcome.playbooks[0].entered, 4);
+}
+
+#[test]
+fn every_for_a_segment_enrolls_each_member_at_each_fire() {
+    let pb = "segment buyers = customer.orders > 0\nplaybook weekly {\n  trigger every \"0 10 * * MON\" for buyers\n  step s {\n    send wecom again\n  }\n}\n";
+    let customers = CUSTOMERS.replacen("orders = 0", "orders = 2", 1);
+    // 2026-12-07 and 12-14 are Mondays; only c1 is a buyer. `every` re-enters by default.
+    let r = sim_with(
+        &with_dates(TOML),
+        pb,
+        &customers,
+        "",
+        "2026-12-01T00:00:00+08:00",
+        14,
+    );
+    assert_eq!(
+        r.rows,
+        vec![
+            row("12-07 10:00", "c1", "wecom", "again"),
+            row("12-14 10:00", "c1", "wecom", "again")
+        ]
+    );
+}
+
+#[test]
+fn a_yearly_trigger_fires_days_before_the_anniversary_at_its_clock() {
+    let pb = "playbook birthday {\n  trigger yearly customer.birthday - 3d at 10:00\n  step s {\n    send wecom again\n  }\n}\n";
+    let customers = CUSTOMERS
+        .replacen(
+            "personal_added = true",
+            "personal_added = true\nbirthday = 1990-12-05",
+            1,
+        )
+        .replacen(
+            "personal_added = false",
+            "personal_added = false\nbirthday = 1988-01-02",
+            1,
+        );
+    let r = sim_with(
+        &with_dates(TOML),
+        pb,
+        &customers,
+        "",
+        "2026-12-01T00:00:00+08:00",
+        40,
+    );
+    // c2's 2 January birthday fires on 30 December of the year before.
+    assert_eq!(
+        r.rows,
+        vec![
+            row("12-02 10:00", "c1", "wecom", "again"),
+            row("12-30 10:00", "c2", "wecom", "again")
+        ]
+    );
+}
+
+#[test]
+fn enter_fires_on_becoming_a_member_at_local_midnight_not_for_members_at_start() {
+    let pb = "segment silent = days_since(customer.last_active_at) > 30\nplaybook win_back {\n  trigger enter silent\n  step s {\n    wait until next 10:30\n    send wecom again\n  }\n}\n";
+    let customers = CUSTOMERS
+        .replacen(
+            "personal_added = true",
+            "personal_added = true\nlast_active_at = 2026-11-01T09:00:00+08:00",
+            1,
+        )
+        .replacen(
+            "personal_added = false",
+            "personal_added = false\nlast_active_at = 2026-10-01T09:00:00+08:00",
+            1,
+        );
+    let r = sim_with(
+        &with_dates(TOML),
+        pb,
+        &customers,
+        "",
+        "2026-12-01T00:00:00+08:00",
+        5,
+    );
+    // c1 passes 30 days at midnight into 12-02; c2 was already silent at the start.
+    assert_eq!(r.rows, vec![row("12-02 10:30", "c1", "wecom", "again")]);
+}
+
+#[test]
+fn enter_fires_when_an_event_changes_an_attribute() {
+    let pb = "segment buyers = customer.orders > 0\nplaybook welcome {\n  trigger enter buyers\n  step s {\n    send wecom again\n  }\n}\n";
+    let events = "[[event]]\nname = \"customer.updated\"\ncustomer = \"c2\"\nat = 2026-12-02T11:00:00+08:00\nattributes = { orders = 1 }\n";
+    let r = sim_with(
+        &with_dates(TOML),
+        pb,
+        CUSTOMERS,
+        events,
+        "2026-12-01T00:00:00+08:00",
+        5,
+    );
+    assert_eq!(r.rows, vec![row("12-02 11:00", "c2", "wecom", "again")]);
+}

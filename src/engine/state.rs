@@ -97,6 +97,13 @@ pub struct CustomerState {
     pub do_not_contact: bool,
     pub ledger: Vec<Sent>,
     pub enrollments: Vec<Enrollment>,
+    /// Next fire of each `every … for` / `yearly` trigger (and, for the broadcast
+    /// pseudo-customer, each broadcast `every`): (instant, playbook, trigger index).
+    pub schedule: Vec<(DateTime<Utc>, usize, usize)>,
+    /// `enter` membership per (playbook, trigger index): fires on false → true only.
+    pub memberships: BTreeMap<(usize, usize), bool>,
+    /// The next local midnight, when some `enter` segment reads the clock.
+    pub next_midnight: Option<DateTime<Utc>>,
 }
 
 impl CustomerState {
@@ -114,6 +121,8 @@ impl CustomerState {
             .iter()
             .filter(|e| e.status == Status::Active)
             .flat_map(|e| e.flows.iter().filter_map(|f| f.wait.due()))
+            .chain(self.schedule.iter().map(|s| s.0))
+            .chain(self.next_midnight)
             .min()
     }
 

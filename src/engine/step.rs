@@ -13,7 +13,7 @@ use crate::config::{CapPeriod, Quiet, Touchpoint};
 use crate::syntax::ast::{
     self, ActionKind, Block, Period, Reenter, TemplateRef, TimeBase, TimeExpr, TriggerKind,
 };
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -198,11 +198,12 @@ impl<'p> Engine<'p> {
                     .is_none_or(|e| self.cond(c, pb, e, &ev.data, &Value::Null, &Value::Null, now));
                 if ok {
                     consumed = true;
-                    self.enroll(c, pb, ev.data.clone(), &mut ctx);
+                    self.enroll(c, pb, ev.data.clone(), &mut ctx, false);
                     break;
                 }
             }
         }
+        self.reevaluate_enter(c, &mut ctx);
         if !consumed {
             ctx.out.push(Effect::Record(Record {
                 at: now,
@@ -326,7 +327,38 @@ impl<'p> Engine<'p> {
                     }
                 }
             }
-            let Some(first) = due.into_iter().min() else {
+            let first = due.into_iter().min();
+            let flow_t = first.as_ref().map(|f| f.0);
+            let sched = c
+                .schedule
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.0 <= now)
+                .min_by(|a, b| {
+                    (a.1 .0, &self.pb(a.1 .1).def.name.name)
+                        .cmp(&(b.1 .0, &self.pb(b.1 .1).def.name.name))
+                })
+                .map(|(k, s)| (s.0, k));
+            let midnight = c.next_midnight.filter(|t| *t <= now);
+            // Earliest due instant first; at a tie: enrollment timers, trigger fires, midnight checks.
+            if let Some((t, k)) = sched {
+                if flow_t.is_none_or(|ft| t < ft) && midnight.is_none_or(|m| t <= m) {
+                    self.fire(c, k, &mut ctx);
+                    continue;
+                }
+            }
+            if let Some(m) = midnight {
+                if flow_t.is_none_or(|ft| m < ft) {
+                    let zone = self.customer_zone(c);
+                    c.next_midnight = Some(time::start_of(
+                        zone,
+                        time::local(zone, m).date() + chrono::Duration::days(1),
+                    ));
+                    self.reevaluate_enter(c, &mut ctx);
+                    continue;
+                }
+            }
+            let Some(first) = first else {
                 break;
             };
             let (i, f) = (first.6, first.7);
@@ -361,13 +393,164 @@ impl<'p> Engine<'p> {
                 Wait::Ready | Wait::Done => None,
             };
             self.run(c, i, f, &mut ctx, retry);
+            self.reevaluate_enter(c, &mut ctx);
         }
         out
     }
 
+    /// Sets up a customer at the start: trigger schedules, `enter` baselines
+    /// (members at this moment do not enter), midnight checks. The customer
+    /// with the empty id stands for broadcasts.
+    pub fn init(&self, c: &mut CustomerState, from: DateTime<Utc>) {
+        let broadcast_run = c.id.is_empty();
+        let mut midnight = false;
+        for pb in 0..self.program.playbooks.len() {
+            if self.pb(pb).broadcast != broadcast_run {
+                continue;
+            }
+            for (ti, t) in self.pb(pb).def.triggers.iter().enumerate() {
+                match &t.kind {
+                    TriggerKind::Every { .. } | TriggerKind::Yearly { .. } => {
+                        if let Some(at) = self.next_fire(c, pb, ti, from, true) {
+                            c.schedule.push((at, pb, ti));
+                        }
+                    }
+                    TriggerKind::Enter { segment } => {
+                        let member = self.in_segment(c, &segment.name, from, 0);
+                        c.memberships.insert((pb, ti), member);
+                        midnight |= self
+                            .program
+                            .segments
+                            .get(&segment.name)
+                            .is_some_and(|s| s.reads_clock);
+                    }
+                    TriggerKind::Event { .. } => {}
+                }
+            }
+        }
+        if midnight {
+            let zone = self.customer_zone(c);
+            c.next_midnight = Some(time::start_of(
+                zone,
+                time::local(zone, from).date() + chrono::Duration::days(1),
+            ));
+        }
+    }
+
+    /// The next fire of an `every` or `yearly` trigger at or after (`inclusive`) or after `from`.
+    fn next_fire(
+        &self,
+        c: &CustomerState,
+        pb: usize,
+        ti: usize,
+        from: DateTime<Utc>,
+        inclusive: bool,
+    ) -> Option<DateTime<Utc>> {
+        let zone = self.zone(c, pb);
+        match &self.pb(pb).def.triggers[ti].kind {
+            TriggerKind::Every { cron, .. } => {
+                let cron = crate::cron::parse(&cron.value).ok()?;
+                cron.find_next_occurrence(&from.with_timezone(&zone), inclusive)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc))
+            }
+            TriggerKind::Yearly {
+                path,
+                offset_days,
+                at,
+                ..
+            } => {
+                let date = match Value::Record(c.attrs.clone()).path(&path.segments[1..]) {
+                    Value::Date(d) => *d,
+                    Value::DateTime(t) => time::local(zone, *t).date(),
+                    _ => return None,
+                };
+                let year = time::local(zone, from).date().year();
+                (year - 1..=year + 2)
+                    .filter(|y| *y > date.year())
+                    .filter_map(|y| {
+                        chrono::NaiveDate::from_ymd_opt(y, date.month(), date.day())
+                            .or_else(|| chrono::NaiveDate::from_ymd_opt(y, 2, 28))
+                    })
+                    .map(|d| {
+                        time::resolve(
+                            zone,
+                            (d + chrono::Duration::days(*offset_days))
+                                .and_time(chrono::NaiveTime::MIN),
+                        )
+                    })
+                    .map(|t| time::at_clock(zone, t, at.map(|c| c.minutes).unwrap_or(0)))
+                    .find(|t| if inclusive { *t >= from } else { *t > from })
+            }
+            _ => None,
+        }
+    }
+
+    /// A scheduled trigger fires: reschedule it, then enroll if it applies.
+    fn fire(&self, c: &mut CustomerState, k: usize, ctx: &mut Ctx) {
+        let (at, pb, ti) = c.schedule[k];
+        match self.next_fire(c, pb, ti, at, false) {
+            Some(next) => c.schedule[k].0 = next,
+            None => {
+                c.schedule.remove(k);
+            }
+        }
+        let applies = match &self.pb(pb).def.triggers[ti].kind {
+            TriggerKind::Every {
+                segment: Some(seg), ..
+            } => self.in_segment(c, &seg.name, ctx.now, 0),
+            _ => true,
+        };
+        if applies {
+            self.enroll(c, pb, Value::Null, ctx, true);
+        }
+    }
+
+    /// Re-evaluates `enter` segments; a false → true change enrolls, in playbook-name
+    /// order, at most one per playbook per pass; passes repeat while memberships change.
+    fn reevaluate_enter(&self, c: &mut CustomerState, ctx: &mut Ctx) {
+        if c.memberships.is_empty() {
+            return;
+        }
+        for _ in 0..10 {
+            let mut changed = false;
+            for &pb in &self.order {
+                let mut enrolled = false;
+                for (ti, t) in self.pb(pb).def.triggers.iter().enumerate() {
+                    let TriggerKind::Enter { segment } = &t.kind else {
+                        continue;
+                    };
+                    let Some(&old) = c.memberships.get(&(pb, ti)) else {
+                        continue;
+                    };
+                    let member = self.in_segment(c, &segment.name, ctx.now, 0);
+                    if member != old {
+                        changed = true;
+                        c.memberships.insert((pb, ti), member);
+                        if member && !enrolled {
+                            enrolled = true;
+                            self.enroll(c, pb, Value::Null, ctx, false);
+                        }
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
     /// Starts an enrollment if the playbook's rules allow it.
-    fn enroll(&self, c: &mut CustomerState, pb: usize, event: Value, ctx: &mut Ctx) {
+    fn enroll(
+        &self,
+        c: &mut CustomerState,
+        pb: usize,
+        event: Value,
+        ctx: &mut Ctx,
+        scheduled: bool,
+    ) {
         let def = &self.pb(pb).def;
+        let broadcast = self.pb(pb).broadcast;
         if c.do_not_contact {
             self.record(
                 ctx,
@@ -378,16 +561,17 @@ impl<'p> Engine<'p> {
             );
             return;
         }
-        if c.active(pb).is_some() {
+        if c.active(pb).is_some() && !broadcast {
             self.record(ctx, c, pb, "ignored", "trigger while already enrolled");
             return;
         }
         let previous: Vec<&Enrollment> =
             c.enrollments.iter().filter(|e| e.playbook == pb).collect();
-        if let Some(last) = previous.last() {
+        if let Some(last) = previous.last().filter(|_| !broadcast) {
             let zone = self.zone(c, pb);
             let allowed = match &def.settings.reenter {
-                None | Some(Reenter::Never(_)) => false,
+                None => scheduled,
+                Some(Reenter::Never(_)) => false,
                 Some(Reenter::Always(_)) => true,
                 Some(Reenter::After(d)) => {
                     ctx.now >= time::add(zone, last.entered, d.days, d.seconds)

@@ -57,6 +57,10 @@ pub fn simulate(
         .iter()
         .map(|c| CustomerState::new(c.id.clone(), c.attrs.clone()))
         .collect();
+    // Broadcast runs belong to the pseudo-customer with the empty id.
+    if program.playbooks.iter().any(|p| p.broadcast) {
+        states.push(CustomerState::new(String::new(), BTreeMap::new()));
+    }
     let mut per_customer: BTreeMap<&str, Vec<&SampleEvent>> = BTreeMap::new();
     for e in events.iter().filter(|e| e.at >= from && e.at < until) {
         per_customer.entry(e.customer.as_str()).or_default().push(e);
@@ -86,7 +90,7 @@ pub fn simulate(
                                 .get(state.id.as_str())
                                 .map(Vec::as_slice)
                                 .unwrap_or(&[]);
-                            let effects = run_customer(engine, state, evs, until);
+                            let effects = run_customer(engine, state, evs, from, until);
                             (std::mem::take(state), effects)
                         })
                         .collect::<Vec<_>>()
@@ -163,8 +167,10 @@ fn run_customer(
     engine: &Engine,
     state: &mut CustomerState,
     events: &[&SampleEvent],
+    from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Vec<Effect> {
+    engine.init(state, from);
     let mut out = Vec::new();
     let mut next = 0;
     let mut last_wake: Option<DateTime<Utc>> = None;

@@ -26,7 +26,7 @@ pub fn json(o: &Outcome, default: chrono_tz::Tz) -> String {
         .map(|s| {
             json!({
                 "at": local(o, s.customer.as_ref(), s.at, default),
-                "customer": s.customer,
+                "customer": s.customer.as_ref().filter(|c| !c.is_empty()),
                 "playbook": s.playbook,
                 "step": s.step,
                 "channel": s.channel,
@@ -43,7 +43,7 @@ pub fn json(o: &Outcome, default: chrono_tz::Tz) -> String {
     let records: Vec<_> = o
         .records
         .iter()
-        .map(|r| json!({ "at": local(o, r.customer.as_ref(), r.at, default), "customer": r.customer, "playbook": r.playbook, "kind": r.kind, "detail": r.detail }))
+        .map(|r| json!({ "at": local(o, r.customer.as_ref(), r.at, default), "customer": r.customer.as_ref().filter(|c| !c.is_empty()), "playbook": r.playbook, "kind": r.kind, "detail": r.detail }))
         .collect();
     let playbooks: Vec<_> = o
         .playbooks
@@ -83,7 +83,7 @@ pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> Str
         *per_channel.entry(d.channel.as_str()).or_default() += 1;
         let day = local(o, d.customer.as_ref(), d.at, default)[..10].to_string();
         *per_day.entry(day.clone()).or_default() += 1;
-        if let Some(c) = &d.customer {
+        if let Some(c) = d.customer.as_ref().filter(|c| !c.is_empty()) {
             *busiest.entry((c.clone(), day)).or_default() += 1;
         }
     }
@@ -121,7 +121,7 @@ pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> Str
     }
     let show: Vec<&String> = match customer {
         Some(c) => o.zones.keys().filter(|k| k.as_str() == c).collect(),
-        None if o.zones.len() <= 10 => o.zones.keys().collect(),
+        None if o.zones.len() <= 10 => o.zones.keys().filter(|k| !k.is_empty()).collect(),
         None => Vec::new(),
     };
     for c in show {
