@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 
 /// What an expression can read where it is evaluated.
 pub struct Env<'a> {
-    pub customer: &'a Value,
+    pub customer: &'a std::collections::BTreeMap<String, Value>,
     pub event: &'a Value,
     pub received: &'a Value,
     pub coupons: &'a Value,
@@ -44,7 +44,8 @@ pub fn eval(e: &Expr, env: &Env) -> Value {
         ExprKind::Path(p) => {
             let rest = &p.segments[1..];
             match p.root() {
-                "customer" => env.customer.path(rest).clone(),
+                "customer" if rest.is_empty() => Value::Record(env.customer.clone()),
+                "customer" => super::value::record_path(env.customer, rest).clone(),
                 "event" => env.event.path(rest).clone(),
                 "received" => env.received.path(rest).clone(),
                 "coupon" => env.coupons.path(rest).clone(),
@@ -310,7 +311,9 @@ mod tests {
     }
 
     fn run(src: &str) -> Value {
-        let c = customer();
+        let Value::Record(c) = customer() else {
+            unreachable!()
+        };
         let env = Env {
             customer: &c,
             event: &Value::Null,

@@ -106,7 +106,7 @@ impl<'p> Engine<'p> {
             default_zone: program.config.timezone.unwrap_or(chrono_tz::UTC),
             order,
             versions,
-            jinja: crate::check::templates::environment(),
+            jinja: compiled_templates(program),
         }
     }
 
@@ -460,7 +460,7 @@ impl<'p> Engine<'p> {
                 at,
                 ..
             } => {
-                let date = match Value::Record(c.attrs.clone()).path(&path.segments[1..]) {
+                let date = match super::value::record_path(&c.attrs, &path.segments[1..]) {
                     Value::Date(d) => *d,
                     Value::DateTime(t) => time::local(zone, *t).date(),
                     _ => return None,
@@ -682,10 +682,10 @@ impl<'p> Engine<'p> {
         coupons: &Value,
         now: DateTime<Utc>,
     ) -> bool {
-        let customer = Value::Record(c.attrs.clone());
+        let customer = &c.attrs;
         let in_segment = |name: &str| self.in_segment(c, name, now, 0);
         let env = Env {
-            customer: &customer,
+            customer,
             event,
             received,
             coupons,
@@ -709,10 +709,10 @@ impl<'p> Engine<'p> {
         if depth > 32 {
             return false;
         }
-        let customer = Value::Record(c.attrs.clone());
+        let customer = &c.attrs;
         let nested = |n: &str| self.in_segment(c, n, now, depth + 1);
         let env = Env {
-            customer: &customer,
+            customer,
             event: &Value::Null,
             received: &Value::Null,
             coupons: &Value::Null,
@@ -957,7 +957,7 @@ impl<'p> Engine<'p> {
                 }
                 ActionKind::Set { path, value } => {
                     if !held_out {
-                        let customer = Value::Record(c.attrs.clone());
+                        let customer = &c.attrs;
                         let (event, received, coupons) = (
                             c.enrollments[i].event.clone(),
                             c.enrollments[i].received.clone(),
@@ -965,7 +965,7 @@ impl<'p> Engine<'p> {
                         );
                         let in_segment = |n: &str| self.in_segment(c, n, now, 0);
                         let env = Env {
-                            customer: &customer,
+                            customer,
                             event: &event,
                             received: &received,
                             coupons: &coupons,
@@ -1209,10 +1209,14 @@ impl<'p> Engine<'p> {
         for (k, v) in with {
             ctx.insert(k.clone(), v.to_template(zone));
         }
-        self.jinja
-            .render_str(source, ctx)
-            .map(|s| s.trim().to_string())
-            .map_err(|e| e.to_string())
+        // Every text of the program was compiled once, named by its source.
+        let compiled = self.jinja.get_template(source);
+        match compiled {
+            Ok(t) => t.render(ctx),
+            Err(_) => self.jinja.render_str(source, ctx),
+        }
+        .map(|s| s.trim().to_string())
+        .map_err(|e| e.to_string())
     }
 
     /// A send: admission under quiet hours and caps, then rendering. Returns the
@@ -1400,12 +1404,12 @@ impl<'p> Engine<'p> {
         let (variant, source) = wordings.get(index).cloned()?;
         let mut with_values = BTreeMap::new();
         {
-            let customer = Value::Record(c.attrs.clone());
+            let customer = &c.attrs;
             let e = &c.enrollments[i];
             let coupons = Value::Record(e.coupons.clone());
             let in_segment = |n: &str| self.in_segment(c, n, now, 0);
             let env = Env {
-                customer: &customer,
+                customer,
                 event: &e.event,
                 received: &e.received,
                 coupons: &coupons,
@@ -1487,7 +1491,55 @@ fn set_path(attrs: &mut BTreeMap<String, Value>, segs: &[String], v: Value) {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// The rendering environment with every template wording, inline text and task
+/// text of the program compiled once, each named by its own source.
+fn compiled_templates(program: &Program) -> minijinja::Environment<'static> {
+    let mut env = crate::check::templates::environment();
+    let mut sources: Vec<String> = program
+        .templates
+        .values()
+        .flat_map(|t| t.wordings.iter().map(|w| w.source.clone()))
+        .collect();
+    fn walk(block: &Block, out: &mut Vec<String>) {
+        for a in block {
+            match &a.kind {
+                ActionKind::Send {
+                    template: TemplateRef::Inline(s),
+                    ..
+                }
+                | ActionKind::Task { text: s, .. } => out.push(s.value.clone()),
+                ActionKind::If {
+                    then, otherwise, ..
+                } => {
+                    walk(then, out);
+                    if let Some(o) = otherwise {
+                        walk(o, out);
+                    }
+                }
+                ActionKind::Hook { body, .. } => walk(body, out),
+                _ => {}
+            }
+        }
+    }
+    for p in &program.playbooks {
+        for s in &p.def.steps {
+            walk(&s.body, &mut sources);
+        }
+    }
+    for src in sources {
+        // A text that does not compile was reported by the checker; it renders as an error record.
+        let _ = env.add_template_owned(src.clone(), src);
+    }
+    env
 }
 
 /// The playbook without source positions, for its version hash (layout and comments do not count).

@@ -23,6 +23,17 @@ pub enum Value {
     Record(BTreeMap<String, Value>),
 }
 
+/// Follows a dotted path from a record's fields; a missing step is null.
+pub fn record_path<'a>(fields: &'a BTreeMap<String, Value>, segs: &[String]) -> &'a Value {
+    match segs.split_first() {
+        None => &Value::Null,
+        Some((first, rest)) => fields
+            .get(first)
+            .map(|v| v.path(rest))
+            .unwrap_or(&Value::Null),
+    }
+}
+
 impl Value {
     pub fn get(&self, key: &str) -> &Value {
         match self {

@@ -42,6 +42,21 @@ pub fn simulate(
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Outcome {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    simulate_on(program, customers, events, from, until, cores)
+}
+
+/// [`simulate`] on at most `threads` threads (the benchmark compares 1 and 2).
+pub fn simulate_on(
+    program: &Program,
+    customers: &[SampleCustomer],
+    events: &[SampleEvent],
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    threads: usize,
+) -> Outcome {
     let engine = Engine::new(program);
     let mut outcome = Outcome::default();
     let outside = events
@@ -65,17 +80,14 @@ pub fn simulate(
     for e in events.iter().filter(|e| e.at >= from && e.at < until) {
         per_customer.entry(e.customer.as_str()).or_default().push(e);
     }
+    let known: std::collections::HashSet<String> = states.iter().map(|s| s.id.clone()).collect();
     for id in per_customer.keys() {
-        if !states.iter().any(|s| s.id == *id) {
+        if !known.contains(*id) {
             outcome.warnings.push(format!("customer `{id}` appears only in events; created with the attributes those events give"));
             states.push(CustomerState::new(id.to_string(), BTreeMap::new()));
         }
     }
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(states.len().div_ceil(64))
-        .max(1);
+    let threads = threads.max(1).min(states.len().div_ceil(64)).max(1);
     let chunk = states.len().div_ceil(threads).max(1);
     let per_customer = &per_customer;
     let engine = &engine;
