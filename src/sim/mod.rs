@@ -91,30 +91,7 @@ pub fn simulate_on(
     let chunk = states.len().div_ceil(threads).max(1);
     let per_customer = &per_customer;
     let engine = &engine;
-    let results: Vec<(CustomerState, Vec<Effect>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = states
-            .chunks_mut(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter_mut()
-                        .map(|state| {
-                            let evs = per_customer
-                                .get(state.id.as_str())
-                                .map(Vec::as_slice)
-                                .unwrap_or(&[]);
-                            let effects = run_customer(engine, state, evs, from, until);
-                            (std::mem::take(state), effects)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a simulator thread panicked"))
-            .collect()
-    });
-    let mut funnels: Vec<Funnel> = program
+    let empty_funnels: Vec<Funnel> = program
         .playbooks
         .iter()
         .map(|p| Funnel {
@@ -128,26 +105,53 @@ pub fn simulate_on(
             ..Funnel::default()
         })
         .collect();
-    for (state, effects) in results {
-        outcome
-            .zones
-            .insert(state.id.clone(), engine.customer_zone(&state));
-        for e in &state.enrollments {
-            let f = &mut funnels[e.playbook];
-            f.entered += 1;
-            f.goal += usize::from(e.converted);
-            f.active += usize::from(e.status == Status::Active);
-            f.holdout += usize::from(e.held_out);
-            let mut reached = e.reached.clone();
-            reached.sort();
-            reached.dedup();
-            for s in reached {
-                if let Some(step) = f.steps.get_mut(s) {
-                    step.1 += 1;
-                }
+    let empty_funnels = &empty_funnels;
+    // Each thread counts its customers into its own funnels and drops their state
+    // as soon as it is counted, so memory holds effects, not every customer.
+    let parts: Vec<Part> = std::thread::scope(|scope| {
+        let handles: Vec<_> = states
+            .chunks_mut(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut out = Part {
+                        funnels: empty_funnels.clone(),
+                        zones: Vec::new(),
+                        effects: Vec::new(),
+                    };
+                    for state in part.iter_mut() {
+                        let evs = per_customer
+                            .get(state.id.as_str())
+                            .map(Vec::as_slice)
+                            .unwrap_or(&[]);
+                        out.effects
+                            .extend(run_customer(engine, state, evs, from, until));
+                        let state = std::mem::take(state);
+                        count(&state, &mut out.funnels);
+                        out.zones
+                            .push((state.id.clone(), engine.customer_zone(&state)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a simulator thread panicked"))
+            .collect()
+    });
+    let mut funnels = empty_funnels.clone();
+    for part in parts {
+        for (total, f) in funnels.iter_mut().zip(&part.funnels) {
+            total.entered += f.entered;
+            total.goal += f.goal;
+            total.active += f.active;
+            total.holdout += f.holdout;
+            for (s, n) in total.steps.iter_mut().zip(&f.steps) {
+                s.1 += n.1;
             }
         }
-        for effect in effects {
+        outcome.zones.extend(part.zones);
+        for effect in part.effects {
             match effect {
                 Effect::Deliver(d) => outcome.sends.push(d),
                 Effect::Record(r) => {
@@ -206,4 +210,30 @@ fn run_customer(
         }
     }
     out
+}
+
+/// What one simulator thread hands back.
+struct Part {
+    funnels: Vec<Funnel>,
+    zones: Vec<(String, chrono_tz::Tz)>,
+    effects: Vec<Effect>,
+}
+
+/// Adds one customer's enrollments to the funnels.
+fn count(state: &CustomerState, funnels: &mut [Funnel]) {
+    for e in &state.enrollments {
+        let f = &mut funnels[e.playbook];
+        f.entered += 1;
+        f.goal += usize::from(e.converted);
+        f.active += usize::from(e.status == Status::Active);
+        f.holdout += usize::from(e.held_out);
+        let mut reached = e.reached.clone();
+        reached.sort();
+        reached.dedup();
+        for s in reached {
+            if let Some(step) = f.steps.get_mut(s) {
+                step.1 += 1;
+            }
+        }
+    }
 }
