@@ -221,8 +221,8 @@ fn sim(
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let input = tend::sim::input::customers(&customers_src, &program.config)
-        .and_then(|c| tend::sim::input::events(&events_src, &program.config).map(|e| (c, e)));
+    let input = tend::sim::input::load_customers(&customers_src, &program.config)
+        .and_then(|c| tend::sim::input::load_events(&events_src, &program.config).map(|e| (c, e)));
     let (cs, es) = match input {
         Ok(x) => x,
         Err(e) => return fail(e.to_string()),

@@ -665,3 +665,41 @@ fn enter_fires_when_an_event_changes_an_attribute() {
     );
     assert_eq!(r.rows, vec![row("12-02 11:00", "c2", "wecom", "again")]);
 }
+
+#[test]
+fn json_lines_input_reads_the_event_envelope() {
+    let config = {
+        let mut sources = Sources::default();
+        let cfg = sources.add(SourceFile::new("tend.toml", TOML));
+        tend::project::lint_sources(sources, cfg, &[])
+            .program
+            .unwrap()
+            .config
+    };
+    let customers = "{\"id\": \"c1\", \"name\": \"林小雨\", \"tags\": [], \"orders\": 0, \"personal_added\": true}\n";
+    let cs =
+        input::load_customers(&SourceFile::new("customers.jsonl", customers), &config).unwrap();
+    assert_eq!(cs[0].id, "c1");
+    let events = "# first order\n{\"id\": \"e1\", \"name\": \"order.paid\", \"customer\": \"c1\", \"at\": \"2026-12-01T10:00:00+08:00\", \"data\": {\"order_id\": \"A1\"}, \"attributes\": {\"orders\": 1}}\n";
+    let es = input::load_events(&SourceFile::new("events.jsonl", events), &config).unwrap();
+    assert_eq!(
+        (es[0].id.as_str(), es[0].event.name.as_str()),
+        ("e1", "order.paid")
+    );
+    assert_eq!(
+        es[0].event.attributes.get("orders"),
+        Some(&tend::engine::value::Value::Int(1))
+    );
+    let bad = "{\"name\": \"order.paid\", \"customer\": \"c1\", \"at\": \"2026-12-01T10:00:00+08:00\", \"data\": {\"order_id\": 7}}\n";
+    let e = input::load_events(
+        &SourceFile::new("events.jsonl", format!("\n{bad}")),
+        &config,
+    )
+    .unwrap_err();
+    assert_eq!((e.file.as_str(), e.line), ("events.jsonl", 2));
+    assert!(
+        e.message.contains("`data.order_id` must be a string"),
+        "{}",
+        e.message
+    );
+}

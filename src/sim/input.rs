@@ -347,3 +347,219 @@ pub fn events(src: &SourceFile, config: &Config) -> Result<Vec<SampleEvent>, Inp
     out.sort_by_key(|e| e.at);
     Ok(out)
 }
+
+/// Reads a JSON value against a schema type.
+fn from_json(v: &serde_json::Value, ty: &Type, what: &str, tz: Tz) -> Result<Value, String> {
+    use serde_json::Value as J;
+    let bad = |expected: &str| {
+        Err(format!(
+            "`{what}` must be {expected} (the schema says {ty})"
+        ))
+    };
+    match (ty, v) {
+        (Type::String, J::String(s)) => Ok(Value::Str(s.clone())),
+        (Type::Int, J::Number(n)) => n
+            .as_i64()
+            .map(Value::Int)
+            .ok_or(())
+            .or_else(|_| bad("a whole number")),
+        (Type::Float, J::Number(n)) => n
+            .as_f64()
+            .map(Value::Float)
+            .ok_or(())
+            .or_else(|_| bad("a number")),
+        (Type::Bool, J::Bool(b)) => Ok(Value::Bool(*b)),
+        (Type::Date, J::String(s)) => parse_date(s)
+            .map(Value::Date)
+            .ok_or(())
+            .or_else(|_| bad("a date such as \"2026-02-17\"")),
+        (Type::DateTime, J::String(s)) => parse_datetime(s, tz)
+            .map(Value::DateTime)
+            .ok_or(())
+            .or_else(|_| bad("a date and time such as \"2026-12-01T10:00:00+08:00\"")),
+        (Type::List(inner), J::Array(items)) => items
+            .iter()
+            .map(|x| from_json(x, inner, what, tz))
+            .collect::<Result<_, _>>()
+            .map(Value::List),
+        (Type::Record(rec), J::Object(m)) => json_record(m, rec, what, tz, true).map(Value::Record),
+        _ => bad(match ty {
+            Type::String => "a string",
+            Type::Int => "a whole number",
+            Type::Float => "a number",
+            Type::Bool => "true or false",
+            Type::List(_) => "a list",
+            _ => "an object",
+        }),
+    }
+}
+
+fn json_record(
+    m: &serde_json::Map<String, serde_json::Value>,
+    rec: &Record,
+    what: &str,
+    tz: Tz,
+    complete: bool,
+) -> Result<BTreeMap<String, Value>, String> {
+    let mut out = BTreeMap::new();
+    for (k, v) in m {
+        let path = if what.is_empty() {
+            k.clone()
+        } else {
+            format!("{what}.{k}")
+        };
+        let Some(field) = rec.get(k) else {
+            return Err(format!(
+                "`{path}` is not in the schema; declare it in tend.toml or remove it"
+            ));
+        };
+        if v.is_null() && field.optional {
+            continue;
+        }
+        out.insert(k.clone(), from_json(v, &field.ty, &path, tz)?);
+    }
+    if complete {
+        if let Some((missing, _)) = rec
+            .iter()
+            .find(|(k, f)| !f.optional && !matches!(f.ty, Type::Record(_)) && !out.contains_key(*k))
+        {
+            let path = if what.is_empty() {
+                missing.clone()
+            } else {
+                format!("{what}.{missing}")
+            };
+            return Err(format!("`{path}` is required by the schema but missing"));
+        }
+    }
+    Ok(out)
+}
+
+/// JSON lines: one object per line; blank lines and lines starting with `#` are skipped.
+fn json_lines(
+    src: &SourceFile,
+) -> impl Iterator<
+    Item = (
+        usize,
+        Result<serde_json::Map<String, serde_json::Value>, String>,
+    ),
+> + '_ {
+    src.text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|(i, l)| {
+            let parsed = match serde_json::from_str::<serde_json::Value>(l) {
+                Ok(serde_json::Value::Object(m)) => Ok(m),
+                Ok(_) => Err("each line must be a JSON object".to_string()),
+                Err(e) => Err(format!("this line is not valid JSON: {e}")),
+            };
+            (i + 1, parsed)
+        })
+}
+
+fn is_json_lines(src: &SourceFile) -> bool {
+    let p = src.display_path();
+    p.ends_with(".jsonl") || p.ends_with(".ndjson") || p.ends_with(".json")
+}
+
+/// Customers from TOML (`[[customer]]`) or JSON lines (`{"id": …, attributes…}`).
+pub fn load_customers(
+    src: &SourceFile,
+    config: &Config,
+) -> Result<Vec<SampleCustomer>, InputError> {
+    if !is_json_lines(src) {
+        return customers(src, config);
+    }
+    let tz = config.timezone.unwrap_or(chrono_tz::UTC);
+    let mut out: Vec<SampleCustomer> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (line, obj) in json_lines(src) {
+        let err = |message: String| InputError {
+            file: src.display_path(),
+            line,
+            message,
+        };
+        let mut obj = obj.map_err(err)?;
+        let id = match obj.remove("id") {
+            Some(serde_json::Value::String(s)) => s,
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => return Err(err("every customer needs an \"id\"".into())),
+        };
+        if !seen.insert(id.clone()) {
+            return Err(err(format!("customer `{id}` is listed twice")));
+        }
+        let ctz = obj
+            .get("timezone")
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(tz);
+        let attrs = json_record(&obj, &config.customer, "", ctz, true).map_err(err)?;
+        out.push(SampleCustomer { id, attrs });
+    }
+    Ok(out)
+}
+
+/// Events from TOML (`[[event]]`) or JSON lines in the envelope of SEMANTICS.md §4.
+pub fn load_events(src: &SourceFile, config: &Config) -> Result<Vec<SampleEvent>, InputError> {
+    if !is_json_lines(src) {
+        return events(src, config);
+    }
+    let tz = config.timezone.unwrap_or(chrono_tz::UTC);
+    let mut out = Vec::new();
+    for (line, obj) in json_lines(src) {
+        let err = |message: String| InputError {
+            file: src.display_path(),
+            line,
+            message,
+        };
+        let obj = obj.map_err(err)?;
+        let text = |k: &str| obj.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let name = text("name").ok_or_else(|| err("every event needs a \"name\"".into()))?;
+        let customer =
+            text("customer").ok_or_else(|| err("every event needs a \"customer\" id".into()))?;
+        let at_text = text("at")
+            .ok_or_else(|| err("every event needs \"at\", a time with its offset".into()))?;
+        let at = DateTime::parse_from_rfc3339(&at_text).map_err(|_| err(format!("`{at_text}` has no offset or is not RFC 3339; write it such as 2026-12-01T10:05:00+08:00")))?;
+        let payload = if name == "customer.updated" {
+            Some(Record::new())
+        } else {
+            config.events.get(&name).map(|d| d.fields.clone())
+        };
+        let payload = payload.ok_or_else(|| {
+            err(format!(
+                "event `{name}` is not declared in tend.toml; declare it under [events.\"{name}\"]"
+            ))
+        })?;
+        let empty = serde_json::Map::new();
+        let data = match obj.get("data") {
+            Some(serde_json::Value::Object(m)) => m,
+            None | Some(serde_json::Value::Null) => &empty,
+            Some(_) => return Err(err("\"data\" must be an object of payload fields".into())),
+        };
+        let data = json_record(data, &payload, "data", tz, true).map_err(err)?;
+        let attributes = match obj.get("attributes") {
+            Some(serde_json::Value::Object(m)) => {
+                json_record(m, &config.customer, "", tz, false).map_err(err)?
+            }
+            None | Some(serde_json::Value::Null) => BTreeMap::new(),
+            Some(_) => {
+                return Err(err(
+                    "\"attributes\" must be an object of customer attributes".into(),
+                ))
+            }
+        };
+        let id = text("id").unwrap_or_else(|| format!("{}:{line}", src.display_path()));
+        out.push(SampleEvent {
+            id,
+            customer,
+            at: at.with_timezone(&Utc),
+            event: Event {
+                name,
+                data: Value::Record(data),
+                attributes,
+            },
+        });
+    }
+    out.sort_by_key(|e| e.at);
+    Ok(out)
+}
