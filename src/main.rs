@@ -56,6 +56,15 @@ enum Command {
         /// Show this customer's timeline.
         #[arg(long)]
         customer: Option<String>,
+        /// A behaviour model (TOML `[[assume]]`): who answers an awaited event, and when.
+        #[arg(long)]
+        assume: Option<PathBuf>,
+        /// Repeat with seeded randomness and report mean and spread per step.
+        #[arg(long, default_value_t = 1)]
+        runs: u32,
+        /// The seed of the behaviour model's draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
     /// Explain a lint rule; without a rule, list them all.
     Explain { rule: Option<String> },
@@ -86,6 +95,9 @@ fn main() -> ExitCode {
             days,
             format,
             customer,
+            assume,
+            runs,
+            seed,
         } => sim(
             project.unwrap_or_else(|| PathBuf::from(".")),
             customers,
@@ -95,8 +107,16 @@ fn main() -> ExitCode {
             days,
             format,
             customer.as_deref(),
+            Model { assume, runs, seed },
         ),
     }
+}
+
+/// The behaviour-model options of `tend sim`.
+struct Model {
+    assume: Option<PathBuf>,
+    runs: u32,
+    seed: u64,
 }
 
 fn lint(paths: &[PathBuf], format: Format, deny_warnings: bool) -> ExitCode {
@@ -164,6 +184,7 @@ fn sim(
     days: Option<i64>,
     format: SimFormat,
     customer: Option<&str>,
+    model: Model,
 ) -> ExitCode {
     let fail = |msg: String| {
         eprintln!("error: {msg}");
@@ -227,7 +248,47 @@ fn sim(
         Ok(x) => x,
         Err(e) => return fail(e.to_string()),
     };
-    let outcome = tend::sim::simulate(program, &cs, &es, from, until);
+    let behaviour = match &model.assume {
+        None => None,
+        Some(p) => match read(p.clone()).map_err(|e| e.to_string()).and_then(|src| {
+            tend::sim::assume::Behaviour::load(&src, &program.config, model.seed)
+                .map_err(|e| e.to_string())
+        }) {
+            Ok(b) => Some(b),
+            Err(e) => return fail(e),
+        },
+    };
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if model.runs > 1 {
+        let mut funnels = Vec::new();
+        let progress = std::io::stderr().is_terminal() && format == SimFormat::Table;
+        for run in 0..model.runs {
+            if progress {
+                eprint!("\rrun {}/{}", run + 1, model.runs);
+            }
+            let b = behaviour.clone().map(|mut b| {
+                b.run = run;
+                b
+            });
+            funnels.push(
+                tend::sim::simulate_with(program, &cs, &es, from, until, cores, b.as_ref())
+                    .playbooks,
+            );
+        }
+        if progress {
+            eprintln!();
+        }
+        let text = match format {
+            SimFormat::Json => tend::sim::report::runs_json(&funnels, model.seed),
+            SimFormat::Table => tend::sim::report::runs_table(&funnels, model.seed),
+        };
+        let _ = std::io::stdout().write_all(text.as_bytes());
+        return ExitCode::SUCCESS;
+    }
+    let outcome =
+        tend::sim::simulate_with(program, &cs, &es, from, until, cores, behaviour.as_ref());
     let zone = program.config.timezone.unwrap_or(chrono_tz::UTC);
     let text = match format {
         SimFormat::Json => tend::sim::report::json(&outcome, zone),

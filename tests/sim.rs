@@ -703,3 +703,88 @@ fn json_lines_input_reads_the_event_envelope() {
         e.message
     );
 }
+
+#[test]
+fn a_behaviour_model_answers_waits_with_seeded_draws() {
+    let pb = "playbook p {\n  trigger event order.paid\n  step ask {\n    send wecom hi\n    wait for message.replied within 2h else -> nudge\n    send wecom again\n    end\n  }\n  step nudge {\n    send wecom promo\n  }\n}\n";
+    let mut sources = Sources::default();
+    let cfg = sources.add(SourceFile::new("tend.toml", TOML));
+    let pbf = sources.add(SourceFile::new("p.playbook", format!("{TEMPLATES}\n{pb}")));
+    let program = tend::project::lint_sources(sources, cfg, &[pbf])
+        .program
+        .unwrap();
+    let mut customers = String::new();
+    let mut events = String::new();
+    for i in 0..200 {
+        customers += &format!("[[customer]]\nid = \"k{i}\"\nname = \"n{i}\"\ntags = []\norders = 0\npersonal_added = true\n");
+        events += &paid(&format!("k{i}"), "2026-12-01T10:00:00+08:00");
+    }
+    let cs = input::customers(&SourceFile::new("c.toml", customers), &program.config).unwrap();
+    let es = input::events(&SourceFile::new("e.toml", events), &program.config).unwrap();
+    let assume = "[[assume]]\nevent = \"message.replied\"\nstep = \"ask\"\nprobability = \"50%\"\nwithin = \"30m\"\n";
+    let model = |seed| {
+        tend::sim::assume::Behaviour::load(
+            &SourceFile::new("assume.toml", assume),
+            &program.config,
+            seed,
+        )
+        .unwrap()
+    };
+    let from = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00+08:00")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let until = from + chrono::Duration::days(2);
+    let run = |seed, threads| {
+        tend::sim::simulate_with(&program, &cs, &es, from, until, threads, Some(&model(seed)))
+    };
+    let a = run(1, 1);
+    let replied = a
+        .sends
+        .iter()
+        .filter(|s| s.template.as_deref() == Some("again"))
+        .count();
+    let nudged = a
+        .sends
+        .iter()
+        .filter(|s| s.template.as_deref() == Some("promo"))
+        .count();
+    assert_eq!(replied + nudged, 200);
+    assert!(
+        (70..130).contains(&replied),
+        "{replied} of 200 replied at 50%"
+    );
+    // Answers come within the assumed 30 minutes, never before the question.
+    for s in a
+        .sends
+        .iter()
+        .filter(|s| s.template.as_deref() == Some("again"))
+    {
+        let minutes = (s.at
+            - chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00+08:00")
+                .unwrap()
+                .with_timezone(&chrono::Utc))
+        .num_minutes();
+        assert!((0..=30).contains(&minutes), "{minutes}");
+    }
+    // Same seed, same result, on any number of threads; another seed differs.
+    let b = run(1, 2);
+    assert_eq!(
+        a.sends.iter().map(|s| (&s.key, s.at)).collect::<Vec<_>>(),
+        b.sends.iter().map(|s| (&s.key, s.at)).collect::<Vec<_>>()
+    );
+    let c = run(2, 1);
+    assert_ne!(
+        a.sends.iter().map(|s| (&s.key, s.at)).collect::<Vec<_>>(),
+        c.sends.iter().map(|s| (&s.key, s.at)).collect::<Vec<_>>()
+    );
+    let bad = tend::sim::assume::Behaviour::load(
+        &SourceFile::new(
+            "assume.toml",
+            "[[assume]]\nevent = \"message.replied\"\nprobability = \"150%\"\n",
+        ),
+        &program.config,
+        0,
+    )
+    .unwrap_err();
+    assert_eq!((bad.file.as_str(), bad.line), ("assume.toml", 1));
+}

@@ -1,15 +1,20 @@
 //! The dry-run: the engine driven by a virtual clock over sample customers
 //! and events. Customers are independent, so they run on all cores.
 
+pub mod assume;
 pub mod input;
 pub mod report;
 
 use crate::check::Program;
+use crate::engine::state::Wait;
 use crate::engine::state::{CustomerState, Status};
+use crate::engine::step::Event;
 use crate::engine::step::{Delivery, Effect, Engine, Record};
+use assume::Behaviour;
 use chrono::{DateTime, Utc};
 use input::{SampleCustomer, SampleEvent};
 use std::collections::BTreeMap;
+use std::collections::HashSet;
 
 /// Per playbook: how many entered, converted, stopped, are still active, were held out,
 /// and how many enrollments reached each step.
@@ -56,6 +61,19 @@ pub fn simulate_on(
     from: DateTime<Utc>,
     until: DateTime<Utc>,
     threads: usize,
+) -> Outcome {
+    simulate_with(program, customers, events, from, until, threads, None)
+}
+
+/// [`simulate_on`] with a behaviour model that answers awaited events.
+pub fn simulate_with(
+    program: &Program,
+    customers: &[SampleCustomer],
+    events: &[SampleEvent],
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    threads: usize,
+    behaviour: Option<&Behaviour>,
 ) -> Outcome {
     let engine = Engine::new(program);
     let mut outcome = Outcome::default();
@@ -124,7 +142,7 @@ pub fn simulate_on(
                             .map(Vec::as_slice)
                             .unwrap_or(&[]);
                         out.effects
-                            .extend(run_customer(engine, state, evs, from, until));
+                            .extend(run_customer(engine, state, evs, from, until, behaviour));
                         let state = std::mem::take(state);
                         count(&state, &mut out.funnels);
                         out.zones
@@ -185,16 +203,25 @@ fn run_customer(
     events: &[&SampleEvent],
     from: DateTime<Utc>,
     until: DateTime<Utc>,
+    behaviour: Option<&Behaviour>,
 ) -> Vec<Effect> {
     engine.init(state, from);
     let mut out = Vec::new();
     let mut next = 0;
     let mut last_wake: Option<DateTime<Utc>> = None;
+    // Events the behaviour model decided the customer sends, by arrival.
+    let mut answers: Vec<(DateTime<Utc>, Event)> = Vec::new();
+    let mut asked: HashSet<(usize, usize, DateTime<Utc>)> = HashSet::new();
     for _ in 0..1_000_000 {
         let te = events.get(next).map(|e| e.at);
+        let ta = answers.first().map(|a| a.0).filter(|t| *t < until);
         let tw = state.next_wake().filter(|t| *t < until);
-        match (tw, te) {
-            (Some(w), e) if e.is_none_or(|e| w <= e) => {
+        let input = match (te, ta) {
+            (Some(e), Some(a)) => Some(e.min(a)),
+            (e, a) => e.or(a),
+        };
+        match (tw, input) {
+            (Some(w), i) if i.is_none_or(|i| w <= i) => {
                 if last_wake == Some(w) && state.next_wake() == Some(w) {
                     // A timer that does not move on would spin; the engine guards this, so stop here.
                     break;
@@ -202,14 +229,73 @@ fn run_customer(
                 last_wake = Some(w);
                 out.extend(engine.handle_timers(state, w));
             }
-            (_, Some(e)) => {
-                out.extend(engine.handle_event(state, e, &events[next].event));
+            (_, Some(i)) if te == Some(i) => {
+                out.extend(engine.handle_event(state, i, &events[next].event));
                 next += 1;
+            }
+            (_, Some(i)) => {
+                let (_, ev) = answers.remove(0);
+                out.extend(engine.handle_event(state, i, &ev));
             }
             _ => break,
         }
+        if let Some(b) = behaviour {
+            answer_waits(engine, state, b, &mut asked, &mut answers);
+        }
     }
     out
+}
+
+/// For each `wait for` just opened, asks the behaviour model whether and when
+/// the customer answers, and queues that event.
+fn answer_waits(
+    engine: &Engine,
+    state: &CustomerState,
+    b: &Behaviour,
+    asked: &mut HashSet<(usize, usize, DateTime<Utc>)>,
+    answers: &mut Vec<(DateTime<Utc>, Event)>,
+) {
+    for (i, e) in state.enrollments.iter().enumerate() {
+        if e.status != Status::Active {
+            continue;
+        }
+        for (f, flow) in e.flows.iter().enumerate() {
+            let Wait::Event { name, opened, .. } = &flow.wait else {
+                continue;
+            };
+            if !asked.insert((i, f, *opened)) {
+                continue;
+            }
+            let def = &engine.program.playbooks[e.playbook].def;
+            let step = &def.steps[flow.cursor.step].name.name;
+            let Some(rule) = b.find(name, step) else {
+                continue;
+            };
+            let at = opened.timestamp().to_string();
+            let n = e.n.to_string();
+            let parts = [
+                state.id.as_str(),
+                def.name.name.as_str(),
+                n.as_str(),
+                step.as_str(),
+                name.as_str(),
+                at.as_str(),
+            ];
+            if b.draw(&parts) >= rule.probability {
+                continue;
+            }
+            let delay =
+                (b.draw(&[&parts[..], &["delay"]].concat()) * rule.within_secs as f64) as i64;
+            let ev = Event {
+                name: name.clone(),
+                data: rule.data.clone(),
+                attributes: BTreeMap::new(),
+            };
+            let when = *opened + chrono::Duration::seconds(delay);
+            let pos = answers.partition_point(|a| a.0 <= when);
+            answers.insert(pos, (when, ev));
+        }
+    }
 }
 
 /// What one simulator thread hands back.

@@ -157,3 +157,81 @@ pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> Str
     }
     s
 }
+
+/// Mean, minimum and maximum of one count over runs.
+fn spread(values: &[usize]) -> (f64, usize, usize) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<usize>() as f64 / n;
+    (
+        mean,
+        values.iter().copied().min().unwrap_or(0),
+        values.iter().copied().max().unwrap_or(0),
+    )
+}
+
+fn spread_json(values: &[usize]) -> serde_json::Value {
+    let (mean, min, max) = spread(values);
+    json!({ "mean": (mean * 100.0).round() / 100.0, "min": min, "max": max })
+}
+
+/// Several seeded runs of the behaviour model: per playbook and step, mean and spread.
+pub fn runs_json(runs: &[Vec<super::Funnel>], seed: u64) -> String {
+    let Some(first) = runs.first() else {
+        return "{}\n".into();
+    };
+    let playbooks: Vec<_> = first
+        .iter()
+        .enumerate()
+        .map(|(p, f)| {
+            let col = |get: &dyn Fn(&super::Funnel) -> usize| {
+                runs.iter().map(|r| get(&r[p])).collect::<Vec<_>>()
+            };
+            json!({
+                "name": f.name,
+                "entered": spread_json(&col(&|f| f.entered)),
+                "goal": spread_json(&col(&|f| f.goal)),
+                "stopped": spread_json(&col(&|f| f.stopped)),
+                "steps": f.steps.iter().enumerate().map(|(s, (name, _))| {
+                    json!({ "name": name, "reached": spread_json(&col(&|f| f.steps[s].1)) })
+                }).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(
+        &json!({ "runs": runs.len(), "seed": seed, "playbooks": playbooks }),
+    )
+    .expect("JSON of numbers")
+        + "\n"
+}
+
+pub fn runs_table(runs: &[Vec<super::Funnel>], seed: u64) -> String {
+    let mut s = String::new();
+    let Some(first) = runs.first() else { return s };
+    let _ = writeln!(
+        s,
+        "{} runs, seed {seed}: mean (min–max) per playbook and step\n",
+        runs.len()
+    );
+    for (p, f) in first.iter().enumerate() {
+        let show = |values: Vec<usize>| {
+            let (mean, min, max) = spread(&values);
+            format!("{mean:>9.1} ({min}–{max})")
+        };
+        let _ = writeln!(
+            s,
+            "{:<28} entered {}  goal {}",
+            f.name,
+            show(runs.iter().map(|r| r[p].entered).collect()),
+            show(runs.iter().map(|r| r[p].goal).collect())
+        );
+        for (i, (name, _)) in f.steps.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "  └ {:<24} {}",
+                name,
+                show(runs.iter().map(|r| r[p].steps[i].1).collect())
+            );
+        }
+    }
+    s
+}
