@@ -287,8 +287,27 @@ fn sim(
         let _ = std::io::stdout().write_all(text.as_bytes());
         return ExitCode::SUCCESS;
     }
-    let outcome =
-        tend::sim::simulate_with(program, &cs, &es, from, until, cores, behaviour.as_ref());
+    // A progress bar on stderr for long runs, when a person is watching the table.
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let show = std::io::stderr().is_terminal() && format == SimFormat::Table && cs.len() >= 10_000;
+    let outcome = std::thread::scope(|scope| {
+        if show {
+            scope.spawn(|| progress_bar(&done, &finished, cs.len()));
+        }
+        let o = tend::sim::simulate_observed(
+            program,
+            &cs,
+            &es,
+            from,
+            until,
+            cores,
+            behaviour.as_ref(),
+            Some(&done),
+        );
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        o
+    });
     let zone = program.config.timezone.unwrap_or(chrono_tz::UTC);
     let text = match format {
         SimFormat::Json => tend::sim::report::json(&outcome, zone),
@@ -296,6 +315,25 @@ fn sim(
     };
     let _ = std::io::stdout().write_all(text.as_bytes());
     ExitCode::SUCCESS
+}
+
+fn progress_bar(
+    done: &std::sync::atomic::AtomicUsize,
+    finished: &std::sync::atomic::AtomicBool,
+    total: usize,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    while !finished.load(Relaxed) {
+        let n = done.load(Relaxed).min(total);
+        let filled = n * 30 / total.max(1);
+        eprint!(
+            "\r[{}{}] {n}/{total} customers",
+            "#".repeat(filled),
+            " ".repeat(30 - filled)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    eprint!("\r{}\r", " ".repeat(60));
 }
 
 fn explain(rule: Option<&str>) -> ExitCode {

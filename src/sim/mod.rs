@@ -75,6 +75,23 @@ pub fn simulate_with(
     threads: usize,
     behaviour: Option<&Behaviour>,
 ) -> Outcome {
+    simulate_observed(
+        program, customers, events, from, until, threads, behaviour, None,
+    )
+}
+
+/// [`simulate_with`], counting finished customers into `progress` (for a progress bar).
+#[allow(clippy::too_many_arguments)]
+pub fn simulate_observed(
+    program: &Program,
+    customers: &[SampleCustomer],
+    events: &[SampleEvent],
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    threads: usize,
+    behaviour: Option<&Behaviour>,
+    progress: Option<&std::sync::atomic::AtomicUsize>,
+) -> Outcome {
     let engine = Engine::new(program);
     let mut outcome = Outcome::default();
     let outside = events
@@ -145,6 +162,9 @@ pub fn simulate_with(
                             .extend(run_customer(engine, state, evs, from, until, behaviour));
                         let state = std::mem::take(state);
                         count(&state, &mut out.funnels);
+                        if let Some(p) = progress {
+                            p.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                         out.zones
                             .push((state.id.clone(), engine.customer_zone(&state)));
                     }
