@@ -788,3 +788,43 @@ fn a_behaviour_model_answers_waits_with_seeded_draws() {
     .unwrap_err();
     assert_eq!((bad.file.as_str(), bad.line), ("assume.toml", 1));
 }
+
+#[test]
+fn csv_input_is_read_by_the_schema_types() {
+    let config = {
+        let mut sources = Sources::default();
+        let cfg = sources.add(SourceFile::new("tend.toml", TOML));
+        tend::project::lint_sources(sources, cfg, &[])
+            .program
+            .unwrap()
+            .config
+    };
+    let customers =
+        "id,name,tags,orders,personal_added\nc1,林小雨,package_card|vip,2,true\nc2,王姐,,0,false\n";
+    let cs = input::load_customers(&SourceFile::new("customers.csv", customers), &config).unwrap();
+    assert_eq!(
+        cs[0].attrs.get("orders"),
+        Some(&tend::engine::value::Value::Int(2))
+    );
+    assert_eq!(
+        cs[0].attrs.get("tags"),
+        Some(&tend::engine::value::Value::List(vec![
+            tend::engine::value::Value::Str("package_card".into()),
+            tend::engine::value::Value::Str("vip".into())
+        ]))
+    );
+    let events = "id,name,customer,at,data.order_id,attributes.orders\ne1,order.paid,c1,2026-12-01T10:00:00+08:00,A1,3\n";
+    let es = input::load_events(&SourceFile::new("events.csv", events), &config).unwrap();
+    assert_eq!(
+        es[0].event.attributes.get("orders"),
+        Some(&tend::engine::value::Value::Int(3))
+    );
+    let bad = "id,name,tags,orders,personal_added\nc1,x,,many,true\n";
+    let e = input::load_customers(&SourceFile::new("customers.csv", bad), &config).unwrap_err();
+    assert_eq!(e.line, 2);
+    assert!(
+        e.message.contains("`many` is not a whole number"),
+        "{}",
+        e.message
+    );
+}

@@ -459,7 +459,179 @@ fn json_lines(
 
 fn is_json_lines(src: &SourceFile) -> bool {
     let p = src.display_path();
-    p.ends_with(".jsonl") || p.ends_with(".ndjson") || p.ends_with(".json")
+    p.ends_with(".jsonl") || p.ends_with(".ndjson") || p.ends_with(".json") || is_csv(src)
+}
+
+fn is_csv(src: &SourceFile) -> bool {
+    src.display_path().ends_with(".csv")
+}
+
+type Row = (
+    usize,
+    Result<serde_json::Map<String, serde_json::Value>, String>,
+);
+
+/// The rows of a JSON-lines or CSV file, as JSON objects.
+fn rows(src: &SourceFile, config: &Config) -> Result<Vec<Row>, InputError> {
+    if is_csv(src) {
+        csv_rows(src, config)
+    } else {
+        Ok(json_lines(src).collect())
+    }
+}
+
+/// CSV with a header row. Customers: `id` and attribute columns; events: `id`,
+/// `name`, `customer`, `at`, and `data.FIELD` / `attributes.FIELD` columns.
+/// Nested attributes are dotted (`pet.name`), lists are `|`-separated, and an
+/// empty cell is an absent value. Cells are read by the schema's types.
+fn csv_rows(src: &SourceFile, config: &Config) -> Result<Vec<Row>, InputError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(src.text.as_bytes());
+    let err = |line: usize, message: String| InputError {
+        file: src.display_path(),
+        line,
+        message,
+    };
+    let headers = reader
+        .headers()
+        .map_err(|e| err(1, format!("the header row cannot be read: {e}")))?
+        .clone();
+    let mut out = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            err(
+                e.position().map(|p| p.line() as usize).unwrap_or(1),
+                format!("this row cannot be read: {e}"),
+            )
+        })?;
+        let line = record.position().map(|p| p.line() as usize).unwrap_or(1);
+        let event_name = headers
+            .iter()
+            .position(|h| h == "name")
+            .and_then(|i| record.get(i))
+            .map(str::to_string);
+        let mut obj = serde_json::Map::new();
+        let mut problem = None;
+        for (h, cell) in headers.iter().zip(record.iter()) {
+            let (root, rest): (&str, Vec<&str>) = match h.split_once('.') {
+                Some((r, rest)) if r == "data" || r == "attributes" => {
+                    (r, rest.split('.').collect())
+                }
+                _ => ("", h.split('.').collect()),
+            };
+            let schema = match root {
+                "data" => event_name
+                    .as_deref()
+                    .and_then(|n| config.events.get(n))
+                    .map(|d| &d.fields),
+                _ => Some(&config.customer),
+            };
+            let is_envelope = root.is_empty() && matches!(h, "id" | "name" | "customer" | "at");
+            let ty = schema.and_then(|r| field_type(r, &rest));
+            if cell.is_empty() {
+                // An empty cell is an absent value, or an empty list.
+                if let Some(Type::List(_)) = ty {
+                    let target = if root.is_empty() {
+                        &mut obj
+                    } else {
+                        obj.entry(root)
+                            .or_insert_with(|| serde_json::Value::Object(Default::default()))
+                            .as_object_mut()
+                            .expect("an object")
+                    };
+                    insert_dotted(target, &rest, serde_json::Value::Array(Vec::new()));
+                }
+                continue;
+            }
+            let value = if is_envelope {
+                Ok(serde_json::Value::String(cell.to_string()))
+            } else {
+                match ty {
+                    Some(ty) => cell_value(&ty, cell).map_err(|e| format!("column `{h}`: {e}")),
+                    None => Err(format!("column `{h}` is not in the schema")),
+                }
+            };
+            match value {
+                Ok(v) => {
+                    let target = if root.is_empty() {
+                        &mut obj
+                    } else {
+                        obj.entry(root)
+                            .or_insert_with(|| serde_json::Value::Object(Default::default()))
+                            .as_object_mut()
+                            .expect("an object")
+                    };
+                    insert_dotted(target, &rest, v);
+                }
+                Err(e) => {
+                    problem = Some(e);
+                    break;
+                }
+            }
+        }
+        out.push((line, problem.map_or(Ok(obj), Err)));
+    }
+    Ok(out)
+}
+
+fn field_type(rec: &Record, path: &[&str]) -> Option<Type> {
+    let (first, rest) = path.split_first()?;
+    let f = rec.get(*first)?;
+    match (&f.ty, rest.is_empty()) {
+        (ty, true) => Some(ty.clone()),
+        (Type::Record(inner), false) => field_type(inner, rest),
+        _ => None,
+    }
+}
+
+fn insert_dotted(
+    obj: &mut serde_json::Map<String, serde_json::Value>,
+    path: &[&str],
+    v: serde_json::Value,
+) {
+    match path {
+        [] => {}
+        [last] => {
+            obj.insert(last.to_string(), v);
+        }
+        [first, rest @ ..] => {
+            let inner = obj
+                .entry(first.to_string())
+                .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            if let Some(m) = inner.as_object_mut() {
+                insert_dotted(m, rest, v);
+            }
+        }
+    }
+}
+
+fn cell_value(ty: &Type, cell: &str) -> Result<serde_json::Value, String> {
+    use serde_json::Value as J;
+    Ok(match ty {
+        Type::Int => J::from(
+            cell.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("`{cell}` is not a whole number"))?,
+        ),
+        Type::Float => J::from(
+            cell.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("`{cell}` is not a number"))?,
+        ),
+        Type::Bool => J::Bool(match cell.trim() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => return Err(format!("`{cell}` is not true or false")),
+        }),
+        Type::List(inner) => J::Array(
+            cell.split('|')
+                .map(|c| cell_value(inner, c.trim()))
+                .collect::<Result<_, _>>()?,
+        ),
+        _ => J::String(cell.to_string()),
+    })
 }
 
 /// Customers from TOML (`[[customer]]`) or JSON lines (`{"id": …, attributes…}`).
@@ -473,7 +645,7 @@ pub fn load_customers(
     let tz = config.timezone.unwrap_or(chrono_tz::UTC);
     let mut out: Vec<SampleCustomer> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (line, obj) in json_lines(src) {
+    for (line, obj) in rows(src, config)? {
         let err = |message: String| InputError {
             file: src.display_path(),
             line,
@@ -506,7 +678,7 @@ pub fn load_events(src: &SourceFile, config: &Config) -> Result<Vec<SampleEvent>
     }
     let tz = config.timezone.unwrap_or(chrono_tz::UTC);
     let mut out = Vec::new();
-    for (line, obj) in json_lines(src) {
+    for (line, obj) in rows(src, config)? {
         let err = |message: String| InputError {
             file: src.display_path(),
             line,
