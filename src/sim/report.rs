@@ -69,11 +69,16 @@ pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> Str
     for p in &o.playbooks {
         let _ = writeln!(
             s,
-            "{:<28} {:>8} {:>6} {:>8} {:>7} {:>8}",
-            p.name, p.entered, p.goal, p.stopped, p.active, p.holdout
+            "{} {:>8} {:>6} {:>8} {:>7} {:>8}",
+            pad(&p.name, 28),
+            p.entered,
+            p.goal,
+            p.stopped,
+            p.active,
+            p.holdout
         );
         for (step, n) in &p.steps {
-            let _ = writeln!(s, "  └ {:<24} {:>8}", step, n);
+            let _ = writeln!(s, "  └ {} {:>8}", pad(step, 24), n);
         }
     }
     let mut per_channel: BTreeMap<&str, usize> = BTreeMap::new();
@@ -142,10 +147,10 @@ pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> Str
             let text = d.text.as_deref().unwrap_or("").replace('\n', " ");
             let _ = writeln!(
                 s,
-                "  {} {:<10} {:<22} {what}{deferred}: {text}",
+                "  {} {} {} {what}{deferred}: {text}",
                 &at[..16].replace('T', " "),
-                d.channel,
-                d.playbook
+                pad(&d.channel, 10),
+                pad(&d.playbook, 22)
             );
         }
     }
@@ -219,19 +224,25 @@ pub fn runs_table(runs: &[Vec<super::Funnel>], seed: u64) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<28} entered {}  goal {}",
-            f.name,
+            "{} entered {}  goal {}",
+            pad(&f.name, 28),
             show(runs.iter().map(|r| r[p].entered).collect()),
             show(runs.iter().map(|r| r[p].goal).collect())
         );
         for (i, (name, _)) in f.steps.iter().enumerate() {
             let _ = writeln!(
                 s,
-                "  └ {:<24} {}",
-                name,
+                "  └ {} {}",
+                pad(name, 24),
                 show(runs.iter().map(|r| r[p].steps[i].1).collect())
             );
         }
     }
     s
+}
+
+/// Pads to a width in terminal columns: Chinese characters take two.
+fn pad(text: &str, width: usize) -> String {
+    let w = unicode_width::UnicodeWidthStr::width(text);
+    format!("{text}{}", " ".repeat(width.saturating_sub(w)))
 }
