@@ -4,7 +4,7 @@
 use super::cfg::{Cfg, NodeKind, Pending};
 use super::templates::{self, Kind, Wording};
 use super::typeck::{EventScope, Scope};
-use super::{nearest, rules, CheckedPlaybook, CheckedSegment, Checker, Zone};
+use super::{nearest, rules, CheckedPlaybook, Checker, Zone};
 use crate::config::Touchpoint;
 use crate::diag::Finding;
 use crate::source::FileId;
@@ -99,12 +99,7 @@ impl<'a> Checker<'a> {
         None
     }
 
-    pub fn playbook(
-        &mut self,
-        file: FileId,
-        pb: &'a Playbook,
-        _segments: &BTreeMap<String, CheckedSegment>,
-    ) -> CheckedPlaybook {
+    pub fn playbook(&mut self, file: FileId, pb: &'a Playbook) -> CheckedPlaybook {
         self.file = file;
         let zone = self.zone(pb);
         let broadcast = self.triggers(pb);
@@ -115,14 +110,12 @@ impl<'a> Checker<'a> {
         } else {
             Some(&self.config.customer)
         };
-        for clause in pb.goal.iter().chain(pb.stops.iter()) {
-            let what = if pb.goal.as_ref() == Some(clause)
-                && std::ptr::eq(pb.goal.as_ref().unwrap(), clause)
-            {
-                "goal"
-            } else {
-                "stop"
-            };
+        let clauses = pb
+            .goal
+            .iter()
+            .map(|c| ("goal", c))
+            .chain(pb.stops.iter().map(|c| ("stop", c)));
+        for (what, clause) in clauses {
             if broadcast {
                 self.find(&rules::TYPE_MISMATCH, clause.span, format!("a broadcast has no `{what}`"), "a broadcast run reaches no single customer, so nothing can convert or stop it; remove the line");
                 continue;

@@ -175,10 +175,7 @@ pub fn check(sources: &Sources, config: Config, files: Vec<ParsedFile>) -> (Prog
     };
     let segments = segments::check_all(&mut ck);
     ck.check_channel_requires();
-    let playbooks: Vec<CheckedPlaybook> = pb_defs
-        .iter()
-        .map(|(f, p)| ck.playbook(*f, p, &segments))
-        .collect();
+    let playbooks: Vec<CheckedPlaybook> = pb_defs.iter().map(|(f, p)| ck.playbook(*f, p)).collect();
     let used_segments = std::mem::take(&mut ck.used_segments);
     let used_templates = std::mem::take(&mut ck.used_templates);
     out.append(&mut ck.out);
