@@ -104,6 +104,8 @@ pub struct CustomerState {
     pub memberships: BTreeMap<(usize, usize), bool>,
     /// The next local midnight, when some `enter` segment reads the clock.
     pub next_midnight: Option<DateTime<Utc>>,
+    /// The attributes as templates see them, in a zone; cleared when an attribute changes.
+    pub template_cache: Option<(chrono_tz::Tz, minijinja::Value)>,
 }
 
 impl CustomerState {

@@ -157,6 +157,7 @@ impl<'p> Engine<'p> {
         let mut ctx = Ctx { now, out: &mut out };
         for (k, v) in &ev.attributes {
             c.attrs.insert(k.clone(), v.clone());
+            c.template_cache = None;
         }
         if self
             .program
@@ -938,6 +939,7 @@ impl<'p> Engine<'p> {
                 }
                 ActionKind::Tag { add, tags } => {
                     if !held_out {
+                        c.template_cache = None;
                         let list = c
                             .attrs
                             .entry("tags".into())
@@ -975,6 +977,7 @@ impl<'p> Engine<'p> {
                         };
                         let v = eval::eval(value, &env);
                         set_path(&mut c.attrs, &path.segments[1..], v);
+                        c.template_cache = None;
                     }
                     advance(c);
                 }
@@ -1186,19 +1189,25 @@ impl<'p> Engine<'p> {
 
     fn render(
         &self,
-        c: &CustomerState,
+        c: &mut CustomerState,
         i: usize,
         source: &str,
         with: &BTreeMap<String, Value>,
         zone: Tz,
         now: DateTime<Utc>,
     ) -> Result<String, String> {
+        // The customer as a template sees it, kept until an attribute changes.
+        let customer = match &c.template_cache {
+            Some((z, v)) if *z == zone => v.clone(),
+            _ => {
+                let v = super::value::record_to_template(&c.attrs, zone);
+                c.template_cache = Some((zone, v.clone()));
+                v
+            }
+        };
         let e = &c.enrollments[i];
         let mut ctx: BTreeMap<String, minijinja::Value> = BTreeMap::new();
-        ctx.insert(
-            "customer".into(),
-            Value::Record(c.attrs.clone()).to_template(zone),
-        );
+        ctx.insert("customer".into(), customer);
         ctx.insert("event".into(), e.event.to_template(zone));
         ctx.insert("received".into(), e.received.to_template(zone));
         ctx.insert(

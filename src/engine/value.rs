@@ -1,6 +1,6 @@
 //! Runtime values of expressions and customer data.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +32,15 @@ pub fn record_path<'a>(fields: &'a BTreeMap<String, Value>, segs: &[String]) -> 
             .map(|v| v.path(rest))
             .unwrap_or(&Value::Null),
     }
+}
+
+/// A record's fields as a template value, without copying the record first.
+pub fn record_to_template(fields: &BTreeMap<String, Value>, tz: chrono_tz::Tz) -> minijinja::Value {
+    fields
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_template(tz)))
+        .collect::<BTreeMap<_, _>>()
+        .into()
 }
 
 impl Value {
@@ -69,12 +78,20 @@ impl Value {
             Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => (*f as i64).into(),
             Value::Float(f) => (*f).into(),
             Value::Str(s) => s.clone().into(),
-            Value::Date(d) => d.format("%Y-%m-%d").to_string().into(),
-            Value::DateTime(t) => t
-                .with_timezone(&tz)
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-                .into(),
+            // Written out by hand: strftime parsing showed in the simulator's profile.
+            Value::Date(d) => format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()).into(),
+            Value::DateTime(t) => {
+                let l = t.with_timezone(&tz);
+                format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02}",
+                    l.year(),
+                    l.month(),
+                    l.day(),
+                    l.hour(),
+                    l.minute()
+                )
+                .into()
+            }
             Value::Duration { days, seconds } => format!("{days}d{seconds}s").into(),
             Value::Clock(m) => format!("{:02}:{:02}", m / 60, m % 60).into(),
             Value::List(items) => items
