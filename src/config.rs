@@ -108,12 +108,8 @@ fn clock_minutes(s: &str) -> Option<u32> {
     (h < 24 && m < 60).then_some(h * 60 + m)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CapPeriod {
-    Day,
-    Week,
-    Month,
-}
+/// A cap's calendar period: the same type as a playbook's `cap N per …`.
+pub use crate::syntax::ast::Period as CapPeriod;
 
 /// A count limit per customer per local calendar period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +171,19 @@ pub struct Limits {
     pub per_month: Option<u32>,
     pub quiet: Option<Quiet>,
     pub span: Option<Span>,
+}
+
+impl Limits {
+    /// The count limits that are set, with their period and tend.toml key.
+    pub fn counts(&self) -> impl Iterator<Item = (u32, CapPeriod, &'static str)> {
+        [
+            (self.per_day, CapPeriod::Day, "per_day"),
+            (self.per_week, CapPeriod::Week, "per_week"),
+            (self.per_month, CapPeriod::Month, "per_month"),
+        ]
+        .into_iter()
+        .filter_map(|(n, p, key)| n.map(|n| (n, p, key)))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,9 +9,9 @@ use super::state::{Cursor, CustomerState, Enrollment, Flow, Status, Wait};
 use super::time;
 use super::value::Value;
 use crate::check::{CheckedPlaybook, Kind, Program, Zone};
-use crate::config::{CapPeriod, Quiet, Touchpoint};
+use crate::config::Quiet;
 use crate::syntax::ast::{
-    self, ActionKind, Block, Period, Reenter, TemplateRef, TimeBase, TimeExpr, TriggerKind,
+    self, ActionKind, Block, Reenter, TemplateRef, TimeBase, TimeExpr, TriggerKind,
 };
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
@@ -1299,7 +1299,7 @@ impl<'p> Engine<'p> {
                 caps.push(Cap {
                     name: format!("cap {} per {}", cap.count, cap.period.name()),
                     zone,
-                    period: period(cap.period),
+                    period: cap.period,
                     max: CapMax::Count(cap.count),
                     drop: cap.drop,
                     playbook: Some(def.name.name.clone()),
@@ -1307,24 +1307,17 @@ impl<'p> Engine<'p> {
                     channel: None,
                 });
             }
-            let l = &config.limits;
-            for (n, p, name) in [
-                (l.per_day, CapPeriod::Day, "per_day"),
-                (l.per_week, CapPeriod::Week, "per_week"),
-                (l.per_month, CapPeriod::Month, "per_month"),
-            ] {
-                if let Some(n) = n {
-                    caps.push(Cap {
-                        name: format!("[limits] {name}"),
-                        zone: czone,
-                        period: p,
-                        max: CapMax::Count(n),
-                        drop: false,
-                        playbook: None,
-                        kind: None,
-                        channel: None,
-                    });
-                }
+            for (n, p, name) in config.limits.counts() {
+                caps.push(Cap {
+                    name: format!("[limits] {name}"),
+                    zone: czone,
+                    period: p,
+                    max: CapMax::Count(n),
+                    drop: false,
+                    playbook: None,
+                    kind: None,
+                    channel: None,
+                });
             }
             if let Some(limit) = ch.cap {
                 let max = limit
@@ -1456,7 +1449,7 @@ impl<'p> Engine<'p> {
             playbook: def.name.name.clone(),
             step: self.step_name(def, flow),
             channel: ch.name.clone(),
-            touchpoint: tp_name(ch.touchpoint),
+            touchpoint: ch.touchpoint.name(),
             template: tname,
             variant,
             text: Some(text),
@@ -1465,18 +1458,6 @@ impl<'p> Engine<'p> {
             key,
         }));
         None
-    }
-}
-
-fn tp_name(t: Touchpoint) -> &'static str {
-    t.name()
-}
-
-fn period(p: Period) -> CapPeriod {
-    match p {
-        Period::Day => CapPeriod::Day,
-        Period::Week => CapPeriod::Week,
-        Period::Month => CapPeriod::Month,
     }
 }
 

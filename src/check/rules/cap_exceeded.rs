@@ -4,7 +4,7 @@
 use super::CAP_EXCEEDED;
 use crate::check::cfg::{Cfg, NodeKind};
 use crate::check::{CheckedPlaybook, Kind, Program};
-use crate::config::{CapPeriod, Config};
+use crate::config::Config;
 use crate::diag::Finding;
 use crate::syntax::ast::Period;
 
@@ -82,29 +82,18 @@ fn caps_for(pb: &CheckedPlaybook, config: &Config) -> Vec<CapRule> {
             channel: None,
         });
     }
-    let l = &config.limits;
-    for (n, period, key) in [
-        (l.per_day, Period::Day, "per_day"),
-        (l.per_week, Period::Week, "per_week"),
-        (l.per_month, Period::Month, "per_month"),
-    ] {
-        if let Some(n) = n {
-            caps.push(CapRule {
-                what: format!("[limits] {key} = {n}"),
-                count: n,
-                window: window(period),
-                kind: None,
-                channel: None,
-            });
-        }
+    for (n, period, key) in config.limits.counts() {
+        caps.push(CapRule {
+            what: format!("[limits] {key} = {n}"),
+            count: n,
+            window: window(period),
+            kind: None,
+            channel: None,
+        });
     }
     for ch in config.channels.values() {
         if let Some(limit) = ch.cap {
-            let period = match limit.period {
-                CapPeriod::Day => Period::Day,
-                CapPeriod::Week => Period::Week,
-                CapPeriod::Month => Period::Month,
-            };
+            let period = limit.period;
             if pb.sends.iter().any(|s| s.channel == ch.name) {
                 caps.push(CapRule {
                     what: format!("channel `{}`'s cap", ch.name),
