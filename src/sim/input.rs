@@ -176,11 +176,7 @@ impl Reader<'_> {
         let mut out = BTreeMap::new();
         for (k, v) in t.iter() {
             let name = k.get_ref().to_string();
-            let path = if what.is_empty() {
-                name.clone()
-            } else {
-                format!("{what}.{name}")
-            };
+            let path = field_path(what, &name);
             let Some(field) = rec.get(&name) else {
                 return self.err(
                     k.span(),
@@ -189,21 +185,12 @@ impl Reader<'_> {
             };
             out.insert(name, self.convert(v, &field.ty, &path, tz)?);
         }
-        if complete {
-            if let Some((missing, _)) = rec.iter().find(|(k, f)| {
-                !f.optional && !matches!(f.ty, Type::Record(_)) && !out.contains_key(*k)
-            }) {
-                let span = t.iter().next().map(|(k, _)| k.span()).unwrap_or(0..0);
-                let path = if what.is_empty() {
-                    missing.clone()
-                } else {
-                    format!("{what}.{missing}")
-                };
-                return self.err(
-                    span,
-                    format!("`{path}` is required by the schema but missing"),
-                );
-            }
+        if let Some(message) = complete
+            .then(|| missing_required(rec, &out, what))
+            .flatten()
+        {
+            let span = t.iter().next().map(|(k, _)| k.span()).unwrap_or(0..0);
+            return self.err(span, message);
         }
         Ok(out)
     }
@@ -403,11 +390,7 @@ fn json_record(
 ) -> Result<BTreeMap<String, Value>, String> {
     let mut out = BTreeMap::new();
     for (k, v) in m {
-        let path = if what.is_empty() {
-            k.clone()
-        } else {
-            format!("{what}.{k}")
-        };
+        let path = field_path(what, k);
         let Some(field) = rec.get(k) else {
             return Err(format!(
                 "`{path}` is not in the schema; declare it in tend.toml or remove it"
@@ -418,20 +401,33 @@ fn json_record(
         }
         out.insert(k.clone(), from_json(v, &field.ty, &path, tz)?);
     }
-    if complete {
-        if let Some((missing, _)) = rec
-            .iter()
-            .find(|(k, f)| !f.optional && !matches!(f.ty, Type::Record(_)) && !out.contains_key(*k))
-        {
-            let path = if what.is_empty() {
-                missing.clone()
-            } else {
-                format!("{what}.{missing}")
-            };
-            return Err(format!("`{path}` is required by the schema but missing"));
-        }
+    match complete
+        .then(|| missing_required(rec, &out, what))
+        .flatten()
+    {
+        Some(message) => Err(message),
+        None => Ok(out),
     }
-    Ok(out)
+}
+
+/// `what.name`, or `name` at the top level.
+fn field_path(what: &str, name: &str) -> String {
+    if what.is_empty() {
+        name.to_string()
+    } else {
+        format!("{what}.{name}")
+    }
+}
+
+/// The message for the first required field (tables aside) that `got` lacks.
+fn missing_required(rec: &Record, got: &BTreeMap<String, Value>, what: &str) -> Option<String> {
+    let (missing, _) = rec
+        .iter()
+        .find(|(k, f)| !f.optional && !matches!(f.ty, Type::Record(_)) && !got.contains_key(*k))?;
+    Some(format!(
+        "`{}` is required by the schema but missing",
+        field_path(what, missing)
+    ))
 }
 
 /// JSON lines: one object per line; blank lines and lines starting with `#` are skipped.
@@ -530,18 +526,16 @@ fn csv_rows(src: &SourceFile, config: &Config) -> Result<Vec<Row>, InputError> {
             };
             let is_envelope = root.is_empty() && matches!(h, "id" | "name" | "customer" | "at");
             let ty = schema.and_then(|r| field_type(r, &rest));
+            // Where the value goes in the row's object: `data.x` under "data", and so on.
+            let full: Vec<&str> = (!root.is_empty())
+                .then_some(root)
+                .into_iter()
+                .chain(rest.iter().copied())
+                .collect();
             if cell.is_empty() {
                 // An empty cell is an absent value, or an empty list.
                 if let Some(Type::List(_)) = ty {
-                    let target = if root.is_empty() {
-                        &mut obj
-                    } else {
-                        obj.entry(root)
-                            .or_insert_with(|| serde_json::Value::Object(Default::default()))
-                            .as_object_mut()
-                            .expect("an object")
-                    };
-                    insert_dotted(target, &rest, serde_json::Value::Array(Vec::new()));
+                    insert_dotted(&mut obj, &full, serde_json::Value::Array(Vec::new()));
                 }
                 continue;
             }
@@ -555,15 +549,7 @@ fn csv_rows(src: &SourceFile, config: &Config) -> Result<Vec<Row>, InputError> {
             };
             match value {
                 Ok(v) => {
-                    let target = if root.is_empty() {
-                        &mut obj
-                    } else {
-                        obj.entry(root)
-                            .or_insert_with(|| serde_json::Value::Object(Default::default()))
-                            .as_object_mut()
-                            .expect("an object")
-                    };
-                    insert_dotted(target, &rest, v);
+                    insert_dotted(&mut obj, &full, v);
                 }
                 Err(e) => {
                     problem = Some(e);
