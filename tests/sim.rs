@@ -128,6 +128,27 @@ fn sim_with(
     Run { rows, outcome }
 }
 
+/// The tend.toml above, read.
+fn config() -> tend::config::Config {
+    let mut sources = Sources::default();
+    let cfg = sources.add(SourceFile::new("tend.toml", TOML));
+    tend::project::lint_sources(sources, cfg, &[])
+        .program
+        .unwrap()
+        .config
+}
+
+/// Customers `k0`… with a first order each at 2026-12-01 10:00.
+fn numbered(n: usize) -> (String, String) {
+    let mut customers = String::new();
+    let mut events = String::new();
+    for i in 0..n {
+        customers += &format!("[[customer]]\nid = \"k{i}\"\nname = \"n{i}\"\ntags = []\norders = 0\npersonal_added = true\n");
+        events += &paid(&format!("k{i}"), "2026-12-01T10:00:00+08:00");
+    }
+    (customers, events)
+}
+
 fn sim(playbook: &str, events: &str) -> Run {
     sim_with(
         TOML,
@@ -418,12 +439,7 @@ fn a_day_across_new_york_spring_forward_lands_at_the_same_local_time() {
 #[test]
 fn variants_and_splits_are_stable_per_customer() {
     let pb = "template v {\n  text \"{{ customer.name }} A\"\n  variant b \"{{ customer.name }} B\"\n}\nplaybook p {\n  trigger event order.paid\n  step a {\n    send wecom v\n    split { 50% -> x, 50% -> y }\n  }\n  step x {\n    send wecom hi\n    end\n  }\n  step y {\n    send wecom again\n  }\n}\n";
-    let mut customers = String::new();
-    let mut events = String::new();
-    for i in 0..40 {
-        customers += &format!("[[customer]]\nid = \"k{i}\"\nname = \"n{i}\"\ntags = []\norders = 0\npersonal_added = true\n");
-        events += &paid(&format!("k{i}"), "2026-12-01T10:00:00+08:00");
-    }
+    let (customers, events) = numbered(40);
     let first = sim_with(
         TOML,
         pb,
@@ -473,12 +489,7 @@ fn variants_and_splits_are_stable_per_customer() {
 #[test]
 fn holdout_enrolls_without_messaging() {
     let pb = "playbook p {\n  holdout 50%\n  trigger event order.paid\n  step a {\n    send wecom hi\n  }\n}\n";
-    let mut customers = String::new();
-    let mut events = String::new();
-    for i in 0..40 {
-        customers += &format!("[[customer]]\nid = \"k{i}\"\nname = \"n{i}\"\ntags = []\norders = 0\npersonal_added = true\n");
-        events += &paid(&format!("k{i}"), "2026-12-01T10:00:00+08:00");
-    }
+    let (customers, events) = numbered(40);
     let r = sim_with(
         TOML,
         pb,
@@ -515,14 +526,7 @@ fn every_delivery_carries_a_stable_distinct_key() {
 
 #[test]
 fn bad_input_names_file_and_line() {
-    let config = {
-        let mut sources = Sources::default();
-        let cfg = sources.add(SourceFile::new("tend.toml", TOML));
-        tend::project::lint_sources(sources, cfg, &[])
-            .program
-            .unwrap()
-            .config
-    };
+    let config = config();
     let e = input::events(&SourceFile::new("events.toml", "[[event]]\nname = \"order.paid\"\ncustomer = \"c1\"\nat = 2026-12-01T10:00:00\ndata = { order_id = \"A\" }\n"), &config).unwrap_err();
     assert_eq!((e.file.as_str(), e.line), ("events.toml", 4));
     assert!(e.message.contains("no offset"), "{}", e.message);
@@ -668,14 +672,7 @@ fn enter_fires_when_an_event_changes_an_attribute() {
 
 #[test]
 fn json_lines_input_reads_the_event_envelope() {
-    let config = {
-        let mut sources = Sources::default();
-        let cfg = sources.add(SourceFile::new("tend.toml", TOML));
-        tend::project::lint_sources(sources, cfg, &[])
-            .program
-            .unwrap()
-            .config
-    };
+    let config = config();
     let customers = "{\"id\": \"c1\", \"name\": \"林小雨\", \"tags\": [], \"orders\": 0, \"personal_added\": true}\n";
     let cs =
         input::load_customers(&SourceFile::new("customers.jsonl", customers), &config).unwrap();
@@ -713,12 +710,7 @@ fn a_behaviour_model_answers_waits_with_seeded_draws() {
     let program = tend::project::lint_sources(sources, cfg, &[pbf])
         .program
         .unwrap();
-    let mut customers = String::new();
-    let mut events = String::new();
-    for i in 0..200 {
-        customers += &format!("[[customer]]\nid = \"k{i}\"\nname = \"n{i}\"\ntags = []\norders = 0\npersonal_added = true\n");
-        events += &paid(&format!("k{i}"), "2026-12-01T10:00:00+08:00");
-    }
+    let (customers, events) = numbered(200);
     let cs = input::customers(&SourceFile::new("c.toml", customers), &program.config).unwrap();
     let es = input::events(&SourceFile::new("e.toml", events), &program.config).unwrap();
     let assume = "[[assume]]\nevent = \"message.replied\"\nstep = \"ask\"\nprobability = \"50%\"\nwithin = \"30m\"\n";
@@ -791,14 +783,7 @@ fn a_behaviour_model_answers_waits_with_seeded_draws() {
 
 #[test]
 fn csv_input_is_read_by_the_schema_types() {
-    let config = {
-        let mut sources = Sources::default();
-        let cfg = sources.add(SourceFile::new("tend.toml", TOML));
-        tend::project::lint_sources(sources, cfg, &[])
-            .program
-            .unwrap()
-            .config
-    };
+    let config = config();
     let customers =
         "id,name,tags,orders,personal_added\nc1,林小雨,package_card|vip,2,true\nc2,王姐,,0,false\n";
     let cs = input::load_customers(&SourceFile::new("customers.csv", customers), &config).unwrap();
