@@ -1,13 +1,18 @@
 //! 1,000,000 customers through the post-purchase playbook over 60 days with
 //! generated events. `cargo bench --bench sim` prints customers/s on 1 and 2
 //! threads and the peak resident memory. (A plain timed run, not criterion:
-//! one pass takes seconds.)
+//! one pass takes seconds.) Customers are generated inside the timed run, on
+//! the worker threads, the way a loader would hand them over.
 
+use chrono::{DateTime, Duration, Utc};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use tend::engine::step::Event;
 use tend::engine::value::Value;
-use tend::sim::input::{SampleCustomer, SampleEvent};
+use tend::sim::input::SampleEvent;
+use tend::sim::{Keep, Options, Population, Sample};
 use tend::source::{SourceFile, Sources};
 
 /// A small deterministic generator, so every run sees the same input.
@@ -35,6 +40,100 @@ fn record(pairs: &[(&str, Value)]) -> Value {
     )
 }
 
+/// Customers made on demand, each from its own seed, so any thread can make
+/// any batch and every run sees the same input.
+struct Generated {
+    n: usize,
+    from: DateTime<Utc>,
+    next: AtomicUsize,
+}
+
+impl Population for Generated {
+    fn len(&self) -> usize {
+        self.n
+    }
+
+    fn next_batch(&self) -> Option<Vec<Sample<'_>>> {
+        let start = self.next.fetch_add(BATCH, Ordering::Relaxed);
+        if start >= self.n {
+            return None;
+        }
+        Some(
+            (start..(start + BATCH).min(self.n))
+                .map(|i| customer(i, self.from))
+                .collect(),
+        )
+    }
+}
+
+const BATCH: usize = 256;
+
+/// One customer who pays once within 50 days; most confirm the address, get the
+/// parcel and join the group; some buy again.
+fn customer(i: usize, from: DateTime<Utc>) -> Sample<'static> {
+    let mut rng = Lcg(i as u64 ^ 0x9e37_79b9_7f4a_7c15);
+    let id = format!("c{i:07}");
+    let mut attrs = BTreeMap::new();
+    attrs.insert("name".to_string(), Value::Str(format!("客户{i}")));
+    attrs.insert(
+        "tags".to_string(),
+        Value::List(vec![Value::Str("package_card".into())]),
+    );
+    attrs.insert("orders".to_string(), Value::Int(0));
+    attrs.insert("last_active_at".to_string(), Value::DateTime(from));
+    attrs.insert("personal_added".to_string(), Value::Bool(rng.below(2) == 0));
+    attrs.insert("stage".to_string(), Value::Str("new".into()));
+    attrs.insert("owner".to_string(), Value::Str("xiaokai".into()));
+    attrs.insert("messages_30d".to_string(), Value::Int(0));
+    attrs.insert("pet".to_string(), Value::Record(BTreeMap::new()));
+    let mut events: Vec<Cow<SampleEvent>> = Vec::with_capacity(5);
+    let mut event = |suffix: &str, at: DateTime<Utc>, name: &str, data: Value, patch| {
+        events.push(Cow::Owned(SampleEvent {
+            id: format!("{id}-{suffix}"),
+            customer: id.clone(),
+            at,
+            event: Event {
+                name: name.into(),
+                data,
+                attributes: patch,
+            },
+        }))
+    };
+    let paid = from + Duration::seconds(rng.below(50 * 86_400) as i64);
+    let order = |seq: i64| {
+        record(&[
+            ("order_id", Value::Str(format!("O{i}-{seq}"))),
+            ("seq", Value::Int(seq)),
+            ("amount", Value::Float(89.0)),
+            ("address", Value::Str("杭州市西湖区".into())),
+        ])
+    };
+    let mut patch = BTreeMap::new();
+    patch.insert("orders".to_string(), Value::Int(1));
+    event("1", paid, "order.paid", order(1), patch);
+    if rng.below(10) < 9 {
+        let at = paid + Duration::seconds(rng.below(900) as i64 + 60);
+        let data = record(&[("text", Value::Str("是".into()))]);
+        event("r", at, "message.replied", data, BTreeMap::new());
+    }
+    if rng.below(10) < 8 {
+        let at = paid + Duration::seconds(rng.below(3 * 86_400) as i64 + 86_400);
+        let data = record(&[("city", Value::Str("杭州".into()))]);
+        event("p", at, "parcel.in_city", data, BTreeMap::new());
+    }
+    if rng.below(10) < 6 {
+        let at = paid + Duration::seconds(rng.below(5 * 86_400) as i64 + 2 * 86_400);
+        let data = record(&[("group", Value::Str("喵友群".into()))]);
+        event("g", at, "group.joined", data, BTreeMap::new());
+    }
+    if rng.below(10) < 2 {
+        let at = paid + Duration::seconds(rng.below(30 * 86_400) as i64 + 86_400);
+        event("2", at, "order.paid", order(2), BTreeMap::new());
+    }
+    events.sort_by_key(|e| e.at);
+    Sample { id, attrs, events }
+}
+
 fn main() {
     let n: usize = std::env::var("TEND_BENCH_CUSTOMERS")
         .ok()
@@ -56,119 +155,33 @@ fn main() {
         .unwrap()
         .with_timezone(&chrono::Utc);
     let until = from + chrono::Duration::days(60);
-    let mut rng = Lcg(42);
-    let gen_start = Instant::now();
-    let mut customers = Vec::with_capacity(n);
-    let mut events = Vec::with_capacity(n * 3);
-    for i in 0..n {
-        let id = format!("c{i:07}");
-        let mut attrs = BTreeMap::new();
-        attrs.insert("name".to_string(), Value::Str(format!("客户{i}")));
-        attrs.insert(
-            "tags".to_string(),
-            Value::List(vec![Value::Str("package_card".into())]),
-        );
-        attrs.insert("orders".to_string(), Value::Int(0));
-        attrs.insert("last_active_at".to_string(), Value::DateTime(from));
-        attrs.insert("personal_added".to_string(), Value::Bool(rng.below(2) == 0));
-        attrs.insert("stage".to_string(), Value::Str("new".into()));
-        attrs.insert("owner".to_string(), Value::Str("xiaokai".into()));
-        attrs.insert("messages_30d".to_string(), Value::Int(0));
-        attrs.insert("pet".to_string(), Value::Record(BTreeMap::new()));
-        customers.push(SampleCustomer {
-            id: id.clone(),
-            attrs,
-        });
-        let paid = from + chrono::Duration::seconds(rng.below(50 * 86_400) as i64);
-        let order = |seq: i64| {
-            record(&[
-                ("order_id", Value::Str(format!("O{i}-{seq}"))),
-                ("seq", Value::Int(seq)),
-                ("amount", Value::Float(89.0)),
-                ("address", Value::Str("杭州市西湖区".into())),
-            ])
-        };
-        let mut patch = BTreeMap::new();
-        patch.insert("orders".to_string(), Value::Int(1));
-        events.push(SampleEvent {
-            id: format!("{id}-1"),
-            customer: id.clone(),
-            at: paid,
-            event: Event {
-                name: "order.paid".into(),
-                data: order(1),
-                attributes: patch,
-            },
-        });
-        if rng.below(10) < 9 {
-            let at = paid + chrono::Duration::seconds(rng.below(900) as i64 + 60);
-            events.push(SampleEvent {
-                id: format!("{id}-r"),
-                customer: id.clone(),
-                at,
-                event: Event {
-                    name: "message.replied".into(),
-                    data: record(&[("text", Value::Str("是".into()))]),
-                    attributes: BTreeMap::new(),
-                },
-            });
-        }
-        if rng.below(10) < 8 {
-            let at = paid + chrono::Duration::seconds(rng.below(3 * 86_400) as i64 + 86_400);
-            events.push(SampleEvent {
-                id: format!("{id}-p"),
-                customer: id.clone(),
-                at,
-                event: Event {
-                    name: "parcel.in_city".into(),
-                    data: record(&[("city", Value::Str("杭州".into()))]),
-                    attributes: BTreeMap::new(),
-                },
-            });
-        }
-        if rng.below(10) < 6 {
-            let at = paid + chrono::Duration::seconds(rng.below(5 * 86_400) as i64 + 2 * 86_400);
-            events.push(SampleEvent {
-                id: format!("{id}-g"),
-                customer: id.clone(),
-                at,
-                event: Event {
-                    name: "group.joined".into(),
-                    data: record(&[("group", Value::Str("喵友群".into()))]),
-                    attributes: BTreeMap::new(),
-                },
-            });
-        }
-        if rng.below(10) < 2 {
-            let at = paid + chrono::Duration::seconds(rng.below(30 * 86_400) as i64 + 86_400);
-            events.push(SampleEvent {
-                id: format!("{id}-2"),
-                customer: id.clone(),
-                at,
-                event: Event {
-                    name: "order.paid".into(),
-                    data: order(2),
-                    attributes: BTreeMap::new(),
-                },
-            });
-        }
-    }
-    events.sort_by_key(|e| e.at);
-    eprintln!(
-        "generated {n} customers and {} events in {:.1} s",
-        events.len(),
-        gen_start.elapsed().as_secs_f64()
-    );
+    let population = Generated {
+        n,
+        from,
+        next: AtomicUsize::new(0),
+    };
+    // The table report's mode by default; `TEND_BENCH_KEEP=all` keeps every
+    // delivery, as the JSON report does.
+    let keep = match std::env::var("TEND_BENCH_KEEP").as_deref() {
+        Ok("all") => Keep::All,
+        _ => Keep::UpTo(0),
+    };
     for threads in [1, 2] {
+        population.next.store(0, Ordering::Relaxed);
+        let opts = Options {
+            threads,
+            keep: keep.clone(),
+            ..Options::new(from, until)
+        };
         let start = Instant::now();
-        let outcome = tend::sim::simulate_on(&program, &customers, &events, from, until, threads);
+        let outcome = tend::sim::simulate_population(&program, &population, &opts);
         let secs = start.elapsed().as_secs_f64();
         eprintln!(
-            "{threads} thread(s): {:.1} s, {:.0} customers/s, {} deliveries, {} records",
+            "{threads} thread(s): {:.2} s, {:.0} customers/s, {} deliveries, {} entered",
             secs,
             n as f64 / secs,
-            outcome.sends.len(),
-            outcome.records.len()
+            outcome.tally.deliveries,
+            outcome.playbooks.iter().map(|p| p.entered).sum::<usize>()
         );
     }
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

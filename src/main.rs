@@ -258,10 +258,11 @@ fn sim(
             Err(e) => return fail(e),
         },
     };
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let mut opts = tend::sim::Options::new(from, until);
+    opts.behaviour = behaviour.as_ref();
     if model.runs > 1 {
+        // Only the funnels are reported.
+        opts.keep = tend::sim::Keep::UpTo(0);
         let mut funnels = Vec::new();
         let progress = std::io::stderr().is_terminal() && format == SimFormat::Table;
         for run in 0..model.runs {
@@ -272,10 +273,11 @@ fn sim(
                 b.run = run;
                 b
             });
-            funnels.push(
-                tend::sim::simulate_with(program, &cs, &es, from, until, cores, b.as_ref())
-                    .playbooks,
-            );
+            let opts = tend::sim::Options {
+                behaviour: b.as_ref(),
+                ..opts.clone()
+            };
+            funnels.push(tend::sim::simulate_with(program, &cs, &es, &opts).playbooks);
         }
         if progress {
             eprintln!();
@@ -295,16 +297,17 @@ fn sim(
         if show {
             scope.spawn(|| progress_bar(&done, &finished, cs.len()));
         }
-        let o = tend::sim::simulate_observed(
-            program,
-            &cs,
-            &es,
-            from,
-            until,
-            cores,
-            behaviour.as_ref(),
-            Some(&done),
-        );
+        let opts = tend::sim::Options {
+            progress: Some(&done),
+            // The table shows timelines only for small inputs or the customer asked for.
+            keep: match (format, customer) {
+                (SimFormat::Json, _) => tend::sim::Keep::All,
+                (SimFormat::Table, Some(c)) => tend::sim::Keep::Customer(c.to_string()),
+                (SimFormat::Table, None) => tend::sim::Keep::UpTo(10),
+            },
+            ..opts
+        };
+        let o = tend::sim::simulate_with(program, &cs, &es, &opts);
         finished.store(true, std::sync::atomic::Ordering::Relaxed);
         o
     });

@@ -727,7 +727,13 @@ fn a_behaviour_model_answers_waits_with_seeded_draws() {
         .with_timezone(&chrono::Utc);
     let until = from + chrono::Duration::days(2);
     let run = |seed, threads| {
-        tend::sim::simulate_with(&program, &cs, &es, from, until, threads, Some(&model(seed)))
+        let model = model(seed);
+        let opts = tend::sim::Options {
+            threads,
+            behaviour: Some(&model),
+            ..tend::sim::Options::new(from, until)
+        };
+        tend::sim::simulate_with(&program, &cs, &es, &opts)
     };
     let a = run(1, 1);
     let replied = a

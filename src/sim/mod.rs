@@ -1,9 +1,13 @@
 //! The dry-run: the engine driven by a virtual clock over sample customers
-//! and events. Customers are independent, so they run on all cores.
+//! and events. Customers are independent, so they run on all cores, handed out
+//! in batches: memory holds the customers in flight and the tallies, not every
+//! customer's state.
 
 pub mod assume;
 pub mod input;
+pub mod population;
 pub mod report;
+mod tally;
 
 use crate::check::Program;
 use crate::engine::state::Wait;
@@ -13,8 +17,11 @@ use crate::engine::step::{Delivery, Effect, Engine, Record};
 use assume::Behaviour;
 use chrono::{DateTime, Utc};
 use input::{SampleCustomer, SampleEvent};
+pub use population::{Population, Sample, SlicePopulation};
 use std::collections::BTreeMap;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+pub use tally::Tally;
 
 /// Per playbook: how many entered, converted, stopped, are still active, were held out,
 /// and how many enrollments reached each step.
@@ -31,15 +38,60 @@ pub struct Funnel {
 
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
+    /// The deliveries of the customers the run kept (see [`Keep`]), by time.
     pub sends: Vec<Delivery>,
     pub records: Vec<Record>,
     pub playbooks: Vec<Funnel>,
+    /// Counts over every customer, kept or not.
+    pub tally: Tally,
     pub warnings: Vec<String>,
-    /// The zone each customer's times are shown in.
+    /// The zone each kept customer's times are shown in.
     pub zones: BTreeMap<String, chrono_tz::Tz>,
+    /// How many customers ran (the broadcast pseudo-customer not counted).
+    pub customers: usize,
 }
 
-/// Runs the window [from, until).
+/// Whose deliveries and records a run keeps besides the tallies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keep {
+    /// Everyone's (the JSON report, tests).
+    All,
+    /// Only this customer's and the broadcasts'.
+    Customer(String),
+    /// Everyone's when there are at most this many customers, else only broadcasts'.
+    UpTo(usize),
+}
+
+/// How to run a simulation: the window [from, until) and the rest.
+#[derive(Clone)]
+pub struct Options<'a> {
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub threads: usize,
+    /// Answers awaited events with the behaviour model.
+    pub behaviour: Option<&'a Behaviour>,
+    /// Counts finished customers (for a progress bar).
+    pub progress: Option<&'a AtomicUsize>,
+    pub keep: Keep,
+}
+
+impl<'a> Options<'a> {
+    /// All cores, no behaviour model, keeping everything.
+    pub fn new(from: DateTime<Utc>, until: DateTime<Utc>) -> Self {
+        Options {
+            from,
+            until,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            behaviour: None,
+            progress: None,
+            keep: Keep::All,
+        }
+    }
+}
+
+/// Runs the window [from, until) on all cores, keeping every delivery.
 pub fn simulate(
     program: &Program,
     customers: &[SampleCustomer],
@@ -47,86 +99,36 @@ pub fn simulate(
     from: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Outcome {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    simulate_on(program, customers, events, from, until, cores)
+    simulate_with(program, customers, events, &Options::new(from, until))
 }
 
-/// [`simulate`] on at most `threads` threads (the benchmark compares 1 and 2).
-pub fn simulate_on(
-    program: &Program,
-    customers: &[SampleCustomer],
-    events: &[SampleEvent],
-    from: DateTime<Utc>,
-    until: DateTime<Utc>,
-    threads: usize,
-) -> Outcome {
-    simulate_with(program, customers, events, from, until, threads, None)
-}
-
-/// [`simulate_on`] with a behaviour model that answers awaited events.
+/// [`simulate`] with options.
 pub fn simulate_with(
     program: &Program,
     customers: &[SampleCustomer],
     events: &[SampleEvent],
-    from: DateTime<Utc>,
-    until: DateTime<Utc>,
-    threads: usize,
-    behaviour: Option<&Behaviour>,
+    opts: &Options,
 ) -> Outcome {
-    simulate_observed(
-        program, customers, events, from, until, threads, behaviour, None,
-    )
+    let population = SlicePopulation::new(customers, events, opts.from, opts.until);
+    simulate_population(program, &population, opts)
 }
 
-/// [`simulate_with`], counting finished customers into `progress` (for a progress bar).
-#[allow(clippy::too_many_arguments)]
-pub fn simulate_observed(
+/// Runs every customer the population hands out.
+pub fn simulate_population(
     program: &Program,
-    customers: &[SampleCustomer],
-    events: &[SampleEvent],
-    from: DateTime<Utc>,
-    until: DateTime<Utc>,
-    threads: usize,
-    behaviour: Option<&Behaviour>,
-    progress: Option<&std::sync::atomic::AtomicUsize>,
+    population: &dyn Population,
+    opts: &Options,
 ) -> Outcome {
     let engine = Engine::new(program);
-    let mut outcome = Outcome::default();
-    let outside = events
-        .iter()
-        .filter(|e| e.at < from || e.at >= until)
-        .count();
-    if outside > 0 {
-        outcome.warnings.push(format!(
-            "{outside} events fall outside the window and were ignored"
-        ));
-    }
-    let mut states: Vec<CustomerState> = customers
-        .iter()
-        .map(|c| CustomerState::new(c.id.clone(), c.attrs.clone()))
-        .collect();
-    // Broadcast runs belong to the pseudo-customer with the empty id.
-    if program.playbooks.iter().any(|p| p.broadcast) {
-        states.push(CustomerState::new(String::new(), BTreeMap::new()));
-    }
-    let mut per_customer: BTreeMap<&str, Vec<&SampleEvent>> = BTreeMap::new();
-    for e in events.iter().filter(|e| e.at >= from && e.at < until) {
-        per_customer.entry(e.customer.as_str()).or_default().push(e);
-    }
-    let known: std::collections::HashSet<String> = states.iter().map(|s| s.id.clone()).collect();
-    for id in per_customer.keys() {
-        if !known.contains(*id) {
-            outcome.warnings.push(format!("customer `{id}` appears only in events; created with the attributes those events give"));
-            states.push(CustomerState::new(id.to_string(), BTreeMap::new()));
-        }
-    }
-    let threads = threads.max(1).min(states.len().div_ceil(64)).max(1);
-    let chunk = states.len().div_ceil(threads).max(1);
-    let per_customer = &per_customer;
-    let engine = &engine;
-    let empty_funnels: Vec<Funnel> = program
+    let total = population.len();
+    let keep_all = match &opts.keep {
+        Keep::All => true,
+        Keep::Customer(_) => false,
+        Keep::UpTo(n) => total <= *n,
+    };
+    let kept =
+        |id: &str| keep_all || id.is_empty() || matches!(&opts.keep, Keep::Customer(c) if c == id);
+    let empty: Vec<Funnel> = program
         .playbooks
         .iter()
         .map(|p| Funnel {
@@ -140,68 +142,58 @@ pub fn simulate_observed(
             ..Funnel::default()
         })
         .collect();
-    let empty_funnels = &empty_funnels;
-    // Each thread counts its customers into its own funnels and drops their state
-    // as soon as it is counted, so memory holds effects, not every customer.
-    let parts: Vec<Part> = std::thread::scope(|scope| {
-        let handles: Vec<_> = states
-            .chunks_mut(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut out = Part {
-                        funnels: empty_funnels.clone(),
-                        zones: Vec::new(),
-                        effects: Vec::new(),
-                    };
-                    for state in part.iter_mut() {
-                        let evs = per_customer
-                            .get(state.id.as_str())
-                            .map(Vec::as_slice)
-                            .unwrap_or(&[]);
-                        out.effects
-                            .extend(run_customer(engine, state, evs, from, until, behaviour));
-                        let state = std::mem::take(state);
-                        count(&state, &mut out.funnels);
-                        if let Some(p) = progress {
-                            p.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        }
-                        out.zones
-                            .push((state.id.clone(), engine.customer_zone(&state)));
-                    }
-                    out
-                })
-            })
-            .collect();
+    let threads = opts.threads.max(1).min(total.div_ceil(64)).max(1);
+    let (engine, empty, kept) = (&engine, &empty, &kept);
+    let work = move || {
+        let mut part = Part::new(empty.clone());
+        while let Some(batch) = population.next_batch() {
+            for sample in batch {
+                let mut state = CustomerState::new(sample.id, sample.attrs);
+                let effects = run_customer(engine, &mut state, &sample.events, opts);
+                part.settle(engine, state, effects, kept);
+                if let Some(p) = opts.progress {
+                    p.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        part
+    };
+    let mut parts: Vec<Part> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("a simulator thread panicked"))
             .collect()
     });
-    let mut funnels = empty_funnels.clone();
+    // Broadcast runs belong to the pseudo-customer with the empty id.
+    if program.playbooks.iter().any(|p| p.broadcast) {
+        let mut part = Part::new(empty.clone());
+        let mut state = CustomerState::new(String::new(), BTreeMap::new());
+        let effects = run_customer(engine, &mut state, &[], opts);
+        part.settle(engine, state, effects, kept);
+        parts.push(part);
+    }
+    let mut outcome = Outcome {
+        warnings: population.warnings(),
+        customers: total,
+        ..Outcome::default()
+    };
+    let mut funnels = empty.clone();
     for part in parts {
         for (total, f) in funnels.iter_mut().zip(&part.funnels) {
             total.entered += f.entered;
             total.goal += f.goal;
+            total.stopped += f.stopped;
             total.active += f.active;
             total.holdout += f.holdout;
             for (s, n) in total.steps.iter_mut().zip(&f.steps) {
                 s.1 += n.1;
             }
         }
+        outcome.tally.merge(part.tally);
         outcome.zones.extend(part.zones);
-        for effect in part.effects {
-            match effect {
-                Effect::Deliver(d) => outcome.sends.push(d),
-                Effect::Record(r) => {
-                    if r.kind == "stopped" {
-                        if let Some(f) = funnels.iter_mut().find(|f| f.name == r.playbook) {
-                            f.stopped += 1;
-                        }
-                    }
-                    outcome.records.push(r);
-                }
-            }
-        }
+        outcome.sends.extend(part.sends);
+        outcome.records.extend(part.records);
     }
     // Stable: one customer's effects at one instant stay in the order the engine emitted them.
     outcome
@@ -216,15 +208,66 @@ pub fn simulate_observed(
     outcome
 }
 
+/// What one simulator thread hands back.
+struct Part {
+    funnels: Vec<Funnel>,
+    tally: Tally,
+    zones: Vec<(String, chrono_tz::Tz)>,
+    sends: Vec<Delivery>,
+    records: Vec<Record>,
+}
+
+impl Part {
+    fn new(funnels: Vec<Funnel>) -> Self {
+        Part {
+            funnels,
+            tally: Tally::default(),
+            zones: Vec::new(),
+            sends: Vec::new(),
+            records: Vec::new(),
+        }
+    }
+
+    /// Counts one finished customer, keeping its effects if asked to.
+    fn settle(
+        &mut self,
+        engine: &Engine,
+        state: CustomerState,
+        effects: Vec<Effect>,
+        kept: &dyn Fn(&str) -> bool,
+    ) {
+        let zone = engine.customer_zone(&state);
+        count(&state, &mut self.funnels);
+        self.tally.customer(&state.id, zone, &effects);
+        for e in &effects {
+            if let Effect::Record(r) = e {
+                if r.kind == "stopped" {
+                    if let Some(f) = self.funnels.iter_mut().find(|f| f.name == r.playbook) {
+                        f.stopped += 1;
+                    }
+                }
+            }
+        }
+        if !kept(&state.id) {
+            return;
+        }
+        for effect in effects {
+            match effect {
+                Effect::Deliver(d) => self.sends.push(d),
+                Effect::Record(r) => self.records.push(r),
+            }
+        }
+        self.zones.push((state.id, zone));
+    }
+}
 /// One customer's timeline: timers run before an event at the same instant (C2).
 fn run_customer(
     engine: &Engine,
     state: &mut CustomerState,
-    events: &[&SampleEvent],
-    from: DateTime<Utc>,
-    until: DateTime<Utc>,
-    behaviour: Option<&Behaviour>,
+    events: &[std::borrow::Cow<SampleEvent>],
+    opts: &Options,
 ) -> Vec<Effect> {
+    let (from, until, behaviour) = (opts.from, opts.until, opts.behaviour);
     engine.init(state, from);
     let mut out = Vec::new();
     let mut next = 0;
@@ -316,13 +359,6 @@ fn answer_waits(
             answers.insert(pos, (when, ev));
         }
     }
-}
-
-/// What one simulator thread hands back.
-struct Part {
-    funnels: Vec<Funnel>,
-    zones: Vec<(String, chrono_tz::Tz)>,
-    effects: Vec<Effect>,
 }
 
 /// Adds one customer's enrollments to the funnels.

@@ -3,7 +3,6 @@
 use super::Outcome;
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 fn local(
@@ -81,52 +80,35 @@ pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> Str
             let _ = writeln!(s, "  └ {} {:>8}", pad(step, 24), n);
         }
     }
-    let mut per_channel: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut per_day: BTreeMap<String, usize> = BTreeMap::new();
-    let mut busiest: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for d in &o.sends {
-        *per_channel.entry(d.channel.as_str()).or_default() += 1;
-        let day = local(o, d.customer.as_ref(), d.at, default)[..10].to_string();
-        *per_day.entry(day.clone()).or_default() += 1;
-        if let Some(c) = d.customer.as_ref().filter(|c| !c.is_empty()) {
-            *busiest.entry((c.clone(), day)).or_default() += 1;
-        }
-    }
+    let t = &o.tally;
     let _ = writeln!(s, "\ndeliveries per channel");
-    for (c, n) in &per_channel {
+    for (c, n) in &t.per_channel {
         let _ = writeln!(s, "  {c:<20} {n:>6}");
     }
     let _ = writeln!(s, "\ndeliveries per day");
-    for (d, n) in &per_day {
-        let _ = writeln!(s, "  {d:<20} {n:>6}");
+    for (d, n) in &t.per_day {
+        let _ = writeln!(s, "  {:<20} {n:>6}", d.to_string());
     }
-    let mut deferrals: BTreeMap<&str, usize> = BTreeMap::new();
-    for d in o.sends.iter().filter_map(|d| d.reason) {
-        *deferrals.entry(d).or_default() += 1;
-    }
-    let dropped = o.records.iter().filter(|r| r.kind == "dropped").count();
     let _ = writeln!(
         s,
-        "\ndeferred: {}  dropped by caps: {dropped}",
-        if deferrals.is_empty() {
+        "\ndeferred: {}  dropped by caps: {}",
+        if t.deferred.is_empty() {
             "none".to_string()
         } else {
-            deferrals
+            t.deferred
                 .iter()
                 .map(|(r, n)| format!("{n} by {r}"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        }
+        },
+        t.dropped
     );
-    if let Some(((c, d), n)) = busiest
-        .iter()
-        .max_by_key(|(k, n)| (**n, std::cmp::Reverse((*k).clone())))
-    {
+    if let Some((n, c, d)) = &t.busiest {
         let _ = writeln!(s, "busiest customer-day: {c} on {d} ({n} deliveries)");
     }
     let show: Vec<&String> = match customer {
         Some(c) => o.zones.keys().filter(|k| k.as_str() == c).collect(),
-        None if o.zones.len() <= 10 => o.zones.keys().filter(|k| !k.is_empty()).collect(),
+        None if o.customers <= 10 => o.zones.keys().filter(|k| !k.is_empty()).collect(),
         None => Vec::new(),
     };
     for c in show {

@@ -1,0 +1,91 @@
+//! Counts the table report shows, gathered customer by customer so a run over
+//! a million customers need not keep their deliveries.
+
+use crate::engine::step::Effect;
+use chrono::NaiveDate;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    pub deliveries: usize,
+    pub per_channel: BTreeMap<String, usize>,
+    /// By local date in the customer's zone.
+    pub per_day: BTreeMap<NaiveDate, usize>,
+    /// Deliveries that went out later than due, by reason.
+    pub deferred: BTreeMap<&'static str, usize>,
+    /// Sends a cap dropped.
+    pub dropped: usize,
+    /// The customer-day with the most deliveries: (count, customer, day); ties
+    /// go to the first customer, then the first day.
+    pub busiest: Option<(usize, String, NaiveDate)>,
+}
+
+impl Tally {
+    /// Counts one customer's effects (the broadcast pseudo-customer has the empty id).
+    pub fn customer(&mut self, id: &str, zone: chrono_tz::Tz, effects: &[Effect]) {
+        let mut days: BTreeMap<NaiveDate, usize> = BTreeMap::new();
+        for effect in effects {
+            match effect {
+                Effect::Deliver(d) => {
+                    self.deliveries += 1;
+                    match self.per_channel.get_mut(d.channel.as_str()) {
+                        Some(n) => *n += 1,
+                        None => {
+                            self.per_channel.insert(d.channel.to_string(), 1);
+                        }
+                    }
+                    let day = d.at.with_timezone(&zone).date_naive();
+                    *self.per_day.entry(day).or_default() += 1;
+                    *days.entry(day).or_default() += 1;
+                    if let Some(r) = d.reason {
+                        *self.deferred.entry(r).or_default() += 1;
+                    }
+                }
+                Effect::Record(r) => self.dropped += usize::from(r.kind == "dropped"),
+            }
+        }
+        if id.is_empty() {
+            return;
+        }
+        // The first of this customer's busiest days.
+        let Some((day, n)) = days.into_iter().fold(
+            None,
+            |best: Option<(NaiveDate, usize)>, (d, n)| match best {
+                Some((_, m)) if m >= n => best,
+                _ => Some((d, n)),
+            },
+        ) else {
+            return;
+        };
+        self.offer_busiest((n, id.to_string(), day));
+    }
+
+    fn offer_busiest(&mut self, candidate: (usize, String, NaiveDate)) {
+        let better = match &self.busiest {
+            None => true,
+            Some((n, c, d)) => {
+                candidate.0 > *n || (candidate.0 == *n && (&candidate.1, candidate.2) < (c, *d))
+            }
+        };
+        if better {
+            self.busiest = Some(candidate);
+        }
+    }
+
+    pub fn merge(&mut self, other: Tally) {
+        self.deliveries += other.deliveries;
+        for (k, n) in other.per_channel {
+            *self.per_channel.entry(k).or_default() += n;
+        }
+        for (k, n) in other.per_day {
+            *self.per_day.entry(k).or_default() += n;
+        }
+        for (k, n) in other.deferred {
+            *self.deferred.entry(k).or_default() += n;
+        }
+        self.dropped += other.dropped;
+        if let Some(b) = other.busiest {
+            self.offer_busiest(b);
+        }
+    }
+}
