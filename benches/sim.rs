@@ -15,6 +15,9 @@ use tend::sim::input::SampleEvent;
 use tend::sim::{Keep, Options, Population, Sample};
 use tend::source::{SourceFile, Sources};
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A small deterministic generator, so every run sees the same input.
 struct Lcg(u64);
 

@@ -79,8 +79,12 @@ pub struct Enrollment {
     pub status: Status,
     pub converted: bool,
     pub flows: Vec<Flow>,
-    pub coupons: BTreeMap<String, Value>,
-    pub received: Value,
+    /// Coupons granted, by id (a record).
+    coupons: Value,
+    received: Value,
+    /// `event`, `received` and `coupon` as templates see them, in a zone; kept
+    /// until `received` or `coupon` changes.
+    template: Option<(chrono_tz::Tz, [minijinja::Value; 3])>,
     /// Events seen since entry (for `since entry`), not the one that created it.
     pub seen: Vec<(String, DateTime<Utc>, Value)>,
     /// Executions per site (for idempotency keys).
@@ -132,5 +136,63 @@ impl CustomerState {
         self.enrollments
             .iter()
             .position(|e| e.playbook == playbook && e.status == Status::Active)
+    }
+}
+
+impl Enrollment {
+    pub fn new(playbook: usize, n: u32, entered: DateTime<Utc>, event: Value, flow: Flow) -> Self {
+        Enrollment {
+            playbook,
+            n,
+            entered,
+            event,
+            held_out: false,
+            status: Status::Active,
+            converted: false,
+            flows: vec![flow],
+            coupons: Value::Record(BTreeMap::new()),
+            received: Value::Null,
+            template: None,
+            seen: Vec::new(),
+            occurrences: BTreeMap::new(),
+            plants: 0,
+            reached: Vec::new(),
+        }
+    }
+
+    pub fn coupons(&self) -> &Value {
+        &self.coupons
+    }
+
+    pub fn received(&self) -> &Value {
+        &self.received
+    }
+
+    pub fn grant(&mut self, coupon: &str, record: Value) {
+        if let Value::Record(m) = &mut self.coupons {
+            m.insert(coupon.to_string(), record);
+        }
+        self.template = None;
+    }
+
+    pub fn set_received(&mut self, data: Value) {
+        self.received = data;
+        self.template = None;
+    }
+
+    /// `event`, `received` and `coupon` as template values in `zone`.
+    pub fn template_values(&mut self, zone: chrono_tz::Tz) -> [minijinja::Value; 3] {
+        match &self.template {
+            Some((z, v)) if *z == zone => v.clone(),
+            _ => {
+                let v = [
+                    self.event.to_template(zone),
+                    self.received.to_template(zone),
+                    self.coupons.to_template(zone),
+                ];
+                self.template = Some((zone, v.clone()));
+                v
+            }
+        }
     }
 }

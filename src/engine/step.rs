@@ -76,6 +76,8 @@ pub struct Engine<'p> {
     /// Playbook indices in name order (the order of work).
     order: Vec<usize>,
     versions: Vec<String>,
+    /// Per playbook: whether some `wait for … since entry` needs the events seen.
+    since_entry: Vec<bool>,
     jinja: minijinja::Environment<'static>,
 }
 
@@ -106,6 +108,19 @@ impl<'p> Engine<'p> {
             default_zone: program.config.timezone.unwrap_or(chrono_tz::UTC),
             order,
             versions,
+            since_entry: program
+                .playbooks
+                .iter()
+                .map(|p| {
+                    let mut any = false;
+                    for s in &p.def.steps {
+                        each_action(&s.body, &mut |a| {
+                            any |= matches!(&a.kind, ActionKind::WaitFor(w) if w.since_entry)
+                        });
+                    }
+                    any
+                })
+                .collect(),
             jinja: compiled_templates(program),
         }
     }
@@ -265,9 +280,11 @@ impl<'p> Engine<'p> {
         if !active {
             return false;
         }
-        c.enrollments[i]
-            .seen
-            .push((ev.name.clone(), now, ev.data.clone()));
+        if self.since_entry[pb] {
+            c.enrollments[i]
+                .seen
+                .push((ev.name.clone(), now, ev.data.clone()));
+        }
         let mut used = false;
         for f in 0..c.enrollments[i].flows.len() {
             let Wait::Event { name, opened, .. } = &c.enrollments[i].flows[f].wait else {
@@ -282,15 +299,15 @@ impl<'p> Engine<'p> {
             else {
                 continue;
             };
-            let event = c.enrollments[i].event.clone();
+            let event = &c.enrollments[i].event;
             if w.cond
                 .as_ref()
-                .is_some_and(|e| !self.cond(c, pb, e, &event, &ev.data, &Value::Null, now))
+                .is_some_and(|e| !self.cond(c, pb, e, event, &ev.data, &Value::Null, now))
             {
                 continue;
             }
             used = true;
-            c.enrollments[i].received = ev.data.clone();
+            c.enrollments[i].set_received(ev.data.clone());
             let flow = &mut c.enrollments[i].flows[f];
             flow.wait = Wait::Ready;
             flow.cursor.idx += 1;
@@ -388,7 +405,7 @@ impl<'p> Engine<'p> {
                     if let Some(s) = else_step {
                         c.enrollments[i].reached.push(s);
                     }
-                    c.enrollments[i].received = Value::Null;
+                    c.enrollments[i].set_received(Value::Null);
                     None
                 }
                 Wait::Ready | Wait::Done => None,
@@ -601,15 +618,12 @@ impl<'p> Engine<'p> {
             .settings
             .holdout
             .is_some_and(|h| bucket::held_out(&c.id, &def.name.name, h.basis_points));
-        c.enrollments.push(Enrollment {
-            playbook: pb,
+        let mut enrollment = Enrollment::new(
+            pb,
             n,
-            entered: ctx.now,
+            ctx.now,
             event,
-            held_out,
-            status: Status::Active,
-            converted: false,
-            flows: vec![Flow {
+            Flow {
                 hook: None,
                 root_depth: 0,
                 cursor: Cursor {
@@ -618,18 +632,13 @@ impl<'p> Engine<'p> {
                     idx: 0,
                 },
                 wait: Wait::Ready,
-            }],
-            coupons: BTreeMap::new(),
-            received: Value::Null,
-            seen: Vec::new(),
-            occurrences: BTreeMap::new(),
-            plants: 0,
-            reached: if def.steps.is_empty() {
-                Vec::new()
-            } else {
-                vec![0]
             },
-        });
+        );
+        enrollment.held_out = held_out;
+        if !def.steps.is_empty() {
+            enrollment.reached.push(0);
+        }
+        c.enrollments.push(enrollment);
         self.record(
             ctx,
             c,
@@ -670,6 +679,29 @@ impl<'p> Engine<'p> {
             );
         }
         self.record(ctx, c, pb, kind, detail);
+    }
+
+    /// Evaluates an expression where enrollment `i` runs.
+    fn eval_at(
+        &self,
+        c: &CustomerState,
+        i: usize,
+        e: &ast::Expr,
+        now: DateTime<Utc>,
+        zone: Tz,
+    ) -> Value {
+        let en = &c.enrollments[i];
+        let in_segment = |n: &str| self.in_segment(c, n, now, 0);
+        let env = Env {
+            customer: &c.attrs,
+            event: &en.event,
+            received: en.received(),
+            coupons: en.coupons(),
+            now,
+            zone,
+            in_segment: &in_segment,
+        };
+        eval::eval(e, &env)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -876,7 +908,7 @@ impl<'p> Engine<'p> {
                 }
                 ActionKind::WaitFor(w) => {
                     if w.since_entry {
-                        let event = c.enrollments[i].event.clone();
+                        let event = &c.enrollments[i].event;
                         let hit = c.enrollments[i]
                             .seen
                             .iter()
@@ -884,12 +916,12 @@ impl<'p> Engine<'p> {
                             .find(|(n, _, data)| {
                                 *n == w.event.name
                                     && w.cond.as_ref().is_none_or(|e| {
-                                        self.cond(c, pb, e, &event, data, &Value::Null, now)
+                                        self.cond(c, pb, e, event, data, &Value::Null, now)
                                     })
                             })
                             .map(|(_, _, d)| d.clone());
                         if let Some(data) = hit {
-                            c.enrollments[i].received = data;
+                            c.enrollments[i].set_received(data);
                             advance(c);
                             continue;
                         }
@@ -910,12 +942,7 @@ impl<'p> Engine<'p> {
                 ActionKind::If {
                     cond, otherwise, ..
                 } => {
-                    let (event, received, coupons) = (
-                        c.enrollments[i].event.clone(),
-                        c.enrollments[i].received.clone(),
-                        Value::Record(c.enrollments[i].coupons.clone()),
-                    );
-                    let yes = self.cond(c, pb, cond, &event, &received, &coupons, now);
+                    let yes = self.eval_at(c, i, cond, now, zone).truthy();
                     let fl = &mut c.enrollments[i].flows[f];
                     if yes {
                         fl.cursor.path.push((fl.cursor.idx, 0));
@@ -959,23 +986,7 @@ impl<'p> Engine<'p> {
                 }
                 ActionKind::Set { path, value } => {
                     if !held_out {
-                        let customer = &c.attrs;
-                        let (event, received, coupons) = (
-                            c.enrollments[i].event.clone(),
-                            c.enrollments[i].received.clone(),
-                            Value::Record(c.enrollments[i].coupons.clone()),
-                        );
-                        let in_segment = |n: &str| self.in_segment(c, n, now, 0);
-                        let env = Env {
-                            customer,
-                            event: &event,
-                            received: &received,
-                            coupons: &coupons,
-                            now,
-                            zone,
-                            in_segment: &in_segment,
-                        };
-                        let v = eval::eval(value, &env);
+                        let v = self.eval_at(c, i, value, now, zone);
                         set_path(&mut c.attrs, &path.segments[1..], v);
                         c.template_cache = None;
                     }
@@ -993,9 +1004,7 @@ impl<'p> Engine<'p> {
                         rec.insert("expires_at".to_string(), Value::DateTime(expires));
                         rec.insert("granted_at".to_string(), Value::DateTime(now));
                         rec.insert("worth".to_string(), Value::Float(*worth));
-                        c.enrollments[i]
-                            .coupons
-                            .insert(coupon.name.clone(), Value::Record(rec));
+                        c.enrollments[i].grant(&coupon.name, Value::Record(rec));
                         if c.do_not_contact {
                             self.record(ctx, c, pb, "suppressed", format!("grant {}", coupon.name));
                         } else {
@@ -1073,7 +1082,7 @@ impl<'p> Engine<'p> {
                         } else {
                             let key = self.key(c, i, &site, occurrence, plant);
                             let rendered =
-                                self.render(c, i, &text.value, &BTreeMap::new(), zone, now);
+                                self.render(c, i, &text.value, Vec::new(), zone, now);
                             let step = self.step_name(def, &flow);
                             match rendered {
                                 Ok(t) => ctx.out.push(Effect::Deliver(Delivery {
@@ -1162,14 +1171,15 @@ impl<'p> Engine<'p> {
                     TimeBase::Date(d, _) => time::start_of(zone, *d),
                     TimeBase::DateTime(dt, _) => time::resolve(zone, *dt),
                     TimeBase::Path(p) => {
-                        let root = match p.root() {
-                            "customer" => Value::Record(c.attrs.clone()),
-                            "event" => e.event.clone(),
-                            "received" => e.received.clone(),
-                            "coupon" => Value::Record(e.coupons.clone()),
-                            _ => Value::Null,
+                        let rest = &p.segments[1..];
+                        let v = match p.root() {
+                            "customer" => super::value::record_path(&c.attrs, rest),
+                            "event" => e.event.path(rest),
+                            "received" => e.received().path(rest),
+                            "coupon" => e.coupons().path(rest),
+                            _ => &Value::Null,
                         };
-                        match root.path(&p.segments[1..]) {
+                        match v {
                             Value::DateTime(t) => *t,
                             Value::Date(d) => time::start_of(zone, *d),
                             _ => return None,
@@ -1192,7 +1202,7 @@ impl<'p> Engine<'p> {
         c: &mut CustomerState,
         i: usize,
         source: &str,
-        with: &BTreeMap<String, Value>,
+        with: Vec<(&str, Value)>,
         zone: Tz,
         now: DateTime<Utc>,
     ) -> Result<String, String> {
@@ -1205,19 +1215,18 @@ impl<'p> Engine<'p> {
                 v
             }
         };
-        let e = &c.enrollments[i];
-        let mut ctx: BTreeMap<String, minijinja::Value> = BTreeMap::new();
-        ctx.insert("customer".into(), customer);
-        ctx.insert("event".into(), e.event.to_template(zone));
-        ctx.insert("received".into(), e.received.to_template(zone));
-        ctx.insert(
-            "coupon".into(),
-            Value::Record(e.coupons.clone()).to_template(zone),
-        );
-        ctx.insert("now".into(), Value::DateTime(now).to_template(zone));
-        for (k, v) in with {
-            ctx.insert(k.clone(), v.to_template(zone));
-        }
+        let [event, received, coupon] = c.enrollments[i].template_values(zone);
+        let fixed = [
+            ("customer", customer),
+            ("event", event),
+            ("received", received),
+            ("coupon", coupon),
+            ("now", Value::DateTime(now).to_template(zone)),
+        ];
+        let ctx: minijinja::Value = fixed
+            .into_iter()
+            .chain(with.iter().map(|(k, v)| (*k, v.to_template(zone))))
+            .collect();
         // Every text of the program was compiled once, named by its source.
         let compiled = self.jinja.get_template(source);
         match compiled {
@@ -1383,8 +1392,8 @@ impl<'p> Engine<'p> {
                 c,
                 pb,
                 req,
-                &c.enrollments[i].event.clone(),
-                &c.enrollments[i].received.clone(),
+                &c.enrollments[i].event,
+                c.enrollments[i].received(),
                 &Value::Null,
                 now,
             ) {
@@ -1404,26 +1413,11 @@ impl<'p> Engine<'p> {
             .unwrap_or(0)
             .min(wordings.len().saturating_sub(1));
         let (variant, source) = wordings.get(index).cloned()?;
-        let mut with_values = BTreeMap::new();
-        {
-            let customer = &c.attrs;
-            let e = &c.enrollments[i];
-            let coupons = Value::Record(e.coupons.clone());
-            let in_segment = |n: &str| self.in_segment(c, n, now, 0);
-            let env = Env {
-                customer,
-                event: &e.event,
-                received: &e.received,
-                coupons: &coupons,
-                now,
-                zone,
-                in_segment: &in_segment,
-            };
-            for (k, v) in with {
-                with_values.insert(k.name.clone(), eval::eval(v, &env));
-            }
-        }
-        let text = match self.render(c, i, &source, &with_values, zone, now) {
+        let with_values: Vec<(&str, Value)> = with
+            .iter()
+            .map(|(k, v)| (k.name.as_str(), self.eval_at(c, i, v, now, zone)))
+            .collect();
+        let text = match self.render(c, i, &source, with_values, zone, now) {
             Ok(t) if t.is_empty() => {
                 self.record(ctx, c, pb, "empty-text", tname.clone().unwrap_or_default());
                 return None;
@@ -1490,6 +1484,25 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Calls `f` on every action of a block, nested ones included.
+fn each_action<'a>(block: &'a Block, f: &mut impl FnMut(&'a ast::Action)) {
+    for a in block {
+        f(a);
+        match &a.kind {
+            ActionKind::If {
+                then, otherwise, ..
+            } => {
+                each_action(then, f);
+                if let Some(o) = otherwise {
+                    each_action(o, f);
+                }
+            }
+            ActionKind::Hook { body, .. } => each_action(body, f),
+            _ => {}
+        }
+    }
+}
+
 /// The rendering environment with every template wording, inline text and task
 /// text of the program compiled once, each named by its own source.
 fn compiled_templates(program: &Program) -> minijinja::Environment<'static> {
@@ -1499,30 +1512,16 @@ fn compiled_templates(program: &Program) -> minijinja::Environment<'static> {
         .values()
         .flat_map(|t| t.wordings.iter().map(|w| w.source.clone()))
         .collect();
-    fn walk(block: &Block, out: &mut Vec<String>) {
-        for a in block {
-            match &a.kind {
+    for p in &program.playbooks {
+        for s in &p.def.steps {
+            each_action(&s.body, &mut |a| match &a.kind {
                 ActionKind::Send {
                     template: TemplateRef::Inline(s),
                     ..
                 }
-                | ActionKind::Task { text: s, .. } => out.push(s.value.clone()),
-                ActionKind::If {
-                    then, otherwise, ..
-                } => {
-                    walk(then, out);
-                    if let Some(o) = otherwise {
-                        walk(o, out);
-                    }
-                }
-                ActionKind::Hook { body, .. } => walk(body, out),
+                | ActionKind::Task { text: s, .. } => sources.push(s.value.clone()),
                 _ => {}
-            }
-        }
-    }
-    for p in &program.playbooks {
-        for s in &p.def.steps {
-            walk(&s.body, &mut sources);
+            });
         }
     }
     for src in sources {
