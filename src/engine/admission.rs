@@ -9,12 +9,13 @@ use crate::config::{CapPeriod, Quiet};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-/// A counted 1:1 send already emitted for this customer.
-#[derive(Debug, Clone, PartialEq)]
+/// A counted 1:1 send already emitted for this customer. The playbook is its
+/// index in the program, the channel its index in the config's channels.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sent {
     pub at: DateTime<Utc>,
-    pub playbook: String,
-    pub channel: String,
+    pub playbook: usize,
+    pub channel: usize,
     pub kind: Kind,
 }
 
@@ -27,24 +28,24 @@ pub enum CapMax {
 
 /// One cap that applies to the send being admitted.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Cap {
+pub struct Cap<'a> {
     /// How the cap is named in records, e.g. `cap 3 per day` or `[limits] per_week`.
-    pub name: String,
+    pub name: &'a str,
     pub zone: Tz,
     pub period: CapPeriod,
     pub max: CapMax,
     pub drop: bool,
     /// Count only sends of this playbook / kind / channel.
-    pub playbook: Option<String>,
+    pub playbook: Option<usize>,
     pub kind: Option<Kind>,
-    pub channel: Option<String>,
+    pub channel: Option<usize>,
 }
 
-impl Cap {
+impl Cap<'_> {
     fn counts(&self, s: &Sent) -> bool {
-        self.playbook.as_ref().is_none_or(|p| *p == s.playbook)
+        self.playbook.is_none_or(|p| p == s.playbook)
             && self.kind.is_none_or(|k| k == s.kind)
-            && self.channel.as_ref().is_none_or(|c| *c == s.channel)
+            && self.channel.is_none_or(|c| c == s.channel)
     }
 
     fn full_at(&self, t: DateTime<Utc>, ledger: &[Sent]) -> bool {
@@ -97,7 +98,7 @@ pub fn admit(
         match caps.iter().find(|c| c.full_at(t, ledger)) {
             Some(c) if c.drop => {
                 return Admission::Dropped {
-                    cap: c.name.clone(),
+                    cap: c.name.to_string(),
                 }
             }
             Some(c) => {
@@ -127,9 +128,9 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    fn cap(name: &str, period: CapPeriod, n: u32, drop: bool) -> Cap {
+    fn cap(name: &str, period: CapPeriod, n: u32, drop: bool) -> Cap<'_> {
         Cap {
-            name: name.into(),
+            name,
             zone: Shanghai,
             period,
             max: CapMax::Count(n),
@@ -143,8 +144,8 @@ mod tests {
     fn sent(at: &str) -> Sent {
         Sent {
             at: utc(at),
-            playbook: "p".into(),
-            channel: "wecom".into(),
+            playbook: 0,
+            channel: 0,
             kind: Kind::Service,
         }
     }

@@ -65,7 +65,7 @@ pub enum Effect {
 type DueKey = (DateTime<Utc>, String, u32, bool, String, u32, usize, usize);
 
 /// A template's wordings: variant name (`None` for `text`) and source.
-type Wordings = Vec<(Option<String>, String)>;
+type Wordings<'p> = Vec<(Option<&'p str>, &'p str)>;
 
 /// Actions one input may run without blocking before the enrollment is failed.
 const RUNAWAY: usize = 10_000;
@@ -78,6 +78,12 @@ pub struct Engine<'p> {
     versions: Vec<String>,
     /// Per playbook: whether some `wait for … since entry` needs the events seen.
     since_entry: Vec<bool>,
+    /// Channel names in order (a channel's number in the send ledger).
+    channel_names: Vec<&'p str>,
+    /// How caps are named in records: per playbook cap, per `[limits]` count, per channel.
+    cap_names: Vec<Vec<String>>,
+    limit_names: Vec<String>,
+    channel_cap_names: Vec<String>,
     jinja: minijinja::Environment<'static>,
 }
 
@@ -100,7 +106,7 @@ impl<'p> Engine<'p> {
             .playbooks
             .iter()
             .map(|p| {
-                hex(&Sha256::digest(format!("{:?}", strip(&p.def)).as_bytes()))[..16].to_string()
+                hex(&Sha256::digest(format!("{:?}", strip(&p.def)).as_bytes())[..8])
             })
             .collect();
         Engine {
@@ -120,6 +126,31 @@ impl<'p> Engine<'p> {
                     }
                     any
                 })
+                .collect(),
+            channel_names: program.config.channels.keys().map(String::as_str).collect(),
+            cap_names: program
+                .playbooks
+                .iter()
+                .map(|p| {
+                    p.def
+                        .settings
+                        .caps
+                        .iter()
+                        .map(|c| format!("cap {} per {}", c.count, c.period.name()))
+                        .collect()
+                })
+                .collect(),
+            limit_names: program
+                .config
+                .limits
+                .counts()
+                .map(|(_, _, name)| format!("[limits] {name}"))
+                .collect(),
+            channel_cap_names: program
+                .config
+                .channels
+                .keys()
+                .map(|n| format!("channel {n}"))
                 .collect(),
             jinja: compiled_templates(program),
         }
@@ -779,16 +810,34 @@ impl<'p> Engine<'p> {
     }
 
     fn site(&self, pb: usize, flow: &Flow) -> String {
+        use std::fmt::Write;
         let def = &self.pb(pb).def;
-        let mut s = match &flow.hook {
-            Some((name, _)) => format!("hook {name}"),
-            None => def.steps[flow.cursor.step].name.name.clone(),
-        };
-        for (ai, br) in &flow.cursor.path[flow.root_depth.min(flow.cursor.path.len())..] {
-            s.push_str(&format!("/{ai}.{br}"));
+        let mut s = String::with_capacity(32);
+        match &flow.hook {
+            Some((name, _)) => {
+                s.push_str("hook ");
+                s.push_str(name);
+            }
+            None => s.push_str(&def.steps[flow.cursor.step].name.name),
         }
-        s.push_str(&format!("/{}", flow.cursor.idx));
+        for (ai, br) in &flow.cursor.path[flow.root_depth.min(flow.cursor.path.len())..] {
+            let _ = write!(s, "/{ai}.{br}");
+        }
+        let _ = write!(s, "/{}", flow.cursor.idx);
         s
+    }
+
+    /// Counts one more execution of the flow's current action; returns its site
+    /// and how many times it ran before (for the idempotency key).
+    fn count_site(&self, c: &mut CustomerState, i: usize, f: usize) -> (String, u32) {
+        let e = &mut c.enrollments[i];
+        let site = self.site(e.playbook, &e.flows[f]);
+        let o = match e.occurrences.get_mut(&site) {
+            Some(o) => o,
+            None => e.occurrences.entry(site.clone()).or_insert(0),
+        };
+        *o += 1;
+        (site, *o - 1)
     }
 
     fn key(&self, c: &CustomerState, i: usize, site: &str, occurrence: u32, plant: u32) -> String {
@@ -800,7 +849,7 @@ impl<'p> Engine<'p> {
             self.pb(e.playbook).def.name.name,
             e.n
         );
-        hex(&Sha256::digest(text.as_bytes()))[..32].to_string()
+        hex(&Sha256::digest(text.as_bytes())[..16])
     }
 
     /// Runs one flow until it blocks or ends.
@@ -821,12 +870,14 @@ impl<'p> Engine<'p> {
             {
                 return;
             }
-            let flow = c.enrollments[i].flows[f].clone();
+            let flow = &c.enrollments[i].flows[f];
+            let (step_at, idx) = (flow.cursor.step, flow.cursor.idx);
+            let plant = flow.hook.as_ref().map(|h| h.1).unwrap_or(0);
             let Some(block) = self.block_of(def, &flow.cursor) else {
                 c.enrollments[i].flows[f].wait = Wait::Done;
                 break;
             };
-            if flow.cursor.idx >= block.len() {
+            if idx >= block.len() {
                 let fl = &mut c.enrollments[i].flows[f];
                 if fl.cursor.path.len() > fl.root_depth {
                     let (ai, _) = fl.cursor.path.pop().expect("a nested block");
@@ -845,17 +896,7 @@ impl<'p> Engine<'p> {
                 }
                 continue;
             }
-            let action = &block[flow.cursor.idx];
-            let site = self.site(pb, &flow);
-            let occurrence = {
-                let o = c.enrollments[i]
-                    .occurrences
-                    .entry(site.clone())
-                    .or_insert(0);
-                *o += 1;
-                *o - 1
-            };
-            let plant = flow.hook.as_ref().map(|h| h.1).unwrap_or(0);
+            let action = &block[idx];
             let held_out = c.enrollments[i].held_out;
             let now = ctx.now;
             let advance = |c: &mut CustomerState| c.enrollments[i].flows[f].cursor.idx += 1;
@@ -869,6 +910,7 @@ impl<'p> Engine<'p> {
                         advance(c);
                         continue;
                     }
+                    let (site, occurrence) = self.count_site(c, i, f);
                     let key = self.key(c, i, &site, occurrence, plant);
                     if let Some(wait) =
                         self.send(c, i, f, channel, template, with, ctx, retry.take(), key)
@@ -890,20 +932,16 @@ impl<'p> Engine<'p> {
                     return;
                 }
                 ActionKind::WaitUntil(t) => {
+                    let at = self.time_point(c, i, t, zone, now);
+                    if at.is_none() {
+                        let site = self.site(pb, &c.enrollments[i].flows[f]);
+                        let detail = format!("{site}: the time is missing");
+                        self.record(ctx, c, pb, "wait-skipped", detail);
+                    }
                     advance(c);
-                    match self.time_point(c, i, t, zone, now) {
-                        Some(at) if at > now => {
-                            c.enrollments[i].flows[f].wait = Wait::Until(at);
-                            return;
-                        }
-                        Some(_) => {}
-                        None => self.record(
-                            ctx,
-                            c,
-                            pb,
-                            "wait-skipped",
-                            format!("{site}: the time is missing"),
-                        ),
+                    if let Some(at) = at.filter(|at| *at > now) {
+                        c.enrollments[i].flows[f].wait = Wait::Until(at);
+                        return;
                     }
                 }
                 ActionKind::WaitFor(w) => {
@@ -955,8 +993,8 @@ impl<'p> Engine<'p> {
                     }
                 }
                 ActionKind::Split(arms) => {
-                    let step = &def.steps[flow.cursor.step].name.name;
-                    let ordinal = block[..flow.cursor.idx]
+                    let step = &def.steps[step_at].name.name;
+                    let ordinal = block[..idx]
                         .iter()
                         .filter(|a| matches!(a.kind, ActionKind::Split(_)))
                         .count();
@@ -1008,8 +1046,9 @@ impl<'p> Engine<'p> {
                         if c.do_not_contact {
                             self.record(ctx, c, pb, "suppressed", format!("grant {}", coupon.name));
                         } else {
+                            let (site, occurrence) = self.count_site(c, i, f);
                             let key = self.key(c, i, &site, occurrence, plant);
-                            let step = self.step_name(def, &flow);
+                            let step = self.step_name(def, &c.enrollments[i].flows[f]);
                             ctx.out.push(Effect::Deliver(Delivery {
                                 at: now,
                                 customer: Some(c.id.clone()),
@@ -1051,15 +1090,15 @@ impl<'p> Engine<'p> {
                                 self.record(ctx, c, pb, "hook-replaced", name.name.clone());
                             }
                             c.enrollments[i].plants += 1;
-                            let mut path = flow.cursor.path.clone();
-                            path.push((flow.cursor.idx, 2));
+                            let mut path = c.enrollments[i].flows[f].cursor.path.clone();
+                            path.push((idx, 2));
                             let depth = path.len();
                             let plant_no = c.enrollments[i].plants;
                             c.enrollments[i].flows.push(Flow {
                                 hook: Some((name.name.clone(), plant_no)),
                                 root_depth: depth,
                                 cursor: Cursor {
-                                    step: flow.cursor.step,
+                                    step: step_at,
                                     path,
                                     idx: 0,
                                 },
@@ -1080,10 +1119,11 @@ impl<'p> Engine<'p> {
                         if c.do_not_contact {
                             self.record(ctx, c, pb, "suppressed", "task");
                         } else {
+                            let (site, occurrence) = self.count_site(c, i, f);
                             let key = self.key(c, i, &site, occurrence, plant);
                             let rendered =
                                 self.render(c, i, &text.value, Vec::new(), zone, now);
-                            let step = self.step_name(def, &flow);
+                            let step = self.step_name(def, &c.enrollments[i].flows[f]);
                             match rendered {
                                 Ok(t) => ctx.out.push(Effect::Deliver(Delivery {
                                     at: now,
@@ -1263,14 +1303,15 @@ impl<'p> Engine<'p> {
             self.record(ctx, c, pb, "suppressed", format!("send on {}", ch.name));
             return None;
         }
-        let (tname, kind, wordings): (Option<String>, Kind, Wordings) = match template {
+        let ch_no = self.channel_names.binary_search(&ch.name.as_str()).ok()?;
+        let (tname, kind, wordings): (Option<&str>, Kind, Wordings) = match template {
             TemplateRef::Named(t) => match self.program.templates.get(&t.name) {
                 Some(ct) => (
-                    Some(ct.name.clone()),
+                    Some(ct.name.as_str()),
                     ct.kind,
                     ct.wordings
                         .iter()
-                        .map(|w| (w.variant.clone(), w.source.clone()))
+                        .map(|w| (w.variant.as_deref(), w.source.as_str()))
                         .collect(),
                 ),
                 None => return None,
@@ -1282,7 +1323,7 @@ impl<'p> Engine<'p> {
                 } else {
                     Kind::Service
                 },
-                vec![(None, s.value.clone())],
+                vec![(None, s.value.as_str())],
             ),
         };
         let mut quiet: Vec<(Tz, Quiet)> = Vec::new();
@@ -1300,25 +1341,25 @@ impl<'p> Engine<'p> {
         let one_to_one = ch.touchpoint.is_one_to_one();
         let mut caps = Vec::new();
         if one_to_one {
-            for cap in &def.settings.caps {
+            for (cap, name) in def.settings.caps.iter().zip(&self.cap_names[pb]) {
                 let cap_kind = cap.kind.as_ref().and_then(|k| Kind::parse(&k.name));
                 if cap_kind.is_some_and(|k| k != kind) {
                     continue;
                 }
                 caps.push(Cap {
-                    name: format!("cap {} per {}", cap.count, cap.period.name()),
+                    name,
                     zone,
                     period: cap.period,
                     max: CapMax::Count(cap.count),
                     drop: cap.drop,
-                    playbook: Some(def.name.name.clone()),
+                    playbook: Some(pb),
                     kind: cap_kind,
                     channel: None,
                 });
             }
-            for (n, p, name) in config.limits.counts() {
+            for ((n, p, _), name) in config.limits.counts().zip(&self.limit_names) {
                 caps.push(Cap {
-                    name: format!("[limits] {name}"),
+                    name,
                     zone: czone,
                     period: p,
                     max: CapMax::Count(n),
@@ -1334,14 +1375,14 @@ impl<'p> Engine<'p> {
                     .map(CapMax::Count)
                     .unwrap_or(CapMax::DaysInMonth);
                 caps.push(Cap {
-                    name: format!("channel {}", ch.name),
+                    name: &self.channel_cap_names[ch_no],
                     zone: czone,
                     period: limit.period,
                     max,
                     drop: false,
                     playbook: None,
                     kind: None,
-                    channel: Some(ch.name.clone()),
+                    channel: Some(ch_no),
                 });
             }
         }
@@ -1431,8 +1472,8 @@ impl<'p> Engine<'p> {
         if one_to_one {
             c.ledger.push(Sent {
                 at: now,
-                playbook: def.name.name.clone(),
-                channel: ch.name.clone(),
+                playbook: pb,
+                channel: ch_no,
                 kind,
             });
         }
@@ -1444,8 +1485,8 @@ impl<'p> Engine<'p> {
             step: self.step_name(def, flow),
             channel: ch.name.clone(),
             touchpoint: ch.touchpoint.name(),
-            template: tname,
-            variant,
+            template: tname.map(str::to_string),
+            variant: variant.map(str::to_string),
             text: Some(text),
             deferred_from: retry.map(|r| r.0),
             reason: retry.map(|r| r.1),
