@@ -169,7 +169,12 @@ fn main() {
         Ok("all") => Keep::All,
         _ => Keep::UpTo(0),
     };
-    for threads in [1, 2] {
+    // `TEND_BENCH_THREADS=2` runs only the 2-thread pass (for profiling).
+    let passes: Vec<usize> = match std::env::var("TEND_BENCH_THREADS") {
+        Ok(t) => t.split(',').filter_map(|t| t.trim().parse().ok()).collect(),
+        Err(_) => vec![1, 2],
+    };
+    for threads in passes {
         population.next.store(0, Ordering::Relaxed);
         let opts = Options {
             threads,

@@ -80,11 +80,8 @@ pub struct Enrollment {
     pub converted: bool,
     pub flows: Vec<Flow>,
     /// Coupons granted, by id (a record).
-    coupons: Value,
-    received: Value,
-    /// `event`, `received` and `coupon` as templates see them, in a zone; kept
-    /// until `received` or `coupon` changes.
-    template: Option<(chrono_tz::Tz, [minijinja::Value; 3])>,
+    pub coupons: Value,
+    pub received: Value,
     /// Events seen since entry (for `since entry`), not the one that created it.
     pub seen: Vec<(String, DateTime<Utc>, Value)>,
     /// Executions per site (for idempotency keys).
@@ -108,8 +105,6 @@ pub struct CustomerState {
     pub memberships: BTreeMap<(usize, usize), bool>,
     /// The next local midnight, when some `enter` segment reads the clock.
     pub next_midnight: Option<DateTime<Utc>>,
-    /// The attributes as templates see them, in a zone; cleared when an attribute changes.
-    pub template_cache: Option<(chrono_tz::Tz, minijinja::Value)>,
 }
 
 impl CustomerState {
@@ -152,7 +147,6 @@ impl Enrollment {
             flows: vec![flow],
             coupons: Value::Record(BTreeMap::new()),
             received: Value::Null,
-            template: None,
             seen: Vec::new(),
             occurrences: BTreeMap::new(),
             plants: 0,
@@ -160,39 +154,9 @@ impl Enrollment {
         }
     }
 
-    pub fn coupons(&self) -> &Value {
-        &self.coupons
-    }
-
-    pub fn received(&self) -> &Value {
-        &self.received
-    }
-
     pub fn grant(&mut self, coupon: &str, record: Value) {
         if let Value::Record(m) = &mut self.coupons {
             m.insert(coupon.to_string(), record);
-        }
-        self.template = None;
-    }
-
-    pub fn set_received(&mut self, data: Value) {
-        self.received = data;
-        self.template = None;
-    }
-
-    /// `event`, `received` and `coupon` as template values in `zone`.
-    pub fn template_values(&mut self, zone: chrono_tz::Tz) -> [minijinja::Value; 3] {
-        match &self.template {
-            Some((z, v)) if *z == zone => v.clone(),
-            _ => {
-                let v = [
-                    self.event.to_template(zone),
-                    self.received.to_template(zone),
-                    self.coupons.to_template(zone),
-                ];
-                self.template = Some((zone, v.clone()));
-                v
-            }
         }
     }
 }

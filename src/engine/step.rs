@@ -16,7 +16,8 @@ use crate::syntax::ast::{
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 
 /// An incoming event for one customer.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +86,8 @@ pub struct Engine<'p> {
     limit_names: Vec<String>,
     channel_cap_names: Vec<String>,
     jinja: minijinja::Environment<'static>,
+    /// Every text of the program, by its source.
+    texts: HashMap<&'p str, Text>,
 }
 
 struct Ctx<'a> {
@@ -109,6 +112,7 @@ impl<'p> Engine<'p> {
                 hex(&Sha256::digest(format!("{:?}", strip(&p.def)).as_bytes())[..8])
             })
             .collect();
+        let (jinja, texts) = compiled_templates(program);
         Engine {
             program,
             default_zone: program.config.timezone.unwrap_or(chrono_tz::UTC),
@@ -152,7 +156,8 @@ impl<'p> Engine<'p> {
                 .keys()
                 .map(|n| format!("channel {n}"))
                 .collect(),
-            jinja: compiled_templates(program),
+            jinja,
+            texts,
         }
     }
 
@@ -203,7 +208,6 @@ impl<'p> Engine<'p> {
         let mut ctx = Ctx { now, out: &mut out };
         for (k, v) in &ev.attributes {
             c.attrs.insert(k.clone(), v.clone());
-            c.template_cache = None;
         }
         if self
             .program
@@ -338,7 +342,7 @@ impl<'p> Engine<'p> {
                 continue;
             }
             used = true;
-            c.enrollments[i].set_received(ev.data.clone());
+            c.enrollments[i].received = ev.data.clone();
             let flow = &mut c.enrollments[i].flows[f];
             flow.wait = Wait::Ready;
             flow.cursor.idx += 1;
@@ -436,7 +440,7 @@ impl<'p> Engine<'p> {
                     if let Some(s) = else_step {
                         c.enrollments[i].reached.push(s);
                     }
-                    c.enrollments[i].set_received(Value::Null);
+                    c.enrollments[i].received = Value::Null;
                     None
                 }
                 Wait::Ready | Wait::Done => None,
@@ -726,8 +730,8 @@ impl<'p> Engine<'p> {
         let env = Env {
             customer: &c.attrs,
             event: &en.event,
-            received: en.received(),
-            coupons: en.coupons(),
+            received: &en.received,
+            coupons: &en.coupons,
             now,
             zone,
             in_segment: &in_segment,
@@ -959,7 +963,7 @@ impl<'p> Engine<'p> {
                             })
                             .map(|(_, _, d)| d.clone());
                         if let Some(data) = hit {
-                            c.enrollments[i].set_received(data);
+                            c.enrollments[i].received = data;
                             advance(c);
                             continue;
                         }
@@ -1004,8 +1008,7 @@ impl<'p> Engine<'p> {
                 }
                 ActionKind::Tag { add, tags } => {
                     if !held_out {
-                        c.template_cache = None;
-                        let list = c
+                                    let list = c
                             .attrs
                             .entry("tags".into())
                             .or_insert(Value::List(Vec::new()));
@@ -1026,8 +1029,7 @@ impl<'p> Engine<'p> {
                     if !held_out {
                         let v = self.eval_at(c, i, value, now, zone);
                         set_path(&mut c.attrs, &path.segments[1..], v);
-                        c.template_cache = None;
-                    }
+                                }
                     advance(c);
                 }
                 ActionKind::Grant {
@@ -1215,8 +1217,8 @@ impl<'p> Engine<'p> {
                         let v = match p.root() {
                             "customer" => super::value::record_path(&c.attrs, rest),
                             "event" => e.event.path(rest),
-                            "received" => e.received().path(rest),
-                            "coupon" => e.coupons().path(rest),
+                            "received" => e.received.path(rest),
+                            "coupon" => e.coupons.path(rest),
                             _ => &Value::Null,
                         };
                         match v {
@@ -1237,41 +1239,51 @@ impl<'p> Engine<'p> {
         }
     }
 
+    /// Renders a text with only what it reads: each path it names is copied out
+    /// of the customer, the event, `received`, the coupons or `now`, so a render
+    /// converts a few values rather than every record.
     fn render(
         &self,
-        c: &mut CustomerState,
+        c: &CustomerState,
         i: usize,
         source: &str,
         with: Vec<(&str, Value)>,
         zone: Tz,
         now: DateTime<Utc>,
     ) -> Result<String, String> {
-        // The customer as a template sees it, kept until an attribute changes.
-        let customer = match &c.template_cache {
-            Some((z, v)) if *z == zone => v.clone(),
-            _ => {
-                let v = super::value::record_to_template(&c.attrs, zone);
-                c.template_cache = Some((zone, v.clone()));
-                v
+        let e = &c.enrollments[i];
+        let text = self.texts.get(source);
+        let mut roots: BTreeMap<&str, Value> = BTreeMap::new();
+        for path in text.map(|t| t.reads.as_slice()).unwrap_or(NOTHING) {
+            let Some((root, rest)) = path.split_first() else {
+                continue;
+            };
+            let (root, from) = match root.as_str() {
+                "customer" => ("customer", Cow::Owned(Value::Record(BTreeMap::new()))),
+                "event" => ("event", Cow::Borrowed(&e.event)),
+                "received" => ("received", Cow::Borrowed(&e.received)),
+                "coupon" => ("coupon", Cow::Borrowed(&e.coupons)),
+                "now" => ("now", Cow::Owned(Value::DateTime(now))),
+                _ => continue,
+            };
+            let slot = roots.entry(root).or_insert(Value::Null);
+            if root == "customer" {
+                project_record(&c.attrs, rest, slot);
+            } else {
+                project(&from, rest, slot);
             }
-        };
-        let [event, received, coupon] = c.enrollments[i].template_values(zone);
-        let fixed = [
-            ("customer", customer),
-            ("event", event),
-            ("received", received),
-            ("coupon", coupon),
-            ("now", Value::DateTime(now).to_template(zone)),
-        ];
-        let ctx: minijinja::Value = fixed
+        }
+        let ctx: minijinja::Value = roots
             .into_iter()
-            .chain(with.iter().map(|(k, v)| (*k, v.to_template(zone))))
+            .chain(with)
+            .map(|(k, v)| (k, v.to_template(zone)))
             .collect();
-        // Every text of the program was compiled once, named by its source.
-        let compiled = self.jinja.get_template(source);
-        match compiled {
-            Ok(t) => t.render(ctx),
-            Err(_) => self.jinja.render_str(source, ctx),
+        match text {
+            Some(t) => self
+                .jinja
+                .get_template(&t.name)
+                .and_then(|t| t.render(ctx)),
+            None => self.jinja.render_str(source, ctx),
         }
         .map(|s| s.trim().to_string())
         .map_err(|e| e.to_string())
@@ -1434,7 +1446,7 @@ impl<'p> Engine<'p> {
                 pb,
                 req,
                 &c.enrollments[i].event,
-                c.enrollments[i].received(),
+                &c.enrollments[i].received,
                 &Value::Null,
                 now,
             ) {
@@ -1496,6 +1508,34 @@ impl<'p> Engine<'p> {
     }
 }
 
+/// What a text the engine could not compile reads (it fails to render anyway).
+const NOTHING: &[Vec<String>] = &[];
+
+/// Copies the value at `segs` inside `from` into the same place inside `into`,
+/// creating records on the way. A path that leaves the records (a list, a
+/// string) copies the value where it does.
+fn project(from: &Value, segs: &[String], into: &mut Value) {
+    match (from, segs.split_first()) {
+        (Value::Record(fields), Some(_)) => project_record(fields, segs, into),
+        _ => *into = from.clone(),
+    }
+}
+
+fn project_record(fields: &BTreeMap<String, Value>, segs: &[String], into: &mut Value) {
+    let Some((first, rest)) = segs.split_first() else {
+        *into = Value::Record(fields.clone());
+        return;
+    };
+    if !matches!(into, Value::Record(_)) {
+        *into = Value::Record(BTreeMap::new());
+    }
+    let (Value::Record(out), Some(v)) = (into, fields.get(first)) else {
+        return;
+    };
+    let slot = out.entry(first.clone()).or_insert(Value::Null);
+    project(v, rest, slot);
+}
+
 fn set_path(attrs: &mut BTreeMap<String, Value>, segs: &[String], v: Value) {
     let Some((first, rest)) = segs.split_first() else {
         return;
@@ -1546,12 +1586,14 @@ fn each_action<'a>(block: &'a Block, f: &mut impl FnMut(&'a ast::Action)) {
 
 /// The rendering environment with every template wording, inline text and task
 /// text of the program compiled once, each named by its own source.
-fn compiled_templates(program: &Program) -> minijinja::Environment<'static> {
+fn compiled_templates(
+    program: &Program,
+) -> (minijinja::Environment<'static>, HashMap<&str, Text>) {
     let mut env = crate::check::templates::environment();
-    let mut sources: Vec<String> = program
+    let mut sources: Vec<&str> = program
         .templates
         .values()
-        .flat_map(|t| t.wordings.iter().map(|w| w.source.clone()))
+        .flat_map(|t| t.wordings.iter().map(|w| w.source.as_str()))
         .collect();
     for p in &program.playbooks {
         for s in &p.def.steps {
@@ -1560,16 +1602,38 @@ fn compiled_templates(program: &Program) -> minijinja::Environment<'static> {
                     template: TemplateRef::Inline(s),
                     ..
                 }
-                | ActionKind::Task { text: s, .. } => sources.push(s.value.clone()),
+                | ActionKind::Task { text: s, .. } => sources.push(s.value.as_str()),
                 _ => {}
             });
         }
     }
+    let mut texts = HashMap::new();
     for src in sources {
+        if texts.contains_key(src) {
+            continue;
+        }
+        let name = texts.len().to_string();
         // A text that does not compile was reported by the checker; it renders as an error record.
-        let _ = env.add_template_owned(src.clone(), src);
+        if env.add_template_owned(name.clone(), src.to_string()).is_err() {
+            continue;
+        }
+        let reads = env
+            .get_template(&name)
+            .map(|t| t.undeclared_variables(true))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.split('.').map(str::to_string).collect())
+            .collect();
+        texts.insert(src, Text { name, reads });
     }
-    env
+    (env, texts)
+}
+
+/// A compiled text: its name in the environment and the paths it reads
+/// (`customer.name` as `["customer", "name"]`).
+struct Text {
+    name: String,
+    reads: Vec<Vec<String>>,
 }
 
 /// The playbook without source positions, for its version hash (layout and comments do not count).

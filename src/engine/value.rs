@@ -34,15 +34,6 @@ pub fn record_path<'a>(fields: &'a BTreeMap<String, Value>, segs: &[String]) -> 
     }
 }
 
-/// A record's fields as a template value, without copying the record first.
-pub fn record_to_template(fields: &BTreeMap<String, Value>, tz: chrono_tz::Tz) -> minijinja::Value {
-    fields
-        .iter()
-        .map(|(k, v)| (k.clone(), v.to_template(tz)))
-        .collect::<BTreeMap<_, _>>()
-        .into()
-}
-
 impl Value {
     pub fn get(&self, key: &str) -> &Value {
         match self {
