@@ -819,3 +819,48 @@ fn csv_input_is_read_by_the_schema_types() {
         e.message
     );
 }
+
+#[test]
+fn texts_render_every_path_they_read_with_current_values() {
+    let pb = r#"
+template status {
+  text "{{ customer.name }}:{% for t in customer.tags %}[{{ t }}]{% endfor %} {{ event.order_id }} {{ received.city }} {{ coupon.c10.expires_at }} {{ now }} {{ who }}"
+}
+playbook p {
+  trigger event order.paid
+  step a {
+    grant coupon c10 worth 10 valid 3d
+    tag add "vip"
+    wait for parcel.in_city within 1d else -> b
+    send wecom status with { who = customer.name }
+    set customer.name = "改名"
+    send wecom status with { who = "亲" }
+    end
+  }
+  step b {
+    end
+  }
+}
+"#;
+    let events = paid("c1", "2026-12-01T10:00:00+08:00")
+        + &event(
+            "parcel.in_city",
+            "c1",
+            "2026-12-01T11:30:00+08:00",
+            "city = \"杭州\"",
+        );
+    let r = sim(pb, &events);
+    let texts: Vec<_> = r
+        .outcome
+        .sends
+        .iter()
+        .filter_map(|s| s.text.clone())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "林小雨:[vip] A1 杭州 2026-12-04 10:00 2026-12-01 11:30 林小雨",
+            "改名:[vip] A1 杭州 2026-12-04 10:00 2026-12-01 11:30 亲",
+        ]
+    );
+}
