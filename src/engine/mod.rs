@@ -8,5 +8,6 @@ pub mod bucket;
 pub mod eval;
 pub mod state;
 pub mod step;
+pub mod text;
 pub mod time;
 pub mod value;

@@ -6,6 +6,7 @@ use super::admission::{admit, Admission, Cap, CapMax, Sent};
 use super::bucket;
 use super::eval::{self, Env};
 use super::state::{Cursor, CustomerState, Enrollment, Flow, Status, Wait};
+use super::text::{Scope, Texts};
 use super::time;
 use super::value::Value;
 use crate::check::{CheckedPlaybook, Kind, Program, Zone};
@@ -16,8 +17,7 @@ use crate::syntax::ast::{
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
-use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// An incoming event for one customer.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,9 +85,7 @@ pub struct Engine<'p> {
     cap_names: Vec<Vec<String>>,
     limit_names: Vec<String>,
     channel_cap_names: Vec<String>,
-    jinja: minijinja::Environment<'static>,
-    /// Every text of the program, by its source.
-    texts: HashMap<&'p str, Text>,
+    texts: Texts<'p>,
 }
 
 struct Ctx<'a> {
@@ -112,7 +110,6 @@ impl<'p> Engine<'p> {
                 hex(&Sha256::digest(format!("{:?}", strip(&p.def)).as_bytes())[..8])
             })
             .collect();
-        let (jinja, texts) = compiled_templates(program);
         Engine {
             program,
             default_zone: program.config.timezone.unwrap_or(chrono_tz::UTC),
@@ -156,8 +153,7 @@ impl<'p> Engine<'p> {
                 .keys()
                 .map(|n| format!("channel {n}"))
                 .collect(),
-            jinja,
-            texts,
+            texts: Texts::new(program),
         }
     }
 
@@ -1239,9 +1235,6 @@ impl<'p> Engine<'p> {
         }
     }
 
-    /// Renders a text with only what it reads: each path it names is copied out
-    /// of the customer, the event, `received`, the coupons or `now`, so a render
-    /// converts a few values rather than every record.
     fn render(
         &self,
         c: &CustomerState,
@@ -1252,41 +1245,15 @@ impl<'p> Engine<'p> {
         now: DateTime<Utc>,
     ) -> Result<String, String> {
         let e = &c.enrollments[i];
-        let text = self.texts.get(source);
-        let mut roots: BTreeMap<&str, Value> = BTreeMap::new();
-        for path in text.map(|t| t.reads.as_slice()).unwrap_or(NOTHING) {
-            let Some((root, rest)) = path.split_first() else {
-                continue;
-            };
-            let (root, from) = match root.as_str() {
-                "customer" => ("customer", Cow::Owned(Value::Record(BTreeMap::new()))),
-                "event" => ("event", Cow::Borrowed(&e.event)),
-                "received" => ("received", Cow::Borrowed(&e.received)),
-                "coupon" => ("coupon", Cow::Borrowed(&e.coupons)),
-                "now" => ("now", Cow::Owned(Value::DateTime(now))),
-                _ => continue,
-            };
-            let slot = roots.entry(root).or_insert(Value::Null);
-            if root == "customer" {
-                project_record(&c.attrs, rest, slot);
-            } else {
-                project(&from, rest, slot);
-            }
-        }
-        let ctx: minijinja::Value = roots
-            .into_iter()
-            .chain(with)
-            .map(|(k, v)| (k, v.to_template(zone)))
-            .collect();
-        match text {
-            Some(t) => self
-                .jinja
-                .get_template(&t.name)
-                .and_then(|t| t.render(ctx)),
-            None => self.jinja.render_str(source, ctx),
-        }
-        .map(|s| s.trim().to_string())
-        .map_err(|e| e.to_string())
+        let scope = Scope {
+            customer: &c.attrs,
+            event: &e.event,
+            received: &e.received,
+            coupon: &e.coupons,
+            now,
+            with,
+        };
+        self.texts.render(source, &scope, zone)
     }
 
     /// A send: admission under quiet hours and caps, then rendering. Returns the
@@ -1508,34 +1475,6 @@ impl<'p> Engine<'p> {
     }
 }
 
-/// What a text the engine could not compile reads (it fails to render anyway).
-const NOTHING: &[Vec<String>] = &[];
-
-/// Copies the value at `segs` inside `from` into the same place inside `into`,
-/// creating records on the way. A path that leaves the records (a list, a
-/// string) copies the value where it does.
-fn project(from: &Value, segs: &[String], into: &mut Value) {
-    match (from, segs.split_first()) {
-        (Value::Record(fields), Some(_)) => project_record(fields, segs, into),
-        _ => *into = from.clone(),
-    }
-}
-
-fn project_record(fields: &BTreeMap<String, Value>, segs: &[String], into: &mut Value) {
-    let Some((first, rest)) = segs.split_first() else {
-        *into = Value::Record(fields.clone());
-        return;
-    };
-    if !matches!(into, Value::Record(_)) {
-        *into = Value::Record(BTreeMap::new());
-    }
-    let (Value::Record(out), Some(v)) = (into, fields.get(first)) else {
-        return;
-    };
-    let slot = out.entry(first.clone()).or_insert(Value::Null);
-    project(v, rest, slot);
-}
-
 fn set_path(attrs: &mut BTreeMap<String, Value>, segs: &[String], v: Value) {
     let Some((first, rest)) = segs.split_first() else {
         return;
@@ -1566,7 +1505,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Calls `f` on every action of a block, nested ones included.
-fn each_action<'a>(block: &'a Block, f: &mut impl FnMut(&'a ast::Action)) {
+pub(super) fn each_action<'a>(block: &'a Block, f: &mut impl FnMut(&'a ast::Action)) {
     for a in block {
         f(a);
         match &a.kind {
@@ -1582,58 +1521,6 @@ fn each_action<'a>(block: &'a Block, f: &mut impl FnMut(&'a ast::Action)) {
             _ => {}
         }
     }
-}
-
-/// The rendering environment with every template wording, inline text and task
-/// text of the program compiled once, each named by its own source.
-fn compiled_templates(
-    program: &Program,
-) -> (minijinja::Environment<'static>, HashMap<&str, Text>) {
-    let mut env = crate::check::templates::environment();
-    let mut sources: Vec<&str> = program
-        .templates
-        .values()
-        .flat_map(|t| t.wordings.iter().map(|w| w.source.as_str()))
-        .collect();
-    for p in &program.playbooks {
-        for s in &p.def.steps {
-            each_action(&s.body, &mut |a| match &a.kind {
-                ActionKind::Send {
-                    template: TemplateRef::Inline(s),
-                    ..
-                }
-                | ActionKind::Task { text: s, .. } => sources.push(s.value.as_str()),
-                _ => {}
-            });
-        }
-    }
-    let mut texts = HashMap::new();
-    for src in sources {
-        if texts.contains_key(src) {
-            continue;
-        }
-        let name = texts.len().to_string();
-        // A text that does not compile was reported by the checker; it renders as an error record.
-        if env.add_template_owned(name.clone(), src.to_string()).is_err() {
-            continue;
-        }
-        let reads = env
-            .get_template(&name)
-            .map(|t| t.undeclared_variables(true))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|v| v.split('.').map(str::to_string).collect())
-            .collect();
-        texts.insert(src, Text { name, reads });
-    }
-    (env, texts)
-}
-
-/// A compiled text: its name in the environment and the paths it reads
-/// (`customer.name` as `["customer", "name"]`).
-struct Text {
-    name: String,
-    reads: Vec<Vec<String>>,
 }
 
 /// The playbook without source positions, for its version hash (layout and comments do not count).

@@ -35,6 +35,40 @@ pub fn record_path<'a>(fields: &'a BTreeMap<String, Value>, segs: &[String]) -> 
 }
 
 impl Value {
+    /// Writes a string, a number or a date as a template prints it and returns
+    /// true; anything else (null, a list, a record, a fraction) writes nothing
+    /// and returns false, for the template engine to decide.
+    pub fn write_plain(&self, tz: chrono_tz::Tz, out: &mut String) -> bool {
+        use std::fmt::Write;
+        // Written out by hand: strftime parsing showed in the simulator's profile.
+        match self {
+            Value::Str(s) => out.push_str(s),
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => {
+                let _ = write!(out, "{}", *f as i64);
+            }
+            Value::Date(d) => {
+                let _ = write!(out, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+            }
+            Value::DateTime(t) => {
+                let l = t.with_timezone(&tz);
+                let _ = write!(
+                    out,
+                    "{:04}-{:02}-{:02} {:02}:{:02}",
+                    l.year(),
+                    l.month(),
+                    l.day(),
+                    l.hour(),
+                    l.minute()
+                );
+            }
+            _ => return false,
+        }
+        true
+    }
+
     pub fn get(&self, key: &str) -> &Value {
         match self {
             Value::Record(m) => m.get(key).unwrap_or(&Value::Null),
@@ -69,19 +103,10 @@ impl Value {
             Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => (*f as i64).into(),
             Value::Float(f) => (*f).into(),
             Value::Str(s) => s.clone().into(),
-            // Written out by hand: strftime parsing showed in the simulator's profile.
-            Value::Date(d) => format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()).into(),
-            Value::DateTime(t) => {
-                let l = t.with_timezone(&tz);
-                format!(
-                    "{:04}-{:02}-{:02} {:02}:{:02}",
-                    l.year(),
-                    l.month(),
-                    l.day(),
-                    l.hour(),
-                    l.minute()
-                )
-                .into()
+            Value::Date(_) | Value::DateTime(_) => {
+                let mut s = String::with_capacity(16);
+                self.write_plain(tz, &mut s);
+                s.into()
             }
             Value::Duration { days, seconds } => format!("{days}d{seconds}s").into(),
             Value::Clock(m) => format!("{:02}:{:02}", m / 60, m % 60).into(),
