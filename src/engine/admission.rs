@@ -3,7 +3,7 @@
 //! violated cap says `drop`) or deferred to the earliest later instant where
 //! both hold, counting sends already emitted.
 
-use super::time::{after_quiet, days_in_month, next_period_start, period_key};
+use super::time::{after_quiet, days_in_month, next_period_start, period_bounds};
 use crate::check::Kind;
 use crate::config::{CapPeriod, Quiet};
 use chrono::{DateTime, Utc};
@@ -49,10 +49,10 @@ impl Cap<'_> {
     }
 
     fn full_at(&self, t: DateTime<Utc>, ledger: &[Sent]) -> bool {
-        let key = period_key(self.zone, t, self.period);
+        let (start, end) = period_bounds(self.zone, t, self.period);
         let n = ledger
             .iter()
-            .filter(|s| self.counts(s) && period_key(self.zone, s.at, self.period) == key)
+            .filter(|s| self.counts(s) && s.at >= start && s.at < end)
             .count() as u32;
         let max = match self.max {
             CapMax::Count(n) => n,

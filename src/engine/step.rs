@@ -840,16 +840,34 @@ impl<'p> Engine<'p> {
         (site, *o - 1)
     }
 
+    /// The idempotency key: a hash of the playbook version, customer, playbook,
+    /// enrollment, site, hook plant and occurrence (fed piece by piece, the
+    /// same bytes as those joined by U+001F).
     fn key(&self, c: &CustomerState, i: usize, site: &str, occurrence: u32, plant: u32) -> String {
         let e = &c.enrollments[i];
-        let text = format!(
-            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{site}\u{1f}{plant}\u{1f}{occurrence}",
-            self.versions[e.playbook],
-            c.id,
-            self.pb(e.playbook).def.name.name,
-            e.n
-        );
-        hex(&Sha256::digest(text.as_bytes())[..16])
+        let mut h = Sha256::new();
+        let mut digits = [0u8; 20];
+        for (k, part) in [
+            self.versions[e.playbook].as_bytes(),
+            c.id.as_bytes(),
+            self.pb(e.playbook).def.name.name.as_bytes(),
+            decimal(u64::from(e.n), &mut digits),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if k > 0 {
+                h.update(b"\x1f");
+            }
+            h.update(part);
+        }
+        h.update(b"\x1f");
+        h.update(site.as_bytes());
+        h.update(b"\x1f");
+        h.update(decimal(u64::from(plant), &mut digits));
+        h.update(b"\x1f");
+        h.update(decimal(u64::from(occurrence), &mut digits));
+        hex(&h.finalize()[..16])
     }
 
     /// Runs one flow until it blocks or ends.
@@ -1491,6 +1509,19 @@ fn set_path(attrs: &mut BTreeMap<String, Value>, segs: &[String], v: Value) {
     }
     if let Value::Record(m) = entry {
         set_path(m, rest, v);
+    }
+}
+
+/// `n` in decimal, written into `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
     }
 }
 

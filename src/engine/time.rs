@@ -120,23 +120,33 @@ pub fn after_quiet(t: DateTime<Utc>, ranges: &[(Tz, Quiet)]) -> DateTime<Utc> {
     t
 }
 
-/// Which calendar period (day, ISO week from Monday, month) an instant falls in, locally.
-pub fn period_key(tz: Tz, t: DateTime<Utc>, period: CapPeriod) -> (i32, u32) {
-    let d = local(tz, t).date();
-    match period {
-        CapPeriod::Day => (d.year(), d.ordinal()),
-        CapPeriod::Week => {
-            let w = d.iso_week();
-            (w.year(), w.week())
-        }
-        CapPeriod::Month => (d.year(), d.month()),
-    }
-}
-
 /// The start of the next period after the one `t` is in (local midnight).
 pub fn next_period_start(tz: Tz, t: DateTime<Utc>, period: CapPeriod) -> DateTime<Utc> {
+    start_of(tz, next_period_date(local(tz, t).date(), period))
+}
+
+/// The instants [start, end) of the period `t` is in: an instant is in it
+/// exactly when its local date is, so a ledger is counted without converting
+/// every entry to local time.
+pub fn period_bounds(
+    tz: Tz,
+    t: DateTime<Utc>,
+    period: CapPeriod,
+) -> (DateTime<Utc>, DateTime<Utc>) {
     let d = local(tz, t).date();
-    let next = match period {
+    let first = match period {
+        CapPeriod::Day => d,
+        CapPeriod::Week => d - Duration::days(i64::from(d.weekday().num_days_from_monday())),
+        CapPeriod::Month => d.with_day(1).expect("the first of a month exists"),
+    };
+    (
+        start_of(tz, first),
+        start_of(tz, next_period_date(d, period)),
+    )
+}
+
+fn next_period_date(d: NaiveDate, period: CapPeriod) -> NaiveDate {
+    match period {
         CapPeriod::Day => d + Duration::days(1),
         CapPeriod::Week => d + Duration::days(7 - i64::from(d.weekday().num_days_from_monday())),
         CapPeriod::Month => {
@@ -147,8 +157,7 @@ pub fn next_period_start(tz: Tz, t: DateTime<Utc>, period: CapPeriod) -> DateTim
             };
             NaiveDate::from_ymd_opt(y, m, 1).expect("the first of a month exists")
         }
-    };
-    start_of(tz, next)
+    }
 }
 
 /// Days in the local month of `t` (for the "days per month" channel cap).
@@ -281,7 +290,24 @@ mod tests {
     fn periods_are_local_calendar_periods() {
         // 23:30 UTC on Sunday 2026-12-06 is Monday 07:30 in Shanghai: a new ISO week there.
         let t = utc("2026-12-06T23:30:00Z");
-        assert_eq!(period_key(Shanghai, t, CapPeriod::Week), (2026, 50));
+        assert_eq!(
+            period_bounds(Shanghai, t, CapPeriod::Week),
+            (
+                utc("2026-12-07T00:00:00+08:00"),
+                utc("2026-12-14T00:00:00+08:00")
+            )
+        );
+        assert_eq!(
+            period_bounds(New_York, utc("2027-03-14T12:00:00-04:00"), CapPeriod::Day),
+            (
+                utc("2027-03-14T00:00:00-05:00"),
+                utc("2027-03-15T00:00:00-04:00")
+            )
+        );
+        assert_eq!(
+            period_bounds(Shanghai, t, CapPeriod::Month).0,
+            utc("2026-12-01T00:00:00+08:00")
+        );
         assert_eq!(
             next_period_start(Shanghai, t, CapPeriod::Day),
             utc("2026-12-08T00:00:00+08:00")

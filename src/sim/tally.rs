@@ -57,18 +57,16 @@ impl Tally {
         ) else {
             return;
         };
-        self.offer_busiest((n, id.to_string(), day));
+        self.offer_busiest(n, id, day);
     }
 
-    fn offer_busiest(&mut self, candidate: (usize, String, NaiveDate)) {
+    fn offer_busiest(&mut self, n: usize, id: &str, day: NaiveDate) {
         let better = match &self.busiest {
             None => true,
-            Some((n, c, d)) => {
-                candidate.0 > *n || (candidate.0 == *n && (&candidate.1, candidate.2) < (c, *d))
-            }
+            Some((m, c, d)) => n > *m || (n == *m && (id, day) < (c.as_str(), *d)),
         };
         if better {
-            self.busiest = Some(candidate);
+            self.busiest = Some((n, id.to_string(), day));
         }
     }
 
@@ -84,8 +82,8 @@ impl Tally {
             *self.deferred.entry(k).or_default() += n;
         }
         self.dropped += other.dropped;
-        if let Some(b) = other.busiest {
-            self.offer_busiest(b);
+        if let Some((n, id, day)) = other.busiest {
+            self.offer_busiest(n, &id, day);
         }
     }
 }
