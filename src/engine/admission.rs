@@ -49,11 +49,6 @@ impl Cap<'_> {
     }
 
     fn full_at(&self, t: DateTime<Utc>, ledger: &[Sent]) -> bool {
-        let (start, end) = period_bounds(self.zone, t, self.period);
-        let n = ledger
-            .iter()
-            .filter(|s| self.counts(s) && s.at >= start && s.at < end)
-            .count() as u32;
         let max = match self.max {
             CapMax::Count(n) => n,
             CapMax::DaysInMonth => match self.period {
@@ -61,6 +56,15 @@ impl Cap<'_> {
                 _ => u32::MAX,
             },
         };
+        // Fewer counted sends in all than the cap allows: no period can be full.
+        if (ledger.iter().filter(|s| self.counts(s)).count() as u32) < max {
+            return false;
+        }
+        let (start, end) = period_bounds(self.zone, t, self.period);
+        let n = ledger
+            .iter()
+            .filter(|s| self.counts(s) && s.at >= start && s.at < end)
+            .count() as u32;
         n >= max
     }
 }
