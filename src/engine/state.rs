@@ -85,7 +85,7 @@ pub struct Enrollment {
     /// Events seen since entry (for `since entry`), not the one that created it.
     pub seen: Vec<(String, DateTime<Utc>, Value)>,
     /// Executions per site (for idempotency keys).
-    pub occurrences: BTreeMap<String, u32>,
+    pub occurrences: Occurrences,
     pub plants: u32,
     /// Steps reached (for the funnel).
     pub reached: Vec<usize>,
@@ -148,7 +148,7 @@ impl Enrollment {
             coupons: Value::Record(BTreeMap::new()),
             received: Value::Null,
             seen: Vec::new(),
-            occurrences: BTreeMap::new(),
+            occurrences: Occurrences::default(),
             plants: 0,
             reached: Vec::new(),
         }
@@ -159,4 +159,42 @@ impl Enrollment {
             m.insert(coupon.to_string(), record);
         }
     }
+}
+
+/// Executions per site of one enrollment, for idempotency keys. Sites are
+/// told apart by a 64-bit hash: two sites sharing a counter would only number
+/// their runs differently, and the key hashes the site itself, so keys stay
+/// unique either way.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Occurrences(Vec<(u64, u32)>);
+
+impl Occurrences {
+    /// Counts one more run of `site`; returns how many runs came before.
+    pub fn count(&mut self, site: &str) -> u32 {
+        let h = fnv1a(site.as_bytes());
+        match self.0.iter_mut().find(|(k, _)| *k == h) {
+            Some((_, n)) => {
+                *n += 1;
+                *n - 1
+            }
+            None => {
+                self.0.push((h, 1));
+                0
+            }
+        }
+    }
+
+    /// Takes back the last run of `site` (a deferred send runs again with the same key).
+    pub fn uncount(&mut self, site: &str) {
+        let h = fnv1a(site.as_bytes());
+        if let Some((_, n)) = self.0.iter_mut().find(|(k, _)| *k == h) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

@@ -63,7 +63,7 @@ pub enum Effect {
 
 /// Due timers sort by: due instant, playbook name, enrollment number, main flow
 /// before hooks, hook name, plant number; then the enrollment and flow indices.
-type DueKey = (DateTime<Utc>, String, u32, bool, String, u32, usize, usize);
+type DueKey<'a> = (DateTime<Utc>, &'a str, u32, bool, &'a str, u32, usize, usize);
 
 /// A template's wordings: variant name (`None` for `text`) and source.
 type Wordings<'p> = Vec<(Option<&'p str>, &'p str)>;
@@ -355,28 +355,25 @@ impl<'p> Engine<'p> {
         let mut out = Vec::new();
         let mut ctx = Ctx { now, out: &mut out };
         for _ in 0..RUNAWAY {
-            let mut due: Vec<DueKey> = Vec::new();
-            for (i, e) in c.enrollments.iter().enumerate() {
-                if e.status != Status::Active {
-                    continue;
-                }
-                for (f, flow) in e.flows.iter().enumerate() {
-                    if let Some(t) = flow.wait.due().filter(|t| *t <= now) {
-                        let (hook, plant) = flow.hook.clone().unwrap_or_default();
-                        due.push((
-                            t,
-                            self.pb(e.playbook).def.name.name.clone(),
-                            e.n,
-                            flow.hook.is_some(),
-                            hook,
-                            plant,
-                            i,
-                            f,
-                        ));
-                    }
-                }
-            }
-            let first = due.into_iter().min();
+            let first = c
+                .enrollments
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.status == Status::Active)
+                .flat_map(|(i, e)| {
+                    e.flows.iter().enumerate().filter_map(move |(f, flow)| {
+                        let t = flow.wait.due().filter(|t| *t <= now)?;
+                        let (hook, plant) = flow
+                            .hook
+                            .as_ref()
+                            .map_or(("", 0), |(h, p)| (h.as_str(), *p));
+                        let name = self.pb(e.playbook).def.name.name.as_str();
+                        let key: DueKey = (t, name, e.n, flow.hook.is_some(), hook, plant, i, f);
+                        Some(key)
+                    })
+                })
+                .min()
+                .map(|k| (k.0, k.6, k.7));
             let flow_t = first.as_ref().map(|f| f.0);
             let sched = c
                 .schedule
@@ -410,19 +407,16 @@ impl<'p> Engine<'p> {
             let Some(first) = first else {
                 break;
             };
-            let (i, f) = (first.6, first.7);
+            let (_, i, f) = first;
             let flow = &mut c.enrollments[i].flows[f];
-            let retry = match flow.wait.clone() {
+            let retry = match std::mem::replace(&mut flow.wait, Wait::Ready) {
                 Wait::Until(_) => {
-                    flow.wait = Wait::Ready;
                     None
                 }
                 Wait::Deferred { from, reason, .. } => {
-                    flow.wait = Wait::Ready;
                     Some((from, reason))
                 }
                 Wait::Event { else_step, .. } => {
-                    flow.wait = Wait::Ready;
                     match else_step {
                         Some(s) => {
                             flow.cursor = Cursor {
@@ -439,7 +433,10 @@ impl<'p> Engine<'p> {
                     c.enrollments[i].received = Value::Null;
                     None
                 }
-                Wait::Ready | Wait::Done => None,
+                w @ (Wait::Ready | Wait::Done) => {
+                    flow.wait = w;
+                    None
+                }
             };
             self.run(c, i, f, &mut ctx, retry);
             self.reevaluate_enter(c, &mut ctx);
@@ -832,12 +829,8 @@ impl<'p> Engine<'p> {
     fn count_site(&self, c: &mut CustomerState, i: usize, f: usize) -> (String, u32) {
         let e = &mut c.enrollments[i];
         let site = self.site(e.playbook, &e.flows[f]);
-        let o = match e.occurrences.get_mut(&site) {
-            Some(o) => o,
-            None => e.occurrences.entry(site.clone()).or_insert(0),
-        };
-        *o += 1;
-        (site, *o - 1)
+        let n = e.occurrences.count(&site);
+        (site, n)
     }
 
     /// The idempotency key: a hash of the playbook version, customer, playbook,
@@ -934,10 +927,7 @@ impl<'p> Engine<'p> {
                         self.send(c, i, f, channel, template, with, ctx, retry.take(), key)
                     {
                         // Deferred: the same site runs again, so it keeps its occurrence and key.
-                        *c.enrollments[i]
-                            .occurrences
-                            .get_mut(&site)
-                            .expect("counted") -= 1;
+                        c.enrollments[i].occurrences.uncount(&site);
                         c.enrollments[i].flows[f].wait = wait;
                         return;
                     }
