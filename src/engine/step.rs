@@ -17,6 +17,7 @@ use crate::syntax::ast::{
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// An incoming event for one customer.
@@ -30,15 +31,17 @@ pub struct Event {
 
 /// A delivery through a channel: a message, a coupon grant or a task.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
+/// Names are borrowed from the program the engine runs.
+pub struct Delivery<'p> {
     pub at: DateTime<Utc>,
     pub customer: Option<String>,
-    pub playbook: String,
-    pub step: String,
-    pub channel: String,
+    pub playbook: &'p str,
+    /// The step, or `step/hook NAME` inside a hook.
+    pub step: Cow<'p, str>,
+    pub channel: &'p str,
     pub touchpoint: &'static str,
-    pub template: Option<String>,
-    pub variant: Option<String>,
+    pub template: Option<&'p str>,
+    pub variant: Option<&'p str>,
     pub text: Option<String>,
     pub deferred_from: Option<DateTime<Utc>>,
     pub reason: Option<&'static str>,
@@ -47,18 +50,18 @@ pub struct Delivery {
 
 /// Anything else worth knowing (SEMANTICS.md §11).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Record {
+pub struct Record<'p> {
     pub at: DateTime<Utc>,
     pub customer: Option<String>,
-    pub playbook: String,
+    pub playbook: &'p str,
     pub kind: &'static str,
-    pub detail: String,
+    pub detail: Cow<'static, str>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    Deliver(Delivery),
-    Record(Record),
+pub enum Effect<'p> {
+    Deliver(Delivery<'p>),
+    Record(Record<'p>),
 }
 
 /// Due timers sort by: due instant, playbook name, enrollment number, main flow
@@ -88,9 +91,9 @@ pub struct Engine<'p> {
     texts: Texts<'p>,
 }
 
-struct Ctx<'a> {
+struct Ctx<'a, 'p> {
     now: DateTime<Utc>,
-    out: &'a mut Vec<Effect>,
+    out: &'a mut Vec<Effect<'p>>,
 }
 
 impl<'p> Engine<'p> {
@@ -178,16 +181,16 @@ impl<'p> Engine<'p> {
 
     fn record(
         &self,
-        ctx: &mut Ctx,
+        ctx: &mut Ctx<'_, 'p>,
         c: &CustomerState,
         pb: usize,
         kind: &'static str,
-        detail: impl Into<String>,
+        detail: impl Into<Cow<'static, str>>,
     ) {
         ctx.out.push(Effect::Record(Record {
             at: ctx.now,
             customer: Some(c.id.clone()),
-            playbook: self.pb(pb).def.name.name.clone(),
+            playbook: &self.pb(pb).def.name.name,
             kind,
             detail: detail.into(),
         }));
@@ -199,7 +202,7 @@ impl<'p> Engine<'p> {
         c: &mut CustomerState,
         now: DateTime<Utc>,
         ev: &Event,
-    ) -> Vec<Effect> {
+    ) -> Vec<Effect<'p>> {
         let mut out = Vec::new();
         let mut ctx = Ctx { now, out: &mut out };
         for (k, v) in &ev.attributes {
@@ -255,16 +258,16 @@ impl<'p> Engine<'p> {
             ctx.out.push(Effect::Record(Record {
                 at: now,
                 customer: Some(c.id.clone()),
-                playbook: String::new(),
+                playbook: "",
                 kind: "unconsumed",
-                detail: ev.name.clone(),
+                detail: ev.name.clone().into(),
             }));
         }
         out
     }
 
     /// Offers an event to one enrollment: stop > goal > `wait for`. Says whether it was used.
-    fn offer(&self, c: &mut CustomerState, i: usize, ev: &Event, ctx: &mut Ctx) -> bool {
+    fn offer(&self, c: &mut CustomerState, i: usize, ev: &Event, ctx: &mut Ctx<'_, 'p>) -> bool {
         let pb = c.enrollments[i].playbook;
         let def = &self.pb(pb).def;
         let now = ctx.now;
@@ -351,7 +354,7 @@ impl<'p> Engine<'p> {
     }
 
     /// Runs every flow whose timer is due at or before `now`, in the order of C2 (1).
-    pub fn handle_timers(&self, c: &mut CustomerState, now: DateTime<Utc>) -> Vec<Effect> {
+    pub fn handle_timers(&self, c: &mut CustomerState, now: DateTime<Utc>) -> Vec<Effect<'p>> {
         let mut out = Vec::new();
         let mut ctx = Ctx { now, out: &mut out };
         for _ in 0..RUNAWAY {
@@ -533,7 +536,7 @@ impl<'p> Engine<'p> {
     }
 
     /// A scheduled trigger fires: reschedule it, then enroll if it applies.
-    fn fire(&self, c: &mut CustomerState, k: usize, ctx: &mut Ctx) {
+    fn fire(&self, c: &mut CustomerState, k: usize, ctx: &mut Ctx<'_, 'p>) {
         let (at, pb, ti) = c.schedule[k];
         match self.next_fire(c, pb, ti, at, false) {
             Some(next) => c.schedule[k].0 = next,
@@ -554,7 +557,7 @@ impl<'p> Engine<'p> {
 
     /// Re-evaluates `enter` segments; a false → true change enrolls, in playbook-name
     /// order, at most one per playbook per pass; passes repeat while memberships change.
-    fn reevaluate_enter(&self, c: &mut CustomerState, ctx: &mut Ctx) {
+    fn reevaluate_enter(&self, c: &mut CustomerState, ctx: &mut Ctx<'_, 'p>) {
         if c.memberships.is_empty() {
             return;
         }
@@ -592,7 +595,7 @@ impl<'p> Engine<'p> {
         c: &mut CustomerState,
         pb: usize,
         event: Value,
-        ctx: &mut Ctx,
+        ctx: &mut Ctx<'_, 'p>,
         scheduled: bool,
     ) {
         let def = &self.pb(pb).def;
@@ -683,9 +686,9 @@ impl<'p> Engine<'p> {
         &self,
         c: &mut CustomerState,
         i: usize,
-        ctx: &mut Ctx,
+        ctx: &mut Ctx<'_, 'p>,
         kind: &'static str,
-        detail: impl Into<String>,
+        detail: impl Into<Cow<'static, str>>,
     ) {
         let pb = c.enrollments[i].playbook;
         let pending_hooks = c.enrollments[i]
@@ -869,7 +872,7 @@ impl<'p> Engine<'p> {
         c: &mut CustomerState,
         i: usize,
         f: usize,
-        ctx: &mut Ctx,
+        ctx: &mut Ctx<'_, 'p>,
         mut retry: Option<(DateTime<Utc>, &'static str)>,
     ) {
         let pb = c.enrollments[i].playbook;
@@ -1058,11 +1061,11 @@ impl<'p> Engine<'p> {
                             ctx.out.push(Effect::Deliver(Delivery {
                                 at: now,
                                 customer: Some(c.id.clone()),
-                                playbook: def.name.name.clone(),
+                                playbook: &def.name.name,
                                 step,
-                                channel: "coupons".into(),
+                                channel: "coupons",
                                 touchpoint: "coupons",
-                                template: Some(coupon.name.clone()),
+                                template: Some(&coupon.name),
                                 variant: None,
                                 text: None,
                                 deferred_from: None,
@@ -1134,9 +1137,9 @@ impl<'p> Engine<'p> {
                                 Ok(t) => ctx.out.push(Effect::Deliver(Delivery {
                                     at: now,
                                     customer: Some(c.id.clone()),
-                                    playbook: def.name.name.clone(),
+                                    playbook: &def.name.name,
                                     step,
-                                    channel: "tasks".into(),
+                                    channel: "tasks",
                                     touchpoint: "tasks",
                                     template: None,
                                     variant: None,
@@ -1174,10 +1177,10 @@ impl<'p> Engine<'p> {
         }
     }
 
-    fn step_name(&self, def: &ast::Playbook, flow: &Flow) -> String {
+    fn step_name(&self, def: &'p ast::Playbook, flow: &Flow) -> Cow<'p, str> {
         match &flow.hook {
-            Some((h, _)) => format!("{}/hook {h}", def.steps[flow.cursor.step].name.name),
-            None => def.steps[flow.cursor.step].name.name.clone(),
+            Some((h, _)) => format!("{}/hook {h}", def.steps[flow.cursor.step].name.name).into(),
+            None => def.steps[flow.cursor.step].name.name.as_str().into(),
         }
     }
 
@@ -1273,9 +1276,9 @@ impl<'p> Engine<'p> {
         i: usize,
         f: usize,
         channel: &ast::Ident,
-        template: &TemplateRef,
+        template: &'p TemplateRef,
         with: &[(ast::Ident, ast::Expr)],
-        ctx: &mut Ctx,
+        ctx: &mut Ctx<'_, 'p>,
         retry: Option<(DateTime<Utc>, &'static str)>,
         key: String,
     ) -> Option<Wait> {
@@ -1284,7 +1287,8 @@ impl<'p> Engine<'p> {
         let now = ctx.now;
         let zone = self.zone(c, pb);
         let czone = self.customer_zone(c);
-        let config = &self.program.config;
+        let program: &'p Program = self.program;
+        let config = &program.config;
         let ch = config.channels.get(&channel.name)?;
         if c.do_not_contact {
             self.record(ctx, c, pb, "suppressed", format!("send on {}", ch.name));
@@ -1292,7 +1296,7 @@ impl<'p> Engine<'p> {
         }
         let ch_no = self.channel_names.binary_search(&ch.name.as_str()).ok()?;
         let (tname, kind, wordings): (Option<&str>, Kind, Wordings) = match template {
-            TemplateRef::Named(t) => match self.program.templates.get(&t.name) {
+            TemplateRef::Named(t) => match program.templates.get(&t.name) {
                 Some(ct) => (
                     Some(ct.name.as_str()),
                     ct.kind,
@@ -1447,7 +1451,7 @@ impl<'p> Engine<'p> {
             .collect();
         let text = match self.render(c, i, &source, with_values, zone, now) {
             Ok(t) if t.is_empty() => {
-                self.record(ctx, c, pb, "empty-text", tname.clone().unwrap_or_default());
+                self.record(ctx, c, pb, "empty-text", tname.unwrap_or_default().to_string());
                 return None;
             }
             Ok(t) => t,
@@ -1468,12 +1472,12 @@ impl<'p> Engine<'p> {
         ctx.out.push(Effect::Deliver(Delivery {
             at: now,
             customer: Some(c.id.clone()),
-            playbook: def.name.name.clone(),
+            playbook: &def.name.name,
             step: self.step_name(def, flow),
-            channel: ch.name.clone(),
+            channel: &ch.name,
             touchpoint: ch.touchpoint.name(),
-            template: tname.map(str::to_string),
-            variant: variant.map(str::to_string),
+            template: tname,
+            variant,
             text: Some(text),
             deferred_from: retry.map(|r| r.0),
             reason: retry.map(|r| r.1),

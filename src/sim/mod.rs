@@ -37,10 +37,10 @@ pub struct Funnel {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Outcome {
+pub struct Outcome<'p> {
     /// The deliveries of the customers the run kept (see [`Keep`]), by time.
-    pub sends: Vec<Delivery>,
-    pub records: Vec<Record>,
+    pub sends: Vec<Delivery<'p>>,
+    pub records: Vec<Record<'p>>,
     pub playbooks: Vec<Funnel>,
     /// Counts over every customer, kept or not.
     pub tally: Tally,
@@ -92,33 +92,33 @@ impl<'a> Options<'a> {
 }
 
 /// Runs the window [from, until) on all cores, keeping every delivery.
-pub fn simulate(
-    program: &Program,
+pub fn simulate<'p>(
+    program: &'p Program,
     customers: &[SampleCustomer],
     events: &[SampleEvent],
     from: DateTime<Utc>,
     until: DateTime<Utc>,
-) -> Outcome {
+) -> Outcome<'p> {
     simulate_with(program, customers, events, &Options::new(from, until))
 }
 
 /// [`simulate`] with options.
-pub fn simulate_with(
-    program: &Program,
+pub fn simulate_with<'p>(
+    program: &'p Program,
     customers: &[SampleCustomer],
     events: &[SampleEvent],
     opts: &Options,
-) -> Outcome {
+) -> Outcome<'p> {
     let population = SlicePopulation::new(customers, events, opts.from, opts.until);
     simulate_population(program, &population, opts)
 }
 
 /// Runs every customer the population hands out.
-pub fn simulate_population(
-    program: &Program,
+pub fn simulate_population<'p>(
+    program: &'p Program,
     population: &dyn Population,
     opts: &Options,
-) -> Outcome {
+) -> Outcome<'p> {
     let engine = Engine::new(program);
     let total = population.len();
     let keep_all = match &opts.keep {
@@ -209,15 +209,15 @@ pub fn simulate_population(
 }
 
 /// What one simulator thread hands back.
-struct Part {
+struct Part<'p> {
     funnels: Vec<Funnel>,
     tally: Tally,
     zones: Vec<(String, chrono_tz::Tz)>,
-    sends: Vec<Delivery>,
-    records: Vec<Record>,
+    sends: Vec<Delivery<'p>>,
+    records: Vec<Record<'p>>,
 }
 
-impl Part {
+impl<'p> Part<'p> {
     fn new(funnels: Vec<Funnel>) -> Self {
         Part {
             funnels,
@@ -231,9 +231,9 @@ impl Part {
     /// Counts one finished customer, keeping its effects if asked to.
     fn settle(
         &mut self,
-        engine: &Engine,
+        engine: &Engine<'p>,
         state: CustomerState,
-        effects: Vec<Effect>,
+        effects: Vec<Effect<'p>>,
         kept: &dyn Fn(&str) -> bool,
     ) {
         let zone = engine.customer_zone(&state);
@@ -261,12 +261,12 @@ impl Part {
     }
 }
 /// One customer's timeline: timers run before an event at the same instant (C2).
-fn run_customer(
-    engine: &Engine,
+fn run_customer<'p>(
+    engine: &Engine<'p>,
     state: &mut CustomerState,
     events: &[std::borrow::Cow<SampleEvent>],
     opts: &Options,
-) -> Vec<Effect> {
+) -> Vec<Effect<'p>> {
     let (from, until, behaviour) = (opts.from, opts.until, opts.behaviour);
     engine.init(state, from);
     let mut out = Vec::new();

@@ -28,7 +28,7 @@ impl Tally {
             match effect {
                 Effect::Deliver(d) => {
                     self.deliveries += 1;
-                    match self.per_channel.get_mut(d.channel.as_str()) {
+                    match self.per_channel.get_mut(d.channel) {
                         Some(n) => *n += 1,
                         None => {
                             self.per_channel.insert(d.channel.to_string(), 1);
