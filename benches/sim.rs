@@ -76,19 +76,20 @@ const BATCH: usize = 256;
 fn customer(i: usize, from: DateTime<Utc>) -> Sample<'static> {
     let mut rng = Lcg(i as u64 ^ 0x9e37_79b9_7f4a_7c15);
     let id = format!("c{i:07}");
-    let mut attrs = BTreeMap::new();
-    attrs.insert("name".to_string(), Value::Str(format!("客户{i}")));
-    attrs.insert(
-        "tags".to_string(),
-        Value::List(vec![Value::Str("package_card".into())]),
-    );
-    attrs.insert("orders".to_string(), Value::Int(0));
-    attrs.insert("last_active_at".to_string(), Value::DateTime(from));
-    attrs.insert("personal_added".to_string(), Value::Bool(rng.below(2) == 0));
-    attrs.insert("stage".to_string(), Value::Str("new".into()));
-    attrs.insert("owner".to_string(), Value::Str("xiaokai".into()));
-    attrs.insert("messages_30d".to_string(), Value::Int(0));
-    attrs.insert("pet".to_string(), Value::Record(BTreeMap::new()));
+    let attrs = BTreeMap::from([
+        ("name".to_string(), Value::Str(format!("客户{i}"))),
+        (
+            "tags".to_string(),
+            Value::List(vec![Value::Str("package_card".into())]),
+        ),
+        ("orders".to_string(), Value::Int(0)),
+        ("last_active_at".to_string(), Value::DateTime(from)),
+        ("personal_added".to_string(), Value::Bool(rng.below(2) == 0)),
+        ("stage".to_string(), Value::Str("new".into())),
+        ("owner".to_string(), Value::Str("xiaokai".into())),
+        ("messages_30d".to_string(), Value::Int(0)),
+        ("pet".to_string(), Value::Record(BTreeMap::new())),
+    ]);
     let mut events: Vec<Cow<SampleEvent>> = Vec::with_capacity(5);
     let mut event = |suffix: &str, at: DateTime<Utc>, name: &str, data: Value, patch| {
         events.push(Cow::Owned(SampleEvent {

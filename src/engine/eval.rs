@@ -6,6 +6,7 @@ use super::time;
 use super::value::Value;
 use crate::syntax::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use std::borrow::Cow;
 use chrono_tz::Tz;
 
 /// What an expression can read where it is evaluated.
@@ -22,12 +23,17 @@ pub struct Env<'a> {
 }
 
 pub fn condition(e: &Expr, env: &Env) -> bool {
-    eval(e, env).truthy()
+    value(e, env).truthy()
 }
 
 pub fn eval(e: &Expr, env: &Env) -> Value {
+    value(e, env).into_owned()
+}
+
+/// An expression's value; a path borrows what it reads instead of copying it.
+fn value<'a>(e: &Expr, env: &Env<'a>) -> Cow<'a, Value> {
     use Value::*;
-    match &e.kind {
+    let owned = match &e.kind {
         ExprKind::Str(s) => Str(s.clone()),
         ExprKind::Int(i) => Int(*i),
         ExprKind::Float(f) => Float(*f),
@@ -40,25 +46,25 @@ pub fn eval(e: &Expr, env: &Env) -> Value {
         ExprKind::Date(d) => Date(*d),
         ExprKind::DateTime(dt) => DateTime(time::resolve(env.zone, *dt)),
         ExprKind::List(items) => List(items.iter().map(|i| eval(i, env)).collect()),
-        ExprKind::Paren(x) => eval(x, env),
+        ExprKind::Paren(x) => return value(x, env),
         ExprKind::Path(p) => {
             let rest = &p.segments[1..];
-            match p.root() {
-                "customer" if rest.is_empty() => Value::Record(env.customer.clone()),
-                "customer" => super::value::record_path(env.customer, rest).clone(),
-                "event" => env.event.path(rest).clone(),
-                "received" => env.received.path(rest).clone(),
-                "coupon" => env.coupons.path(rest).clone(),
-                "now" => DateTime(env.now),
-                _ => Null,
-            }
+            return match p.root() {
+                "customer" if rest.is_empty() => Cow::Owned(Value::Record(env.customer.clone())),
+                "customer" => Cow::Borrowed(super::value::record_path(env.customer, rest)),
+                "event" => Cow::Borrowed(env.event.path(rest)),
+                "received" => Cow::Borrowed(env.received.path(rest)),
+                "coupon" => Cow::Borrowed(env.coupons.path(rest)),
+                "now" => Cow::Owned(DateTime(env.now)),
+                _ => Cow::Owned(Null),
+            };
         }
         ExprKind::Call { func, args } => call(&func.name, args, env),
-        ExprKind::Unary(UnaryOp::Not, x) => match eval(x, env) {
+        ExprKind::Unary(UnaryOp::Not, x) => match *value(x, env) {
             Bool(b) => Bool(!b),
             _ => Null,
         },
-        ExprKind::Unary(UnaryOp::Neg, x) => match eval(x, env) {
+        ExprKind::Unary(UnaryOp::Neg, x) => match *value(x, env) {
             Int(i) => Int(i.wrapping_neg()),
             Float(f) => Float(-f),
             Duration { days, seconds } => Duration {
@@ -68,7 +74,8 @@ pub fn eval(e: &Expr, env: &Env) -> Value {
             _ => Null,
         },
         ExprKind::Binary(op, l, r) => binary(*op, l, r, env),
-    }
+    };
+    Cow::Owned(owned)
 }
 
 fn call(name: &str, args: &[Expr], env: &Env) -> Value {
@@ -76,15 +83,16 @@ fn call(name: &str, args: &[Expr], env: &Env) -> Value {
         return Value::Null;
     };
     if name == "has" {
-        return Value::Bool(eval(arg, env) != Value::Null);
+        return Value::Bool(*value(arg, env) != Value::Null);
     }
-    let v = eval(arg, env);
-    match (name, &v) {
+    let v = value(arg, env);
+    let v = v.as_ref();
+    match (name, v) {
         (_, Value::Null) => Value::Null,
-        ("days_since", _) => local_date(&v, env.zone)
+        ("days_since", _) => local_date(v, env.zone)
             .map(|d| Value::Int((time::local(env.zone, env.now).date() - d).num_days()))
             .unwrap_or(Value::Null),
-        ("age_years", _) => local_date(&v, env.zone)
+        ("age_years", _) => local_date(v, env.zone)
             .map(|d| Value::Int(age_years(d, time::local(env.zone, env.now).date())))
             .unwrap_or(Value::Null),
         ("len", Value::List(items)) => Value::Int(items.len() as i64),
@@ -171,7 +179,7 @@ fn binary(op: BinaryOp, l: &Expr, r: &Expr, env: &Env) -> Value {
         }
     }
     if op == BinaryOp::And || op == BinaryOp::Or {
-        let (a, b) = (eval(l, env), eval(r, env));
+        let (a, b) = (value(l, env), value(r, env));
         let (a, b) = (bool3(&a), bool3(&b));
         return match (op, a, b) {
             (BinaryOp::And, Some(false), _) | (BinaryOp::And, _, Some(false)) => Bool(false),
@@ -181,14 +189,14 @@ fn binary(op: BinaryOp, l: &Expr, r: &Expr, env: &Env) -> Value {
             _ => Null,
         };
     }
-    let (a, b) = (eval(l, env), eval(r, env));
+    let (a, b) = (value(l, env), value(r, env));
     let tz = env.zone;
     match op {
         BinaryOp::Eq => return Bool(equal(&a, &b, tz)),
         BinaryOp::Ne => return Bool(!equal(&a, &b, tz)),
         _ => {}
     }
-    if a == Null || b == Null {
+    if *a == Null || *b == Null {
         return Null;
     }
     match op {
@@ -201,12 +209,12 @@ fn binary(op: BinaryOp, l: &Expr, r: &Expr, env: &Env) -> Value {
             }),
             None => Null,
         },
-        BinaryOp::In | BinaryOp::NotIn => match &b {
+        BinaryOp::In | BinaryOp::NotIn => match b.as_ref() {
             List(items) => Bool(items.iter().any(|i| equal(&a, i, tz)) == (op == BinaryOp::In)),
             _ => Null,
         },
-        BinaryOp::Add | BinaryOp::Sub => add_sub(op == BinaryOp::Add, a, b, tz),
-        BinaryOp::Mul => match (&a, &b) {
+        BinaryOp::Add | BinaryOp::Sub => add_sub(op == BinaryOp::Add, a.into_owned(), b.into_owned(), tz),
+        BinaryOp::Mul => match (a.as_ref(), b.as_ref()) {
             (Int(x), Int(y)) => Int(x.wrapping_mul(*y)),
             (Duration { days, seconds }, Int(n)) | (Int(n), Duration { days, seconds }) => {
                 Duration {
