@@ -204,7 +204,19 @@ impl<'p> Engine<'p> {
         ev: &Event,
     ) -> Vec<Effect<'p>> {
         let mut out = Vec::new();
-        let mut ctx = Ctx { now, out: &mut out };
+        self.handle_event_into(c, now, ev, &mut out);
+        out
+    }
+
+    /// [`Engine::handle_event`], appending the effects to `out`.
+    pub fn handle_event_into(
+        &self,
+        c: &mut CustomerState,
+        now: DateTime<Utc>,
+        ev: &Event,
+        out: &mut Vec<Effect<'p>>,
+    ) {
+        let mut ctx = Ctx { now, out };
         for (k, v) in &ev.attributes {
             c.attrs.insert(k.clone(), v.clone());
         }
@@ -222,7 +234,7 @@ impl<'p> Engine<'p> {
                     let _ = pb;
                 }
             }
-            return out;
+            return;
         }
         if self.program.config.opt_in_events.contains(&ev.name) {
             c.do_not_contact = false;
@@ -263,7 +275,6 @@ impl<'p> Engine<'p> {
                 detail: ev.name.clone().into(),
             }));
         }
-        out
     }
 
     /// Offers an event to one enrollment: stop > goal > `wait for`. Says whether it was used.
@@ -356,7 +367,18 @@ impl<'p> Engine<'p> {
     /// Runs every flow whose timer is due at or before `now`, in the order of C2 (1).
     pub fn handle_timers(&self, c: &mut CustomerState, now: DateTime<Utc>) -> Vec<Effect<'p>> {
         let mut out = Vec::new();
-        let mut ctx = Ctx { now, out: &mut out };
+        self.handle_timers_into(c, now, &mut out);
+        out
+    }
+
+    /// [`Engine::handle_timers`], appending the effects to `out`.
+    pub fn handle_timers_into(
+        &self,
+        c: &mut CustomerState,
+        now: DateTime<Utc>,
+        out: &mut Vec<Effect<'p>>,
+    ) {
+        let mut ctx = Ctx { now, out };
         for _ in 0..RUNAWAY {
             let first = c
                 .enrollments
@@ -444,7 +466,6 @@ impl<'p> Engine<'p> {
             self.run(c, i, f, &mut ctx, retry);
             self.reevaluate_enter(c, &mut ctx);
         }
-        out
     }
 
     /// Sets up a customer at the start: trigger schedules, `enter` baselines
@@ -1118,7 +1139,7 @@ impl<'p> Engine<'p> {
                                 c,
                                 pb,
                                 "hook-planted",
-                                format!("{} at {}", name.name, fire.to_rfc3339()),
+                                format!("{} at {}", name.name, time::Rfc3339(fire)),
                             );
                         }
                     }
@@ -1412,7 +1433,11 @@ impl<'p> Engine<'p> {
                         c,
                         pb,
                         "deferred",
-                        format!("{reason} from {} to {}", now.to_rfc3339(), at.to_rfc3339()),
+                        format!(
+                            "{reason} from {} to {}",
+                            time::Rfc3339(now),
+                            time::Rfc3339(at)
+                        ),
                     );
                 }
                 return Some(Wait::Deferred { at, from, reason });

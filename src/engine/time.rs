@@ -120,6 +120,29 @@ pub fn after_quiet(t: DateTime<Utc>, ranges: &[(Tz, Quiet)]) -> DateTime<Utc> {
     t
 }
 
+/// Formats an instant as `to_rfc3339` does, without its general formatter
+/// (deferral records are written for half of all sends).
+pub struct Rfc3339(pub DateTime<Utc>);
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self.0;
+        if t.nanosecond() != 0 || !(0..=9999).contains(&t.year()) {
+            return f.write_str(&t.to_rfc3339());
+        }
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    }
+}
+
 /// The start of the next period after the one `t` is in (local midnight).
 pub fn next_period_start(tz: Tz, t: DateTime<Utc>, period: CapPeriod) -> DateTime<Utc> {
     start_of(tz, next_period_date(local(tz, t).date(), period))
@@ -284,6 +307,18 @@ mod tests {
             after_quiet(t, &[(Shanghai, playbook), (Shanghai, sms)]),
             utc("2026-12-02T10:00:00+08:00")
         );
+    }
+
+    #[test]
+    fn rfc3339_matches_chrono() {
+        for t in [
+            "2026-12-01T02:03:04Z",
+            "2027-03-14T07:00:00Z",
+            "2026-12-01T02:03:04.5Z",
+        ] {
+            let t = utc(t);
+            assert_eq!(Rfc3339(t).to_string(), t.to_rfc3339());
+        }
     }
 
     #[test]

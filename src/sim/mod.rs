@@ -290,15 +290,15 @@ fn run_customer<'p>(
                     break;
                 }
                 last_wake = Some(w);
-                out.extend(engine.handle_timers(state, w));
+                engine.handle_timers_into(state, w, &mut out);
             }
             (_, Some(i)) if te == Some(i) => {
-                out.extend(engine.handle_event(state, i, &events[next].event));
+                engine.handle_event_into(state, i, &events[next].event, &mut out);
                 next += 1;
             }
             (_, Some(i)) => {
                 let (_, ev) = answers.remove(0);
-                out.extend(engine.handle_event(state, i, &ev));
+                engine.handle_event_into(state, i, &ev, &mut out);
             }
             _ => break,
         }
