@@ -93,7 +93,7 @@ fn customer(i: usize, from: DateTime<Utc>) -> Sample<'static> {
     let mut events: Vec<Cow<SampleEvent>> = Vec::with_capacity(5);
     let mut event = |suffix: &str, at: DateTime<Utc>, name: &str, data: Value, patch| {
         events.push(Cow::Owned(SampleEvent {
-            id: format!("{id}-{suffix}"),
+            id: [id.as_str(), "-", suffix].concat(),
             customer: id.clone(),
             at,
             event: Event {

@@ -217,7 +217,7 @@ fn a_send_due_in_quiet_hours_waits_for_their_end_and_the_flow_with_it() {
         .outcome
         .records
         .iter()
-        .any(|x| x.kind == "deferred" && x.detail.starts_with("quiet")));
+        .any(|x| x.kind == "deferred" && x.detail.to_string().starts_with("quiet")));
 }
 
 #[test]

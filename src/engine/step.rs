@@ -55,7 +55,50 @@ pub struct Record<'p> {
     pub customer: Option<String>,
     pub playbook: &'p str,
     pub kind: &'static str,
-    pub detail: Cow<'static, str>,
+    pub detail: Detail<'p>,
+}
+
+/// What a record says. Deferrals and hook plants, the common ones, keep their
+/// parts and are written out only when shown.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail<'p> {
+    Text(Cow<'static, str>),
+    Deferred {
+        reason: &'static str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
+    Planted {
+        hook: &'p str,
+        at: DateTime<Utc>,
+    },
+}
+
+impl std::fmt::Display for Detail<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Detail::Text(t) => f.write_str(t),
+            Detail::Deferred { reason, from, to } => write!(
+                f,
+                "{reason} from {} to {}",
+                time::Rfc3339(*from),
+                time::Rfc3339(*to)
+            ),
+            Detail::Planted { hook, at } => write!(f, "{hook} at {}", time::Rfc3339(*at)),
+        }
+    }
+}
+
+impl From<String> for Detail<'_> {
+    fn from(s: String) -> Self {
+        Detail::Text(s.into())
+    }
+}
+
+impl From<&'static str> for Detail<'_> {
+    fn from(s: &'static str) -> Self {
+        Detail::Text(s.into())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -185,7 +228,7 @@ impl<'p> Engine<'p> {
         c: &CustomerState,
         pb: usize,
         kind: &'static str,
-        detail: impl Into<Cow<'static, str>>,
+        detail: impl Into<Detail<'p>>,
     ) {
         ctx.out.push(Effect::Record(Record {
             at: ctx.now,
@@ -709,7 +752,7 @@ impl<'p> Engine<'p> {
         i: usize,
         ctx: &mut Ctx<'_, 'p>,
         kind: &'static str,
-        detail: impl Into<Cow<'static, str>>,
+        detail: impl Into<Detail<'p>>,
     ) {
         let pb = c.enrollments[i].playbook;
         let pending_hooks = c.enrollments[i]
@@ -1139,7 +1182,10 @@ impl<'p> Engine<'p> {
                                 c,
                                 pb,
                                 "hook-planted",
-                                format!("{} at {}", name.name, time::Rfc3339(fire)),
+                                Detail::Planted {
+                                    hook: &name.name,
+                                    at: fire,
+                                },
                             );
                         }
                     }
@@ -1433,11 +1479,11 @@ impl<'p> Engine<'p> {
                         c,
                         pb,
                         "deferred",
-                        format!(
-                            "{reason} from {} to {}",
-                            time::Rfc3339(now),
-                            time::Rfc3339(at)
-                        ),
+                        Detail::Deferred {
+                            reason,
+                            from: now,
+                            to: at,
+                        },
                     );
                 }
                 return Some(Wait::Deferred { at, from, reason });

@@ -42,7 +42,7 @@ pub fn json(o: &Outcome, default: chrono_tz::Tz) -> String {
     let records: Vec<_> = o
         .records
         .iter()
-        .map(|r| json!({ "at": local(o, r.customer.as_ref(), r.at, default), "customer": r.customer.as_ref().filter(|c| !c.is_empty()), "playbook": r.playbook, "kind": r.kind, "detail": r.detail }))
+        .map(|r| json!({ "at": local(o, r.customer.as_ref(), r.at, default), "customer": r.customer.as_ref().filter(|c| !c.is_empty()), "playbook": r.playbook, "kind": r.kind, "detail": r.detail.to_string() }))
         .collect();
     let playbooks: Vec<_> = o
         .playbooks
