@@ -49,15 +49,15 @@ impl Cap<'_> {
     }
 
     fn full_at(&self, t: DateTime<Utc>, ledger: &[Sent]) -> bool {
-        let max = match self.max {
-            CapMax::Count(n) => n,
-            CapMax::DaysInMonth => match self.period {
-                CapPeriod::Month => days_in_month(self.zone, t),
-                _ => u32::MAX,
-            },
-        };
         // Fewer counted sends in all than the cap allows: no period can be full.
-        if (ledger.iter().filter(|s| self.counts(s)).count() as u32) < max {
+        let counted = ledger.iter().filter(|s| self.counts(s)).count() as u32;
+        let max = match (self.max, self.period) {
+            (CapMax::Count(n), _) => n,
+            (CapMax::DaysInMonth, _) if counted < 28 => return false,
+            (CapMax::DaysInMonth, CapPeriod::Month) => days_in_month(self.zone, t),
+            (CapMax::DaysInMonth, _) => u32::MAX,
+        };
+        if counted < max {
             return false;
         }
         let (start, end) = period_bounds(self.zone, t, self.period);

@@ -1592,12 +1592,11 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
+    let digits: Vec<u8> = bytes
+        .iter()
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
+        .collect();
+    String::from_utf8(digits).expect("hex digits are ASCII")
 }
 
 /// Calls `f` on every action of a block, nested ones included.
