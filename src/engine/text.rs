@@ -1,0 +1,279 @@
+//! Rendering message and task texts. Every text of the program is compiled
+//! once; a render hands minijinja only the paths the text reads, and a text
+//! that only prints fields (`{{ customer.name }}`, no tags or filters) is
+//! filled in directly when every field it prints is a plain string, number
+//! or date.
+
+use super::step::each_action;
+use super::value::Value;
+use crate::check::Program;
+use crate::syntax::ast::{ActionKind, TemplateRef};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+
+/// What a text can read where it is rendered.
+pub struct Scope<'a> {
+    pub customer: &'a BTreeMap<String, Value>,
+    pub event: &'a Value,
+    pub received: &'a Value,
+    pub coupon: &'a Value,
+    pub now: DateTime<Utc>,
+    /// A send's `with { … }` values; they shadow the names above.
+    pub with: Vec<(&'a str, Value)>,
+}
+
+impl Scope<'_> {
+    /// The value at a path, or `None` when the path is missing.
+    fn get(&self, path: &[String]) -> Option<Cow<'_, Value>> {
+        let (root, rest) = path.split_first()?;
+        if let Some((_, v)) = self.with.iter().rev().find(|(k, _)| k == root) {
+            return present(v.path(rest));
+        }
+        match root.as_str() {
+            "customer" => present(super::value::record_path(self.customer, rest)),
+            "event" => present(self.event.path(rest)),
+            "received" => present(self.received.path(rest)),
+            "coupon" => present(self.coupon.path(rest)),
+            "now" if rest.is_empty() => Some(Cow::Owned(Value::DateTime(self.now))),
+            _ => None,
+        }
+    }
+}
+
+fn present(v: &Value) -> Option<Cow<'_, Value>> {
+    (*v != Value::Null).then_some(Cow::Borrowed(v))
+}
+
+/// A compiled text: its name in the environment, the paths it reads
+/// (`customer.name` as `["customer", "name"]`) and, when it only prints
+/// fields, its pieces.
+struct Text {
+    name: String,
+    reads: Vec<Vec<String>>,
+    pieces: Option<Vec<Piece>>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Piece {
+    Literal(String),
+    Field(Vec<String>),
+}
+
+pub struct Texts<'p> {
+    env: minijinja::Environment<'static>,
+    by_source: HashMap<&'p str, Text>,
+}
+
+impl<'p> Texts<'p> {
+    /// Compiles every template wording, inline text and task text of the program.
+    pub fn new(program: &'p Program) -> Self {
+        let mut env = crate::check::templates::environment();
+        let mut sources: Vec<&str> = program
+            .templates
+            .values()
+            .flat_map(|t| t.wordings.iter().map(|w| w.source.as_str()))
+            .collect();
+        for p in &program.playbooks {
+            for s in &p.def.steps {
+                each_action(&s.body, &mut |a| match &a.kind {
+                    ActionKind::Send {
+                        template: TemplateRef::Inline(s),
+                        ..
+                    }
+                    | ActionKind::Task { text: s, .. } => sources.push(s.value.as_str()),
+                    _ => {}
+                });
+            }
+        }
+        let mut by_source = HashMap::new();
+        for src in sources {
+            if by_source.contains_key(src) {
+                continue;
+            }
+            let name = by_source.len().to_string();
+            // A text that does not compile was reported by the checker; it renders as an error record.
+            if env.add_template_owned(name.clone(), src.to_string()).is_err() {
+                continue;
+            }
+            let reads = env
+                .get_template(&name)
+                .map(|t| t.undeclared_variables(true))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| v.split('.').map(str::to_string).collect())
+                .collect();
+            let pieces = pieces(src);
+            by_source.insert(
+                src,
+                Text {
+                    name,
+                    reads,
+                    pieces,
+                },
+            );
+        }
+        Texts { env, by_source }
+    }
+
+    /// The rendered text, trimmed, or the template engine's error.
+    pub fn render(&self, source: &str, scope: &Scope, zone: Tz) -> Result<String, String> {
+        let Some(text) = self.by_source.get(source) else {
+            // Not compiled ahead: it did not compile, and this reports why.
+            return self
+                .env
+                .render_str(source, ())
+                .map_err(|e| e.to_string());
+        };
+        if let Some(out) = text.pieces.as_ref().and_then(|p| fill(p, scope, zone)) {
+            return Ok(trimmed(out));
+        }
+        let mut roots: BTreeMap<&str, Value> = BTreeMap::new();
+        for path in &text.reads {
+            let Some((root, rest)) = path.split_first() else {
+                continue;
+            };
+            let slot = roots.entry(root.as_str()).or_insert(Value::Null);
+            match scope.with.iter().rev().find(|(k, _)| k == root) {
+                Some((_, v)) => project(v, rest, slot),
+                None => match root.as_str() {
+                    "customer" => project_record(scope.customer, rest, slot),
+                    "event" => project(scope.event, rest, slot),
+                    "received" => project(scope.received, rest, slot),
+                    "coupon" => project(scope.coupon, rest, slot),
+                    "now" => *slot = Value::DateTime(scope.now),
+                    _ => {}
+                },
+            }
+        }
+        let ctx: minijinja::Value = roots
+            .into_iter()
+            .map(|(k, v)| (k, v.to_template(zone)))
+            .collect();
+        self.env
+            .get_template(&text.name)
+            .and_then(|t| t.render(ctx))
+            .map(trimmed)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The text without surrounding whitespace, reusing its buffer.
+fn trimmed(mut s: String) -> String {
+    s.truncate(s.trim_end().len());
+    let lead = s.len() - s.trim_start().len();
+    s.drain(..lead);
+    s
+}
+
+/// Fills a text that only prints fields, or `None` when some field is missing
+/// or not plain (minijinja then renders it, or reports the missing field).
+fn fill(pieces: &[Piece], scope: &Scope, zone: Tz) -> Option<String> {
+    let mut out = String::with_capacity(128);
+    for p in pieces {
+        match p {
+            Piece::Literal(s) => out.push_str(s),
+            Piece::Field(path) => {
+                if !scope.get(path)?.write_plain(zone, &mut out) {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Splits a text made only of literal text and `{{ a.b.c }}` fields; `None`
+/// for anything else (tags, comments, filters, whitespace control, expressions).
+fn pieces(src: &str) -> Option<Vec<Piece>> {
+    if src.contains("{%") || src.contains("{#") {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut rest = src;
+    while let Some(open) = rest.find("{{") {
+        if open > 0 {
+            out.push(Piece::Literal(rest[..open].to_string()));
+        }
+        let after = &rest[open + 2..];
+        let close = after.find("}}")?;
+        let inner = &after[..close];
+        let path: Vec<String> = inner.trim().split('.').map(str::to_string).collect();
+        let ident = |s: &String| {
+            let mut chars = s.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if inner.starts_with('-') || inner.ends_with('-') || !path.iter().all(ident) {
+            return None;
+        }
+        if matches!(path[0].as_str(), "true" | "false" | "none" | "True" | "False" | "None") {
+            return None;
+        }
+        out.push(Piece::Field(path));
+        rest = &after[close + 2..];
+    }
+    if !rest.is_empty() {
+        out.push(Piece::Literal(rest.to_string()));
+    }
+    Some(out)
+}
+
+/// Copies the value at `segs` inside `from` into the same place inside `into`,
+/// creating records on the way. A path that leaves the records (a list, a
+/// string) copies the value where it does.
+fn project(from: &Value, segs: &[String], into: &mut Value) {
+    match (from, segs.split_first()) {
+        (Value::Record(fields), Some(_)) => project_record(fields, segs, into),
+        _ => *into = from.clone(),
+    }
+}
+
+fn project_record(fields: &BTreeMap<String, Value>, segs: &[String], into: &mut Value) {
+    let Some((first, rest)) = segs.split_first() else {
+        *into = Value::Record(fields.clone());
+        return;
+    };
+    if !matches!(into, Value::Record(_)) {
+        *into = Value::Record(BTreeMap::new());
+    }
+    let (Value::Record(out), Some(v)) = (into, fields.get(first)) else {
+        return;
+    };
+    let slot = out.entry(first.clone()).or_insert(Value::Null);
+    project(v, rest, slot);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_texts_that_only_print_fields() {
+        let p = pieces("{{ customer.name }}您好，订单 {{event.order_id}} 已收到").unwrap();
+        assert_eq!(
+            p,
+            [
+                Piece::Field(vec!["customer".into(), "name".into()]),
+                Piece::Literal("您好，订单 ".into()),
+                Piece::Field(vec!["event".into(), "order_id".into()]),
+                Piece::Literal(" 已收到".into()),
+            ]
+        );
+        for other in [
+            "{{ customer.name | upper }}",
+            "{% if x %}a{% endif %}",
+            "{{- customer.name }}",
+            "{{ customer['name'] }}",
+            "{{ none }}",
+            "{# note #}",
+            "{{ a + 1 }}",
+            "{{ unclosed",
+        ] {
+            assert_eq!(pieces(other), None, "{other}");
+        }
+    }
+}
