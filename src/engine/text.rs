@@ -63,7 +63,11 @@ enum Piece {
 
 pub struct Texts<'p> {
     env: minijinja::Environment<'static>,
-    by_source: HashMap<&'p str, Text>,
+    texts: Vec<Text>,
+    by_source: HashMap<&'p str, usize>,
+    /// The same texts by where their source lives in the program, so a render
+    /// finds its text without hashing the whole source.
+    by_address: HashMap<(usize, usize), usize>,
 }
 
 impl<'p> Texts<'p> {
@@ -87,12 +91,14 @@ impl<'p> Texts<'p> {
                 });
             }
         }
-        let mut by_source = HashMap::new();
+        let (mut texts, mut by_source, mut by_address) = (Vec::new(), HashMap::new(), HashMap::new());
         for src in sources {
-            if by_source.contains_key(src) {
+            let address = (src.as_ptr() as usize, src.len());
+            if let Some(&n) = by_source.get(src) {
+                by_address.insert(address, n);
                 continue;
             }
-            let name = by_source.len().to_string();
+            let name = texts.len().to_string();
             // A text that does not compile was reported by the checker; it renders as an error record.
             if env.add_template_owned(name.clone(), src.to_string()).is_err() {
                 continue;
@@ -104,22 +110,30 @@ impl<'p> Texts<'p> {
                 .into_iter()
                 .map(|v| v.split('.').map(str::to_string).collect())
                 .collect();
-            let pieces = pieces(src);
-            by_source.insert(
-                src,
-                Text {
-                    name,
-                    reads,
-                    pieces,
-                },
-            );
+            by_source.insert(src, texts.len());
+            by_address.insert(address, texts.len());
+            texts.push(Text {
+                name,
+                reads,
+                pieces: pieces(src),
+            });
         }
-        Texts { env, by_source }
+        Texts {
+            env,
+            texts,
+            by_source,
+            by_address,
+        }
     }
 
     /// The rendered text, trimmed, or the template engine's error.
     pub fn render(&self, source: &str, scope: &Scope, zone: Tz) -> Result<String, String> {
-        let Some(text) = self.by_source.get(source) else {
+        let text = self
+            .by_address
+            .get(&(source.as_ptr() as usize, source.len()))
+            .or_else(|| self.by_source.get(source))
+            .map(|n| &self.texts[*n]);
+        let Some(text) = text else {
             // Not compiled ahead: it did not compile, and this reports why.
             return self
                 .env
