@@ -96,13 +96,7 @@ fn sim_with(
     let from = chrono::DateTime::parse_from_rfc3339(from)
         .unwrap()
         .with_timezone(&chrono::Utc);
-    let outcome = tend::sim::simulate(
-        &program,
-        &cs,
-        &es,
-        from,
-        from + chrono::Duration::days(days),
-    );
+    let outcome = tend::sim::simulate(program, &cs, &es, from, from + chrono::Duration::days(days));
     let zone = |c: &Option<String>| {
         c.as_ref()
             .and_then(|c| outcome.zones.get(c))
@@ -462,7 +456,7 @@ fn variants_and_splits_are_stable_per_customer() {
         .outcome
         .sends
         .iter()
-        .filter(|s| s.template.as_deref() == Some("v"))
+        .filter(|s| s.template == Some("v"))
     {
         let c = s.customer.clone().unwrap();
         let want = if tend::engine::bucket::variant_index(&c, "v", 2) == 0 {
@@ -740,12 +734,12 @@ fn a_behaviour_model_answers_waits_with_seeded_draws() {
     let replied = a
         .sends
         .iter()
-        .filter(|s| s.template.as_deref() == Some("again"))
+        .filter(|s| s.template == Some("again"))
         .count();
     let nudged = a
         .sends
         .iter()
-        .filter(|s| s.template.as_deref() == Some("promo"))
+        .filter(|s| s.template == Some("promo"))
         .count();
     assert_eq!(replied + nudged, 200);
     assert!(
@@ -753,11 +747,7 @@ fn a_behaviour_model_answers_waits_with_seeded_draws() {
         "{replied} of 200 replied at 50%"
     );
     // Answers come within the assumed 30 minutes, never before the question.
-    for s in a
-        .sends
-        .iter()
-        .filter(|s| s.template.as_deref() == Some("again"))
-    {
+    for s in a.sends.iter().filter(|s| s.template == Some("again")) {
         let minutes = (s.at
             - chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00+08:00")
                 .unwrap()

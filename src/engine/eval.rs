@@ -6,8 +6,8 @@ use super::time;
 use super::value::Value;
 use crate::syntax::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use std::borrow::Cow;
 use chrono_tz::Tz;
+use std::borrow::Cow;
 
 /// What an expression can read where it is evaluated.
 pub struct Env<'a> {
@@ -213,7 +213,9 @@ fn binary(op: BinaryOp, l: &Expr, r: &Expr, env: &Env) -> Value {
             List(items) => Bool(items.iter().any(|i| equal(&a, i, tz)) == (op == BinaryOp::In)),
             _ => Null,
         },
-        BinaryOp::Add | BinaryOp::Sub => add_sub(op == BinaryOp::Add, a.into_owned(), b.into_owned(), tz),
+        BinaryOp::Add | BinaryOp::Sub => {
+            add_sub(op == BinaryOp::Add, a.into_owned(), b.into_owned(), tz)
+        }
         BinaryOp::Mul => match (a.as_ref(), b.as_ref()) {
             (Int(x), Int(y)) => Int(x.wrapping_mul(*y)),
             (Duration { days, seconds }, Int(n)) | (Int(n), Duration { days, seconds }) => {

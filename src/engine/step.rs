@@ -109,7 +109,16 @@ pub enum Effect<'p> {
 
 /// Due timers sort by: due instant, playbook name, enrollment number, main flow
 /// before hooks, hook name, plant number; then the enrollment and flow indices.
-type DueKey<'a> = (DateTime<Utc>, &'a str, u32, bool, &'a str, u32, usize, usize);
+type DueKey<'a> = (
+    DateTime<Utc>,
+    &'a str,
+    u32,
+    bool,
+    &'a str,
+    u32,
+    usize,
+    usize,
+);
 
 /// A template's wordings: variant name (`None` for `text`) and source.
 type Wordings<'p> = Vec<(Option<&'p str>, &'p str)>;
@@ -152,9 +161,7 @@ impl<'p> Engine<'p> {
         let versions = program
             .playbooks
             .iter()
-            .map(|p| {
-                hex(&Sha256::digest(format!("{:?}", strip(&p.def)).as_bytes())[..8])
-            })
+            .map(|p| hex(&Sha256::digest(format!("{:?}", strip(&p.def)).as_bytes())[..8]))
             .collect();
         Engine {
             program,
@@ -478,12 +485,8 @@ impl<'p> Engine<'p> {
             let (_, i, f) = first;
             let flow = &mut c.enrollments[i].flows[f];
             let retry = match std::mem::replace(&mut flow.wait, Wait::Ready) {
-                Wait::Until(_) => {
-                    None
-                }
-                Wait::Deferred { from, reason, .. } => {
-                    Some((from, reason))
-                }
+                Wait::Until(_) => None,
+                Wait::Deferred { from, reason, .. } => Some((from, reason)),
                 Wait::Event { else_step, .. } => {
                     match else_step {
                         Some(s) => {
@@ -1079,7 +1082,7 @@ impl<'p> Engine<'p> {
                 }
                 ActionKind::Tag { add, tags } => {
                     if !held_out {
-                                    let list = c
+                        let list = c
                             .attrs
                             .entry("tags".into())
                             .or_insert(Value::List(Vec::new()));
@@ -1100,7 +1103,7 @@ impl<'p> Engine<'p> {
                     if !held_out {
                         let v = self.eval_at(c, i, value, now, zone);
                         set_path(&mut c.attrs, &path.segments[1..], v);
-                                }
+                    }
                     advance(c);
                 }
                 ActionKind::Grant {
@@ -1197,8 +1200,7 @@ impl<'p> Engine<'p> {
                         } else {
                             let (site, occurrence) = self.count_site(c, i, f);
                             let key = self.key(c, i, &site, occurrence, plant);
-                            let rendered =
-                                self.render(c, i, &text.value, Vec::new(), zone, now);
+                            let rendered = self.render(c, i, &text.value, Vec::new(), zone, now);
                             let step = self.step_name(def, &c.enrollments[i].flows[f]);
                             match rendered {
                                 Ok(t) => ctx.out.push(Effect::Deliver(Delivery {
@@ -1457,7 +1459,7 @@ impl<'p> Engine<'p> {
                     c,
                     pb,
                     "dropped",
-                    format!("{} over {cap}", tname.as_deref().unwrap_or("text")),
+                    format!("{} over {cap}", tname.unwrap_or("text")),
                 );
                 return None;
             }
@@ -1511,7 +1513,6 @@ impl<'p> Engine<'p> {
             }
         }
         let index = tname
-            .as_deref()
             .map(|t| bucket::variant_index(&c.id, t, wordings.len()))
             .unwrap_or(0)
             .min(wordings.len().saturating_sub(1));
@@ -1520,9 +1521,15 @@ impl<'p> Engine<'p> {
             .iter()
             .map(|(k, v)| (k.name.as_str(), self.eval_at(c, i, v, now, zone)))
             .collect();
-        let text = match self.render(c, i, &source, with_values, zone, now) {
+        let text = match self.render(c, i, source, with_values, zone, now) {
             Ok(t) if t.is_empty() => {
-                self.record(ctx, c, pb, "empty-text", tname.unwrap_or_default().to_string());
+                self.record(
+                    ctx,
+                    c,
+                    pb,
+                    "empty-text",
+                    tname.unwrap_or_default().to_string(),
+                );
                 return None;
             }
             Ok(t) => t,

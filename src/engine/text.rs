@@ -91,7 +91,8 @@ impl<'p> Texts<'p> {
                 });
             }
         }
-        let (mut texts, mut by_source, mut by_address) = (Vec::new(), HashMap::new(), HashMap::new());
+        let (mut texts, mut by_source, mut by_address) =
+            (Vec::new(), HashMap::new(), HashMap::new());
         for src in sources {
             let address = (src.as_ptr() as usize, src.len());
             if let Some(&n) = by_source.get(src) {
@@ -100,7 +101,10 @@ impl<'p> Texts<'p> {
             }
             let name = texts.len().to_string();
             // A text that does not compile was reported by the checker; it renders as an error record.
-            if env.add_template_owned(name.clone(), src.to_string()).is_err() {
+            if env
+                .add_template_owned(name.clone(), src.to_string())
+                .is_err()
+            {
                 continue;
             }
             let reads = env
@@ -135,10 +139,7 @@ impl<'p> Texts<'p> {
             .map(|n| &self.texts[*n]);
         let Some(text) = text else {
             // Not compiled ahead: it did not compile, and this reports why.
-            return self
-                .env
-                .render_str(source, ())
-                .map_err(|e| e.to_string());
+            return self.env.render_str(source, ()).map_err(|e| e.to_string());
         };
         if let Some(out) = text.pieces.as_ref().and_then(|p| fill(p, scope, zone)) {
             return Ok(trimmed(out));
@@ -224,7 +225,10 @@ fn pieces(src: &str) -> Option<Vec<Piece>> {
         if inner.starts_with('-') || inner.ends_with('-') || !path.iter().all(ident) {
             return None;
         }
-        if matches!(path[0].as_str(), "true" | "false" | "none" | "True" | "False" | "None") {
+        if matches!(
+            path[0].as_str(),
+            "true" | "false" | "none" | "True" | "False" | "None"
+        ) {
             return None;
         }
         out.push(Piece::Field(path));

@@ -125,14 +125,14 @@ pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> Str
                     )
                 })
                 .unwrap_or_default();
-            let what = d.template.clone().unwrap_or_else(|| "text".into());
+            let what = d.template.unwrap_or("text");
             let text = d.text.as_deref().unwrap_or("").replace('\n', " ");
             let _ = writeln!(
                 s,
                 "  {} {} {} {what}{deferred}: {text}",
                 &at[..16].replace('T', " "),
-                pad(&d.channel, 10),
-                pad(&d.playbook, 22)
+                pad(d.channel, 10),
+                pad(d.playbook, 22)
             );
         }
     }
