@@ -855,3 +855,52 @@ playbook p {
         ]
     );
 }
+
+#[test]
+fn a_table_run_counts_everyone_and_keeps_only_the_timeline_it_shows() {
+    // 30 customers, two sends each on consecutive days; k7 pays twice.
+    let pb = "playbook p {\n  trigger event order.paid\n  step a {\n    send wecom hi\n    wait 1d\n    send wecom again\n  }\n}\n";
+    let mut sources = Sources::default();
+    let cfg = sources.add(SourceFile::new("tend.toml", TOML));
+    let pbf = sources.add(SourceFile::new("p.playbook", format!("{TEMPLATES}\n{pb}")));
+    let program = tend::project::lint_sources(sources, cfg, &[pbf])
+        .program
+        .unwrap();
+    let (customers, mut events) = numbered(30);
+    events += &paid("k7", "2026-12-02T22:00:00+08:00").replace("A1", "A2");
+    let cs = input::customers(&SourceFile::new("c.toml", customers), &program.config).unwrap();
+    let es = input::events(&SourceFile::new("e.toml", events), &program.config).unwrap();
+    let from = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00+08:00")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let run = |keep, threads| {
+        let opts = tend::sim::Options {
+            threads,
+            keep,
+            ..tend::sim::Options::new(from, from + chrono::Duration::days(5))
+        };
+        tend::sim::simulate_with(&program, &cs, &es, &opts)
+    };
+    let all = run(tend::sim::Keep::All, 2);
+    let one = run(tend::sim::Keep::Customer("k7".into()), 2);
+    let none = run(tend::sim::Keep::UpTo(10), 1);
+    assert_eq!(all.sends.len(), 60);
+    assert!(one.sends.iter().all(|s| s.customer.as_deref() == Some("k7")));
+    assert_eq!(one.sends.len(), 2);
+    assert!(none.sends.is_empty() && none.records.is_empty());
+    // Every run counts every customer, whatever it keeps and however many threads ran it.
+    for o in [&one, &none] {
+        assert_eq!(o.tally, all.tally);
+        assert_eq!(o.playbooks, all.playbooks);
+    }
+    let t = &all.tally;
+    assert_eq!(t.deliveries, 60);
+    assert_eq!(t.per_channel.get("wecom"), Some(&60));
+    let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+    assert_eq!(t.per_day.get(&day("2026-12-01")), Some(&30));
+    assert_eq!(t.per_day.get(&day("2026-12-02")), Some(&30));
+    // k7's second order is ignored (already enrolled): no third send, no tie broken by it.
+    assert_eq!(t.busiest, Some((1, "k0".to_string(), day("2026-12-01"))));
+    assert!(t.deferred.is_empty());
+    assert_eq!(all.playbooks[0].entered, 30);
+}
