@@ -269,7 +269,7 @@ fn run_customer<'p>(
 ) -> Vec<Effect<'p>> {
     let (from, until, behaviour) = (opts.from, opts.until, opts.behaviour);
     engine.init(state, from);
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(16);
     let mut next = 0;
     let mut last_wake: Option<DateTime<Utc>> = None;
     // Events the behaviour model decided the customer sends, by arrival.
@@ -369,11 +369,9 @@ fn count(state: &CustomerState, funnels: &mut [Funnel]) {
         f.goal += usize::from(e.converted);
         f.active += usize::from(e.status == Status::Active);
         f.holdout += usize::from(e.held_out);
-        let mut reached = e.reached.clone();
-        reached.sort();
-        reached.dedup();
-        for s in reached {
-            if let Some(step) = f.steps.get_mut(s) {
+        // Each step once, however often the enrollment came back to it.
+        for (s, step) in f.steps.iter_mut().enumerate() {
+            if e.reached.contains(&s) {
                 step.1 += 1;
             }
         }

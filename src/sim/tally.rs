@@ -23,7 +23,8 @@ pub struct Tally {
 impl Tally {
     /// Counts one customer's effects (the broadcast pseudo-customer has the empty id).
     pub fn customer(&mut self, id: &str, zone: chrono_tz::Tz, effects: &[Effect]) {
-        let mut days: BTreeMap<NaiveDate, usize> = BTreeMap::new();
+        // This customer's deliveries per day.
+        let mut days: Vec<(NaiveDate, usize)> = Vec::new();
         for effect in effects {
             match effect {
                 Effect::Deliver(d) => {
@@ -36,7 +37,10 @@ impl Tally {
                     }
                     let day = d.at.with_timezone(&zone).date_naive();
                     *self.per_day.entry(day).or_default() += 1;
-                    *days.entry(day).or_default() += 1;
+                    match days.iter_mut().find(|(d, _)| *d == day) {
+                        Some((_, n)) => *n += 1,
+                        None => days.push((day, 1)),
+                    }
                     if let Some(r) = d.reason {
                         *self.deferred.entry(r).or_default() += 1;
                     }
@@ -51,7 +55,7 @@ impl Tally {
         let Some((day, n)) = days.into_iter().fold(
             None,
             |best: Option<(NaiveDate, usize)>, (d, n)| match best {
-                Some((_, m)) if m >= n => best,
+                Some((bd, m)) if m > n || (m == n && bd <= d) => best,
                 _ => Some((d, n)),
             },
         ) else {
