@@ -97,13 +97,12 @@ fn sim_with(
         .unwrap()
         .with_timezone(&chrono::Utc);
     let outcome = tend::sim::simulate(program, &cs, &es, from, from + chrono::Duration::days(days));
-    let zone = |c: &Option<String>| {
-        c.as_ref()
-            .and_then(|c| outcome.zones.get(c))
+    let zone = |c: Option<&str>| {
+        c.and_then(|c| outcome.zones.get(c))
             .copied()
             .unwrap_or(chrono_tz::Asia::Shanghai)
     };
-    let fmt = |t: chrono::DateTime<chrono::Utc>, c: &Option<String>| {
+    let fmt = |t: chrono::DateTime<chrono::Utc>, c: Option<&str>| {
         t.with_timezone(&zone(c)).format("%m-%d %H:%M").to_string()
     };
     let rows = outcome
@@ -111,11 +110,11 @@ fn sim_with(
         .iter()
         .map(|s| {
             (
-                fmt(s.at, &s.customer),
-                s.customer.clone().unwrap_or_default(),
+                fmt(s.at, s.customer.as_deref()),
+                s.customer.as_deref().unwrap_or_default().to_string(),
                 s.channel.to_string(),
                 s.template.unwrap_or_default().to_string(),
-                s.deferred_from.map(|t| fmt(t, &s.customer)),
+                s.deferred_from.map(|t| fmt(t, s.customer.as_deref())),
                 s.reason.map(str::to_string),
             )
         })

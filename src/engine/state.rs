@@ -93,7 +93,8 @@ pub struct Enrollment {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomerState {
-    pub id: String,
+    /// Shared with every delivery and record of this customer.
+    pub id: std::sync::Arc<str>,
     pub attrs: BTreeMap<String, Value>,
     pub do_not_contact: bool,
     pub ledger: Vec<Sent>,
@@ -110,7 +111,7 @@ pub struct CustomerState {
 impl CustomerState {
     pub fn new(id: impl Into<String>, attrs: BTreeMap<String, Value>) -> Self {
         CustomerState {
-            id: id.into(),
+            id: id.into().into(),
             attrs,
             ..Self::default()
         }

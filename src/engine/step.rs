@@ -34,7 +34,7 @@ pub struct Event {
 /// Names are borrowed from the program the engine runs.
 pub struct Delivery<'p> {
     pub at: DateTime<Utc>,
-    pub customer: Option<String>,
+    pub customer: Option<std::sync::Arc<str>>,
     pub playbook: &'p str,
     /// The step, or `step/hook NAME` inside a hook.
     pub step: Cow<'p, str>,
@@ -52,7 +52,7 @@ pub struct Delivery<'p> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record<'p> {
     pub at: DateTime<Utc>,
-    pub customer: Option<String>,
+    pub customer: Option<std::sync::Arc<str>>,
     pub playbook: &'p str,
     pub kind: &'static str,
     pub detail: Detail<'p>,

@@ -257,7 +257,7 @@ impl<'p> Part<'p> {
                 Effect::Record(r) => self.records.push(r),
             }
         }
-        self.zones.push((state.id, zone));
+        self.zones.push((state.id.to_string(), zone));
     }
 }
 /// One customer's timeline: timers run before an event at the same instant (C2).
@@ -337,7 +337,7 @@ fn answer_waits(
             let at = opened.timestamp().to_string();
             let n = e.n.to_string();
             let parts = [
-                state.id.as_str(),
+                &state.id,
                 def.name.name.as_str(),
                 n.as_str(),
                 step.as_str(),

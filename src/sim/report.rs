@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 fn local(
     o: &Outcome,
-    customer: Option<&String>,
+    customer: Option<&str>,
     t: DateTime<Utc>,
     default: chrono_tz::Tz,
 ) -> String {
@@ -24,8 +24,8 @@ pub fn json(o: &Outcome, default: chrono_tz::Tz) -> String {
         .iter()
         .map(|s| {
             json!({
-                "at": local(o, s.customer.as_ref(), s.at, default),
-                "customer": s.customer.as_ref().filter(|c| !c.is_empty()),
+                "at": local(o, s.customer.as_deref(), s.at, default),
+                "customer": s.customer.as_deref().filter(|c| !c.is_empty()),
                 "playbook": s.playbook,
                 "step": s.step,
                 "channel": s.channel,
@@ -33,7 +33,7 @@ pub fn json(o: &Outcome, default: chrono_tz::Tz) -> String {
                 "template": s.template,
                 "variant": s.variant,
                 "text": s.text,
-                "deferred_from": s.deferred_from.map(|t| local(o, s.customer.as_ref(), t, default)),
+                "deferred_from": s.deferred_from.map(|t| local(o, s.customer.as_deref(), t, default)),
                 "reason": s.reason,
                 "key": s.key,
             })
@@ -42,7 +42,7 @@ pub fn json(o: &Outcome, default: chrono_tz::Tz) -> String {
     let records: Vec<_> = o
         .records
         .iter()
-        .map(|r| json!({ "at": local(o, r.customer.as_ref(), r.at, default), "customer": r.customer.as_ref().filter(|c| !c.is_empty()), "playbook": r.playbook, "kind": r.kind, "detail": r.detail.to_string() }))
+        .map(|r| json!({ "at": local(o, r.customer.as_deref(), r.at, default), "customer": r.customer.as_deref().filter(|c| !c.is_empty()), "playbook": r.playbook, "kind": r.kind, "detail": r.detail.to_string() }))
         .collect();
     let playbooks: Vec<_> = o
         .playbooks
@@ -113,7 +113,7 @@ pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> Str
     };
     for c in show {
         let _ = writeln!(s, "\ntimeline of {c}");
-        for d in o.sends.iter().filter(|d| d.customer.as_ref() == Some(c)) {
+        for d in o.sends.iter().filter(|d| d.customer.as_deref() == Some(c.as_str())) {
             let at = local(o, Some(c), d.at, default);
             let deferred = d
                 .deferred_from
