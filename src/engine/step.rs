@@ -132,8 +132,9 @@ pub struct Engine<'p> {
     /// Playbook indices in name order (the order of work).
     order: Vec<usize>,
     versions: Vec<String>,
-    /// Per playbook: whether some `wait for … since entry` needs the events seen.
-    since_entry: Vec<bool>,
+    /// Per playbook: the events some `wait for … since entry` may look back for
+    /// (only those are remembered).
+    since_entry: Vec<Vec<&'p str>>,
     /// Channel names in order (a channel's number in the send ledger).
     channel_names: Vec<&'p str>,
     /// How caps are named in records: per playbook cap, per `[limits]` count, per channel.
@@ -172,13 +173,16 @@ impl<'p> Engine<'p> {
                 .playbooks
                 .iter()
                 .map(|p| {
-                    let mut any = false;
+                    let mut names = Vec::new();
                     for s in &p.def.steps {
-                        each_action(&s.body, &mut |a| {
-                            any |= matches!(&a.kind, ActionKind::WaitFor(w) if w.since_entry)
+                        each_action(&s.body, &mut |a| match &a.kind {
+                            ActionKind::WaitFor(w) if w.since_entry => {
+                                names.push(w.event.name.as_str())
+                            }
+                            _ => {}
                         });
                     }
-                    any
+                    names
                 })
                 .collect(),
             channel_names: program.config.channels.keys().map(String::as_str).collect(),
@@ -375,7 +379,7 @@ impl<'p> Engine<'p> {
         if !active {
             return false;
         }
-        if self.since_entry[pb] {
+        if self.since_entry[pb].contains(&ev.name.as_str()) {
             c.enrollments[i]
                 .seen
                 .push((ev.name.clone(), now, ev.data.clone()));
