@@ -135,7 +135,8 @@ pub struct Engine<'p> {
     /// Per playbook: the events some `wait for … since entry` may look back for
     /// (only those are remembered).
     since_entry: Vec<Vec<&'p str>>,
-    /// Channel names in order (a channel's number in the send ledger).
+    /// The channels and their names in order (a channel's number in the send ledger).
+    channels: Vec<&'p crate::config::Channel>,
     channel_names: Vec<&'p str>,
     /// How caps are named in records: per playbook cap, per `[limits]` count, per channel.
     cap_names: Vec<Vec<String>>,
@@ -185,6 +186,7 @@ impl<'p> Engine<'p> {
                     names
                 })
                 .collect(),
+            channels: program.config.channels.values().collect(),
             channel_names: program.config.channels.keys().map(String::as_str).collect(),
             cap_names: program
                 .playbooks
@@ -1362,12 +1364,15 @@ impl<'p> Engine<'p> {
         let czone = self.customer_zone(c);
         let program: &'p Program = self.program;
         let config = &program.config;
-        let ch = config.channels.get(&channel.name)?;
+        let ch_no = self
+            .channel_names
+            .binary_search(&channel.name.as_str())
+            .ok()?;
+        let ch = self.channels[ch_no];
         if c.do_not_contact {
             self.record(ctx, c, pb, "suppressed", format!("send on {}", ch.name));
             return None;
         }
-        let ch_no = self.channel_names.binary_search(&ch.name.as_str()).ok()?;
         let (tname, kind, wordings): (Option<&str>, Kind, Wordings) = match template {
             TemplateRef::Named(t) => match program.templates.get(&t.name) {
                 Some(ct) => (
