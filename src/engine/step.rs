@@ -1395,20 +1395,31 @@ impl<'p> Engine<'p> {
                 vec![(None, s.value.as_str())],
             ),
         };
-        let mut quiet: Vec<(Tz, Quiet)> = Vec::new();
-        if let Some(q) = &def.settings.quiet {
-            quiet.push((
-                zone,
-                Quiet {
-                    start: q.start.minutes,
-                    end: q.end.minutes,
-                },
-            ));
+        // The playbook's, the project's and the channel's quiet hours (no allocation:
+        // this runs for every send and every retry).
+        let playbook_quiet = def.settings.quiet.as_ref().map(|q| {
+            let q = Quiet {
+                start: q.start.minutes,
+                end: q.end.minutes,
+            };
+            (zone, q)
+        });
+        let mut quiet = [(zone, Quiet { start: 0, end: 0 }); 3];
+        let mut quiet_n = 0;
+        for range in [
+            playbook_quiet,
+            config.limits.quiet.map(|q| (czone, q)),
+            ch.quiet.map(|q| (czone, q)),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            quiet[quiet_n] = range;
+            quiet_n += 1;
         }
-        quiet.extend(config.limits.quiet.map(|q| (czone, q)));
-        quiet.extend(ch.quiet.map(|q| (czone, q)));
+        let quiet = &quiet[..quiet_n];
         let one_to_one = ch.touchpoint.is_one_to_one();
-        let mut caps = Vec::new();
+        let mut caps = Vec::with_capacity(def.settings.caps.len() + 4);
         if one_to_one {
             for (cap, name) in def.settings.caps.iter().zip(&self.cap_names[pb]) {
                 let cap_kind = cap.kind.as_ref().and_then(|k| Kind::parse(&k.name));
@@ -1457,7 +1468,7 @@ impl<'p> Engine<'p> {
         }
         let message = ch.touchpoint.is_message();
         let admission = if message {
-            admit(now, &quiet, &caps, &c.ledger)
+            admit(now, quiet, &caps, &c.ledger)
         } else {
             Admission::Now
         };

@@ -87,11 +87,15 @@ pub fn in_quiet(tz: Tz, t: DateTime<Utc>, q: Quiet) -> bool {
 
 /// The end of the quiet range `t` is in: the first instant at or after `t` outside it.
 pub fn quiet_end(tz: Tz, t: DateTime<Utc>, q: Quiet) -> DateTime<Utc> {
-    if !in_quiet(tz, t, q) {
-        return t;
-    }
-    let l = local(tz, t);
+    end_of_quiet(tz, t, local(tz, t), q).unwrap_or(t)
+}
+
+/// Where the quiet range ends when `t` (`l` locally) is inside it.
+fn end_of_quiet(tz: Tz, t: DateTime<Utc>, l: NaiveDateTime, q: Quiet) -> Option<DateTime<Utc>> {
     let minute = l.hour() * 60 + l.minute();
+    if !q.contains(minute) {
+        return None;
+    }
     // A wrapping range entered before midnight ends tomorrow.
     let date = if q.start > q.end && minute >= q.start {
         l.date() + Duration::days(1)
@@ -99,7 +103,7 @@ pub fn quiet_end(tz: Tz, t: DateTime<Utc>, q: Quiet) -> DateTime<Utc> {
         l.date()
     };
     let end = resolve(tz, date.and_time(clock(q.end)));
-    end.max(t + Duration::seconds(1))
+    Some(end.max(t + Duration::seconds(1)))
 }
 
 /// The first instant at or after `t` outside every quiet range (each in its own zone).
@@ -107,11 +111,19 @@ pub fn after_quiet(t: DateTime<Utc>, ranges: &[(Tz, Quiet)]) -> DateTime<Utc> {
     let mut t = t;
     // Each pass moves past at least one range; a few passes settle any union.
     for _ in 0..64 {
-        let moved = ranges
-            .iter()
-            .filter(|(tz, q)| in_quiet(*tz, t, *q))
-            .map(|(tz, q)| quiet_end(*tz, t, *q))
-            .max();
+        // Ranges mostly share a zone: convert `t` once per zone in a row.
+        let mut seen: Option<(Tz, NaiveDateTime)> = None;
+        let mut moved: Option<DateTime<Utc>> = None;
+        for &(tz, q) in ranges {
+            let l = match seen {
+                Some((z, l)) if z == tz => l,
+                _ => local(tz, t),
+            };
+            seen = Some((tz, l));
+            if let Some(end) = end_of_quiet(tz, t, l, q) {
+                moved = Some(moved.map_or(end, |m| m.max(end)));
+            }
+        }
         match moved {
             Some(m) => t = m,
             None => return t,
