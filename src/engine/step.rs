@@ -139,7 +139,7 @@ pub struct Engine<'p> {
     channels: Vec<&'p crate::config::Channel>,
     channel_names: Vec<&'p str>,
     /// How caps are named in records: per playbook cap, per `[limits]` count, per channel.
-    cap_names: Vec<Vec<String>>,
+    cap_names: Vec<Vec<(String, Option<Kind>)>>,
     limit_names: Vec<String>,
     channel_cap_names: Vec<String>,
     texts: Texts<'p>,
@@ -196,7 +196,10 @@ impl<'p> Engine<'p> {
                         .settings
                         .caps
                         .iter()
-                        .map(|c| format!("cap {} per {}", c.count, c.period.name()))
+                        .map(|c| {
+                            let name = format!("cap {} per {}", c.count, c.period.name());
+                            (name, c.kind.as_ref().and_then(|k| Kind::parse(&k.name)))
+                        })
                         .collect()
                 })
                 .collect(),
@@ -1421,8 +1424,8 @@ impl<'p> Engine<'p> {
         let one_to_one = ch.touchpoint.is_one_to_one();
         let mut caps = Vec::with_capacity(def.settings.caps.len() + 4);
         if one_to_one {
-            for (cap, name) in def.settings.caps.iter().zip(&self.cap_names[pb]) {
-                let cap_kind = cap.kind.as_ref().and_then(|k| Kind::parse(&k.name));
+            for (cap, (name, cap_kind)) in def.settings.caps.iter().zip(&self.cap_names[pb]) {
+                let cap_kind = *cap_kind;
                 if cap_kind.is_some_and(|k| k != kind) {
                     continue;
                 }
