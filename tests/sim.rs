@@ -884,7 +884,10 @@ fn a_table_run_counts_everyone_and_keeps_only_the_timeline_it_shows() {
     let one = run(tend::sim::Keep::Customer("k7".into()), 2);
     let none = run(tend::sim::Keep::UpTo(10), 1);
     assert_eq!(all.sends.len(), 60);
-    assert!(one.sends.iter().all(|s| s.customer.as_deref() == Some("k7")));
+    assert!(one
+        .sends
+        .iter()
+        .all(|s| s.customer.as_deref() == Some("k7")));
     assert_eq!(one.sends.len(), 2);
     assert!(none.sends.is_empty() && none.records.is_empty());
     // Every run counts every customer, whatever it keeps and however many threads ran it.

@@ -5,12 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::fmt::Write;
 
-fn local(
-    o: &Outcome,
-    customer: Option<&str>,
-    t: DateTime<Utc>,
-    default: chrono_tz::Tz,
-) -> String {
+fn local(o: &Outcome, customer: Option<&str>, t: DateTime<Utc>, default: chrono_tz::Tz) -> String {
     let tz = customer
         .and_then(|c| o.zones.get(c))
         .copied()
@@ -113,7 +108,11 @@ pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> Str
     };
     for c in show {
         let _ = writeln!(s, "\ntimeline of {c}");
-        for d in o.sends.iter().filter(|d| d.customer.as_deref() == Some(c.as_str())) {
+        for d in o
+            .sends
+            .iter()
+            .filter(|d| d.customer.as_deref() == Some(c.as_str()))
+        {
             let at = local(o, Some(c), d.at, default);
             let deferred = d
                 .deferred_from
