@@ -1128,10 +1128,10 @@ impl<'p> Engine<'p> {
                         rec.insert("granted_at".to_string(), Value::DateTime(now));
                         rec.insert("worth".to_string(), Value::Float(*worth));
                         c.enrollments[i].grant(&coupon.name, Value::Record(rec));
+                        let (site, occurrence) = self.count_site(c, i, f);
                         if c.do_not_contact {
                             self.record(ctx, c, pb, "suppressed", format!("grant {}", coupon.name));
                         } else {
-                            let (site, occurrence) = self.count_site(c, i, f);
                             let key = self.key(c, i, &site, occurrence, plant);
                             let step = self.step_name(def, &c.enrollments[i].flows[f]);
                             ctx.out.push(Effect::Deliver(Delivery {
@@ -1204,10 +1204,10 @@ impl<'p> Engine<'p> {
                 }
                 ActionKind::Task { text, .. } => {
                     if !held_out {
+                        let (site, occurrence) = self.count_site(c, i, f);
                         if c.do_not_contact {
                             self.record(ctx, c, pb, "suppressed", "task");
                         } else {
-                            let (site, occurrence) = self.count_site(c, i, f);
                             let key = self.key(c, i, &site, occurrence, plant);
                             let rendered = self.render(c, i, &text.value, Vec::new(), zone, now);
                             let step = self.step_name(def, &c.enrollments[i].flows[f]);
