@@ -44,6 +44,8 @@ struct Generated {
     n: usize,
     from: DateTime<Utc>,
     next: AtomicUsize,
+    /// The attributes every customer starts from.
+    prototype: BTreeMap<String, Value>,
 }
 
 impl Population for Generated {
@@ -58,7 +60,7 @@ impl Population for Generated {
         }
         Some(
             (start..(start + BATCH).min(self.n))
-                .map(|i| customer(i, self.from))
+                .map(|i| customer(i, self.from, &self.prototype))
                 .collect(),
         )
     }
@@ -68,23 +70,18 @@ const BATCH: usize = 256;
 
 /// One customer who pays once within 50 days; most confirm the address, get the
 /// parcel and join the group; some buy again.
-fn customer(i: usize, from: DateTime<Utc>) -> Sample<'static> {
+fn customer(i: usize, from: DateTime<Utc>, prototype: &BTreeMap<String, Value>) -> Sample<'static> {
     let mut rng = Lcg(i as u64 ^ 0x9e37_79b9_7f4a_7c15);
     let id = format!("c{i:07}");
-    let attrs = BTreeMap::from([
-        ("name".to_string(), Value::Str(format!("客户{i}"))),
-        (
-            "tags".to_string(),
-            Value::List(vec![Value::Str("package_card".into())]),
-        ),
-        ("orders".to_string(), Value::Int(0)),
-        ("last_active_at".to_string(), Value::DateTime(from)),
-        ("personal_added".to_string(), Value::Bool(rng.below(2) == 0)),
-        ("stage".to_string(), Value::Str("new".into())),
-        ("owner".to_string(), Value::Str("xiaokai".into())),
-        ("messages_30d".to_string(), Value::Int(0)),
-        ("pet".to_string(), Value::Record(BTreeMap::new())),
-    ]);
+    let mut attrs = prototype.clone();
+    for (key, value) in [
+        ("name", Value::Str(format!("客户{i}"))),
+        ("personal_added", Value::Bool(rng.below(2) == 0)),
+    ] {
+        if let Some(v) = attrs.get_mut(key) {
+            *v = value;
+        }
+    }
     let mut events: Vec<Cow<SampleEvent>> = Vec::with_capacity(5);
     let mut event = |suffix: &str, at: DateTime<Utc>, name: &str, data: Value, patch| {
         events.push(Cow::Owned(SampleEvent {
@@ -158,6 +155,20 @@ fn main() {
         n,
         from,
         next: AtomicUsize::new(0),
+        prototype: BTreeMap::from([
+            ("name".to_string(), Value::Str(String::new())),
+            (
+                "tags".to_string(),
+                Value::List(vec![Value::Str("package_card".into())]),
+            ),
+            ("orders".to_string(), Value::Int(0)),
+            ("last_active_at".to_string(), Value::DateTime(from)),
+            ("personal_added".to_string(), Value::Bool(false)),
+            ("stage".to_string(), Value::Str("new".into())),
+            ("owner".to_string(), Value::Str("xiaokai".into())),
+            ("messages_30d".to_string(), Value::Int(0)),
+            ("pet".to_string(), Value::Record(BTreeMap::new())),
+        ]),
     };
     // The table report's mode by default; `TEND_BENCH_KEEP=all` keeps every
     // delivery, as the JSON report does.

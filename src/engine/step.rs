@@ -277,7 +277,12 @@ impl<'p> Engine<'p> {
     ) {
         let mut ctx = Ctx { now, out };
         for (k, v) in &ev.attributes {
-            c.attrs.insert(k.clone(), v.clone());
+            match c.attrs.get_mut(k) {
+                Some(old) => *old = v.clone(),
+                None => {
+                    c.attrs.insert(k.clone(), v.clone());
+                }
+            }
         }
         if self
             .program
