@@ -906,3 +906,16 @@ fn a_table_run_counts_everyone_and_keeps_only_the_timeline_it_shows() {
     assert!(t.deferred.is_empty());
     assert_eq!(all.playbooks[0].entered, 30);
 }
+
+#[test]
+fn an_empty_customer_id_is_an_error_naming_the_line() {
+    let mut sources = Sources::default();
+    let cfg = sources.add(SourceFile::new("tend.toml", TOML));
+    let program = tend::project::lint_sources(sources, cfg, &[])
+        .program
+        .unwrap();
+    let events = paid("", "2026-12-01T10:00:00+08:00");
+    let err = input::events(&SourceFile::new("e.toml", events), &program.config).unwrap_err();
+    assert!(err.to_string().contains("e.toml:1"), "{err}");
+    assert!(err.to_string().contains("non-empty `customer`"), "{err}");
+}

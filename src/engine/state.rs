@@ -82,7 +82,8 @@ pub struct Enrollment {
     /// Coupons granted, by id (a record).
     pub coupons: Value,
     pub received: Value,
-    /// Events seen since entry (for `since entry`), not the one that created it.
+    /// Events seen since entry that some `wait for … since entry` of the
+    /// playbook looks back for (not the one that created the enrollment).
     pub seen: Vec<(String, DateTime<Utc>, Value)>,
     /// Executions per site (for idempotency keys).
     pub occurrences: Occurrences,

@@ -30,8 +30,8 @@ pub struct Event {
 }
 
 /// A delivery through a channel: a message, a coupon grant or a task.
-#[derive(Debug, Clone, PartialEq)]
 /// Names are borrowed from the program the engine runs.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Delivery<'p> {
     pub at: DateTime<Utc>,
     pub customer: Option<std::sync::Arc<str>>,

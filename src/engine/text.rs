@@ -99,7 +99,8 @@ impl<'p> Texts<'p> {
                 by_address.insert(address, n);
                 continue;
             }
-            let name = texts.len().to_string();
+            // Named by its source, so a render error quotes the text it is about.
+            let name = src.to_string();
             // A text that does not compile was reported by the checker; it renders as an error record.
             if env
                 .add_template_owned(name.clone(), src.to_string())
@@ -149,16 +150,22 @@ impl<'p> Texts<'p> {
             let Some((root, rest)) = path.split_first() else {
                 continue;
             };
+            // Only names the scope has: anything else (a global such as `range`)
+            // stays minijinja's own, or undefined.
+            let known = ["customer", "event", "received", "coupon", "now"];
+            let with = scope.with.iter().rev().find(|(k, _)| k == root);
+            if with.is_none() && !known.contains(&root.as_str()) {
+                continue;
+            }
             let slot = roots.entry(root.as_str()).or_insert(Value::Null);
-            match scope.with.iter().rev().find(|(k, _)| k == root) {
+            match with {
                 Some((_, v)) => project(v, rest, slot),
                 None => match root.as_str() {
                     "customer" => project_record(scope.customer, rest, slot),
                     "event" => project(scope.event, rest, slot),
                     "received" => project(scope.received, rest, slot),
                     "coupon" => project(scope.coupon, rest, slot),
-                    "now" => *slot = Value::DateTime(scope.now),
-                    _ => {}
+                    _ => *slot = Value::DateTime(scope.now),
                 },
             }
         }

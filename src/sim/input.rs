@@ -236,9 +236,10 @@ pub fn customers(src: &SourceFile, config: &Config) -> Result<Vec<SampleCustomer
             return r.err(item.span(), "a [[customer]] must be a table");
         };
         let id = match fields.get("id").map(|v| v.get_ref()) {
-            Some(DeValue::String(s)) => s.to_string(),
+            // An empty id would be the broadcast runs' own.
+            Some(DeValue::String(s)) if !s.is_empty() => s.to_string(),
             Some(DeValue::Integer(i)) => i.as_str().to_string(),
-            _ => return r.err(item.span(), "every [[customer]] needs an `id`"),
+            _ => return r.err(item.span(), "every [[customer]] needs a non-empty `id`"),
         };
         if out.iter().any(|c| c.id == id) {
             return r.err(item.span(), format!("customer `{id}` is listed twice"));
@@ -272,8 +273,11 @@ pub fn events(src: &SourceFile, config: &Config) -> Result<Vec<SampleEvent>, Inp
         let Some(name) = get_str("name") else {
             return r.err(item.span(), "every [[event]] needs a `name`");
         };
-        let Some(customer) = get_str("customer") else {
-            return r.err(item.span(), "every [[event]] needs a `customer` id");
+        let Some(customer) = get_str("customer").filter(|c| !c.is_empty()) else {
+            return r.err(
+                item.span(),
+                "every [[event]] needs a non-empty `customer` id",
+            );
         };
         let at_value = fields.get("at");
         let at_text = match at_value.map(|v| v.get_ref()) {
@@ -639,9 +643,9 @@ pub fn load_customers(
         };
         let mut obj = obj.map_err(err)?;
         let id = match obj.remove("id") {
-            Some(serde_json::Value::String(s)) => s,
+            Some(serde_json::Value::String(s)) if !s.is_empty() => s,
             Some(serde_json::Value::Number(n)) => n.to_string(),
-            _ => return Err(err("every customer needs an \"id\"".into())),
+            _ => return Err(err("every customer needs a non-empty \"id\"".into())),
         };
         if !seen.insert(id.clone()) {
             return Err(err(format!("customer `{id}` is listed twice")));
@@ -673,8 +677,9 @@ pub fn load_events(src: &SourceFile, config: &Config) -> Result<Vec<SampleEvent>
         let obj = obj.map_err(err)?;
         let text = |k: &str| obj.get(k).and_then(|v| v.as_str()).map(str::to_string);
         let name = text("name").ok_or_else(|| err("every event needs a \"name\"".into()))?;
-        let customer =
-            text("customer").ok_or_else(|| err("every event needs a \"customer\" id".into()))?;
+        let customer = text("customer")
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| err("every event needs a non-empty \"customer\" id".into()))?;
         let at_text = text("at")
             .ok_or_else(|| err("every event needs \"at\", a time with its offset".into()))?;
         let at = DateTime::parse_from_rfc3339(&at_text).map_err(|_| err(format!("`{at_text}` has no offset or is not RFC 3339; write it such as 2026-12-01T10:05:00+08:00")))?;

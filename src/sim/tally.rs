@@ -16,7 +16,7 @@ pub struct Tally {
     /// Sends a cap dropped.
     pub dropped: usize,
     /// The customer-day with the most deliveries: (count, customer, day); ties
-    /// go to the first customer, then the first day.
+    /// go to the smallest customer id (in string order), then the earliest day.
     pub busiest: Option<(usize, String, NaiveDate)>,
 }
 
