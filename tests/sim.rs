@@ -63,14 +63,18 @@ struct Run {
     outcome: tend::sim::Outcome<'static>,
 }
 
-fn sim_with(
+/// A checked project (TEMPLATES and the playbook under `toml`) and its sample
+/// input. Outcomes borrow names from the program, so it lives to the end of the test.
+fn project(
     toml: &str,
     playbook: &str,
     customers: &str,
     events: &str,
-    from: &str,
-    days: i64,
-) -> Run {
+) -> (
+    &'static tend::check::Program,
+    Vec<input::SampleCustomer>,
+    Vec<input::SampleEvent>,
+) {
     let mut sources = Sources::default();
     let cfg = sources.add(SourceFile::new("tend.toml", toml));
     let pb = sources.add(SourceFile::new(
@@ -85,7 +89,6 @@ fn sim_with(
         .map(|f| f.message.clone())
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
-    // Outcomes borrow names from the program; a test's program lives to the end.
     let program: &'static tend::check::Program = Box::leak(Box::new(linted.program.unwrap()));
     let cs = input::customers(
         &SourceFile::new("customers.toml", customers),
@@ -93,6 +96,18 @@ fn sim_with(
     )
     .unwrap();
     let es = input::events(&SourceFile::new("events.toml", events), &program.config).unwrap();
+    (program, cs, es)
+}
+
+fn sim_with(
+    toml: &str,
+    playbook: &str,
+    customers: &str,
+    events: &str,
+    from: &str,
+    days: i64,
+) -> Run {
+    let (program, cs, es) = project(toml, playbook, customers, events);
     let from = chrono::DateTime::parse_from_rfc3339(from)
         .unwrap()
         .with_timezone(&chrono::Utc);
@@ -698,15 +713,8 @@ fn json_lines_input_reads_the_event_envelope() {
 #[test]
 fn a_behaviour_model_answers_waits_with_seeded_draws() {
     let pb = "playbook p {\n  trigger event order.paid\n  step ask {\n    send wecom hi\n    wait for message.replied within 2h else -> nudge\n    send wecom again\n    end\n  }\n  step nudge {\n    send wecom promo\n  }\n}\n";
-    let mut sources = Sources::default();
-    let cfg = sources.add(SourceFile::new("tend.toml", TOML));
-    let pbf = sources.add(SourceFile::new("p.playbook", format!("{TEMPLATES}\n{pb}")));
-    let program = tend::project::lint_sources(sources, cfg, &[pbf])
-        .program
-        .unwrap();
     let (customers, events) = numbered(200);
-    let cs = input::customers(&SourceFile::new("c.toml", customers), &program.config).unwrap();
-    let es = input::events(&SourceFile::new("e.toml", events), &program.config).unwrap();
+    let (program, cs, es) = project(TOML, pb, &customers, &events);
     let assume = "[[assume]]\nevent = \"message.replied\"\nstep = \"ask\"\nprobability = \"50%\"\nwithin = \"30m\"\n";
     let model = |seed| {
         tend::sim::assume::Behaviour::load(
@@ -859,16 +867,9 @@ playbook p {
 fn a_table_run_counts_everyone_and_keeps_only_the_timeline_it_shows() {
     // 30 customers, two sends each on consecutive days; k7 pays twice.
     let pb = "playbook p {\n  trigger event order.paid\n  step a {\n    send wecom hi\n    wait 1d\n    send wecom again\n  }\n}\n";
-    let mut sources = Sources::default();
-    let cfg = sources.add(SourceFile::new("tend.toml", TOML));
-    let pbf = sources.add(SourceFile::new("p.playbook", format!("{TEMPLATES}\n{pb}")));
-    let program = tend::project::lint_sources(sources, cfg, &[pbf])
-        .program
-        .unwrap();
     let (customers, mut events) = numbered(30);
     events += &paid("k7", "2026-12-02T22:00:00+08:00").replace("A1", "A2");
-    let cs = input::customers(&SourceFile::new("c.toml", customers), &program.config).unwrap();
-    let es = input::events(&SourceFile::new("e.toml", events), &program.config).unwrap();
+    let (program, cs, es) = project(TOML, pb, &customers, &events);
     let from = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00+08:00")
         .unwrap()
         .with_timezone(&chrono::Utc);
@@ -909,13 +910,8 @@ fn a_table_run_counts_everyone_and_keeps_only_the_timeline_it_shows() {
 
 #[test]
 fn an_empty_customer_id_is_an_error_naming_the_line() {
-    let mut sources = Sources::default();
-    let cfg = sources.add(SourceFile::new("tend.toml", TOML));
-    let program = tend::project::lint_sources(sources, cfg, &[])
-        .program
-        .unwrap();
     let events = paid("", "2026-12-01T10:00:00+08:00");
-    let err = input::events(&SourceFile::new("e.toml", events), &program.config).unwrap_err();
+    let err = input::events(&SourceFile::new("e.toml", events), &config()).unwrap_err();
     assert!(err.to_string().contains("e.toml:1"), "{err}");
     assert!(err.to_string().contains("non-empty `customer`"), "{err}");
 }
