@@ -735,7 +735,7 @@ fn a_behaviour_model_answers_waits_with_seeded_draws() {
             behaviour: Some(&model),
             ..tend::sim::Options::new(from, until)
         };
-        tend::sim::simulate_with(&program, &cs, &es, &opts)
+        tend::sim::simulate_with(program, &cs, &es, &opts)
     };
     let a = run(1, 1);
     let replied = a
@@ -879,7 +879,7 @@ fn a_table_run_counts_everyone_and_keeps_only_the_timeline_it_shows() {
             keep,
             ..tend::sim::Options::new(from, from + chrono::Duration::days(5))
         };
-        tend::sim::simulate_with(&program, &cs, &es, &opts)
+        tend::sim::simulate_with(program, &cs, &es, &opts)
     };
     let all = run(tend::sim::Keep::All, 2);
     let one = run(tend::sim::Keep::Customer("k7".into()), 2);
