@@ -135,9 +135,8 @@ pub struct Engine<'p> {
     /// Per playbook: the events some `wait for … since entry` may look back for
     /// (only those are remembered).
     since_entry: Vec<Vec<&'p str>>,
-    /// The channels and their names in order (a channel's number in the send ledger).
-    channels: Vec<&'p crate::config::Channel>,
-    channel_names: Vec<&'p str>,
+    /// The channels by name, in order (a channel's number in the send ledger).
+    channels: Vec<(&'p str, &'p crate::config::Channel)>,
     /// How caps are named in records: per playbook cap, per `[limits]` count, per channel.
     cap_names: Vec<Vec<(String, Option<Kind>)>>,
     limit_names: Vec<String>,
@@ -186,8 +185,12 @@ impl<'p> Engine<'p> {
                     names
                 })
                 .collect(),
-            channels: program.config.channels.values().collect(),
-            channel_names: program.config.channels.keys().map(String::as_str).collect(),
+            channels: program
+                .config
+                .channels
+                .iter()
+                .map(|(n, ch)| (n.as_str(), ch))
+                .collect(),
             cap_names: program
                 .playbooks
                 .iter()
@@ -794,26 +797,12 @@ impl<'p> Engine<'p> {
     }
 
     /// Evaluates an expression where enrollment `i` runs.
-    fn eval_at(
-        &self,
-        c: &CustomerState,
-        i: usize,
-        e: &ast::Expr,
-        now: DateTime<Utc>,
-        zone: Tz,
-    ) -> Value {
+    fn eval_at(&self, c: &CustomerState, i: usize, e: &ast::Expr, now: DateTime<Utc>) -> Value {
         let en = &c.enrollments[i];
-        let in_segment = |n: &str| self.in_segment(c, n, now, 0);
-        let env = Env {
-            customer: &c.attrs,
-            event: &en.event,
-            received: &en.received,
-            coupons: &en.coupons,
-            now,
-            zone,
-            in_segment: &in_segment,
-        };
-        eval::eval(e, &env)
+        let (event, received, coupons) = (&en.event, &en.received, &en.coupons);
+        self.with_env(c, en.playbook, event, received, coupons, now, |env| {
+            eval::eval(e, env)
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -827,18 +816,34 @@ impl<'p> Engine<'p> {
         coupons: &Value,
         now: DateTime<Utc>,
     ) -> bool {
-        let customer = &c.attrs;
+        self.with_env(c, pb, event, received, coupons, now, |env| {
+            eval::condition(e, env)
+        })
+    }
+
+    /// What an expression in playbook `pb` reads: the customer, these event
+    /// values, `now`, the playbook's zone and the customer's segments.
+    #[allow(clippy::too_many_arguments)]
+    fn with_env<T>(
+        &self,
+        c: &CustomerState,
+        pb: usize,
+        event: &Value,
+        received: &Value,
+        coupons: &Value,
+        now: DateTime<Utc>,
+        f: impl FnOnce(&Env) -> T,
+    ) -> T {
         let in_segment = |name: &str| self.in_segment(c, name, now, 0);
-        let env = Env {
-            customer,
+        f(&Env {
+            customer: &c.attrs,
             event,
             received,
             coupons,
             now,
             zone: self.zone(c, pb),
             in_segment: &in_segment,
-        };
-        eval::condition(e, &env)
+        })
     }
 
     pub fn in_segment(
@@ -922,28 +927,23 @@ impl<'p> Engine<'p> {
     /// same bytes as those joined by U+001F).
     fn key(&self, c: &CustomerState, i: usize, site: &str, occurrence: u32, plant: u32) -> String {
         let e = &c.enrollments[i];
-        let mut h = Sha256::new();
-        let mut digits = [0u8; 20];
-        for (k, part) in [
+        let (mut n, mut p, mut o) = ([0u8; 20], [0u8; 20], [0u8; 20]);
+        let parts = [
             self.versions[e.playbook].as_bytes(),
             c.id.as_bytes(),
             self.pb(e.playbook).def.name.name.as_bytes(),
-            decimal(u64::from(e.n), &mut digits),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+            decimal(u64::from(e.n), &mut n),
+            site.as_bytes(),
+            decimal(u64::from(plant), &mut p),
+            decimal(u64::from(occurrence), &mut o),
+        ];
+        let mut h = Sha256::new();
+        for (k, part) in parts.into_iter().enumerate() {
             if k > 0 {
                 h.update(b"\x1f");
             }
             h.update(part);
         }
-        h.update(b"\x1f");
-        h.update(site.as_bytes());
-        h.update(b"\x1f");
-        h.update(decimal(u64::from(plant), &mut digits));
-        h.update(b"\x1f");
-        h.update(decimal(u64::from(occurrence), &mut digits));
         hex(&h.finalize()[..16])
     }
 
@@ -1072,7 +1072,9 @@ impl<'p> Engine<'p> {
                 ActionKind::If {
                     cond, otherwise, ..
                 } => {
-                    let yes = self.eval_at(c, i, cond, now, zone).truthy();
+                    let en = &c.enrollments[i];
+                    let (event, received, coupons) = (&en.event, &en.received, &en.coupons);
+                    let yes = self.cond(c, pb, cond, event, received, coupons, now);
                     let fl = &mut c.enrollments[i].flows[f];
                     if yes {
                         fl.cursor.path.push((fl.cursor.idx, 0));
@@ -1115,7 +1117,7 @@ impl<'p> Engine<'p> {
                 }
                 ActionKind::Set { path, value } => {
                     if !held_out {
-                        let v = self.eval_at(c, i, value, now, zone);
+                        let v = self.eval_at(c, i, value, now);
                         set_path(&mut c.attrs, &path.segments[1..], v);
                     }
                     advance(c);
@@ -1373,10 +1375,10 @@ impl<'p> Engine<'p> {
         let program: &'p Program = self.program;
         let config = &program.config;
         let ch_no = self
-            .channel_names
-            .binary_search(&channel.name.as_str())
+            .channels
+            .binary_search_by(|(n, _)| (*n).cmp(channel.name.as_str()))
             .ok()?;
-        let ch = self.channels[ch_no];
+        let ch = self.channels[ch_no].1;
         if c.do_not_contact {
             self.record(ctx, c, pb, "suppressed", format!("send on {}", ch.name));
             return None;
@@ -1547,7 +1549,7 @@ impl<'p> Engine<'p> {
         let (variant, source) = wordings.get(index).cloned()?;
         let with_values: Vec<(&str, Value)> = with
             .iter()
-            .map(|(k, v)| (k.name.as_str(), self.eval_at(c, i, v, now, zone)))
+            .map(|(k, v)| (k.name.as_str(), self.eval_at(c, i, v, now)))
             .collect();
         let text = match self.render(c, i, source, with_values, zone, now) {
             Ok(t) if t.is_empty() => {
