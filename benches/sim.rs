@@ -54,19 +54,13 @@ impl Population for Generated {
     }
 
     fn next_batch(&self) -> Option<Vec<Sample<'_>>> {
-        let start = self.next.fetch_add(BATCH, Ordering::Relaxed);
-        if start >= self.n {
-            return None;
-        }
         Some(
-            (start..(start + BATCH).min(self.n))
+            tend::sim::population::claim(&self.next, self.n)?
                 .map(|i| customer(i, self.from, &self.prototype))
                 .collect(),
         )
     }
 }
-
-const BATCH: usize = 256;
 
 /// One customer who pays once within 50 days; most confirm the address, get the
 /// parcel and join the group; some buy again.

@@ -32,6 +32,13 @@ pub trait Population: Sync {
 
 const BATCH: usize = 256;
 
+/// The next batch of indices in `0..len` for whichever thread asks, from a
+/// shared cursor; `None` once all are handed out.
+pub fn claim(next: &AtomicUsize, len: usize) -> Option<std::ops::Range<usize>> {
+    let start = next.fetch_add(BATCH, Ordering::Relaxed);
+    (start < len).then(|| start..(start + BATCH).min(len))
+}
+
 /// Loaded customers and events, borrowed: each run clones a customer's attributes
 /// as it starts (the engine changes them) and reads the events in place.
 pub struct SlicePopulation<'a> {
@@ -94,11 +101,7 @@ impl Population for SlicePopulation<'_> {
     }
 
     fn next_batch(&self) -> Option<Vec<Sample<'_>>> {
-        let start = self.next.fetch_add(BATCH, Ordering::Relaxed);
-        let batch = self.customers.get(start..(start + BATCH).min(self.len()))?;
-        if batch.is_empty() {
-            return None;
-        }
+        let batch = &self.customers[claim(&self.next, self.len())?];
         Some(
             batch
                 .iter()
