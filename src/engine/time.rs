@@ -79,17 +79,6 @@ pub fn next(tz: Tz, now: DateTime<Utc>, weekday: Option<Weekday>, minutes: u32) 
     unreachable!("a weekday recurs within 8 days")
 }
 
-/// Whether the local time of `t` is inside `q`.
-pub fn in_quiet(tz: Tz, t: DateTime<Utc>, q: Quiet) -> bool {
-    let l = local(tz, t);
-    q.contains(l.hour() * 60 + l.minute())
-}
-
-/// The end of the quiet range `t` is in: the first instant at or after `t` outside it.
-pub fn quiet_end(tz: Tz, t: DateTime<Utc>, q: Quiet) -> DateTime<Utc> {
-    end_of_quiet(tz, t, local(tz, t), q).unwrap_or(t)
-}
-
 /// Where the quiet range ends when `t` (`l` locally) is inside it.
 fn end_of_quiet(tz: Tz, t: DateTime<Utc>, l: NaiveDateTime, q: Quiet) -> Option<DateTime<Utc>> {
     let minute = l.hour() * 60 + l.minute();
@@ -294,20 +283,15 @@ mod tests {
 
     #[test]
     fn quiet_hours_end_at_their_end_clock() {
-        let q = Quiet::parse("21:30..09:00").unwrap();
-        let late = utc("2026-12-01T22:15:00+08:00");
-        assert!(in_quiet(Shanghai, late, q));
-        assert_eq!(
-            quiet_end(Shanghai, late, q),
-            utc("2026-12-02T09:00:00+08:00")
-        );
-        let early = utc("2026-12-02T06:00:00+08:00");
-        assert_eq!(
-            quiet_end(Shanghai, early, q),
-            utc("2026-12-02T09:00:00+08:00")
-        );
-        assert!(!in_quiet(Shanghai, utc("2026-12-02T09:00:00+08:00"), q));
-        assert!(in_quiet(Shanghai, utc("2026-12-01T21:30:00+08:00"), q));
+        let q = [(Shanghai, Quiet::parse("21:30..09:00").unwrap())];
+        let nine = utc("2026-12-02T09:00:00+08:00");
+        // Late in the evening and early in the morning both end at 09:00.
+        assert_eq!(after_quiet(utc("2026-12-01T22:15:00+08:00"), &q), nine);
+        assert_eq!(after_quiet(utc("2026-12-02T06:00:00+08:00"), &q), nine);
+        // The end is outside the range, the start inside.
+        assert_eq!(after_quiet(nine, &q), nine);
+        let start = utc("2026-12-01T21:30:00+08:00");
+        assert_eq!(after_quiet(start, &q), nine);
     }
 
     #[test]
