@@ -24,20 +24,38 @@ pub struct Scope<'a> {
     pub with: Vec<(&'a str, Value)>,
 }
 
+/// What a name at the start of a path stands for.
+enum Root<'a> {
+    /// The customer's attributes.
+    Record(&'a BTreeMap<String, Value>),
+    Value(Cow<'a, Value>),
+}
+
 impl Scope<'_> {
+    /// What `name` stands for here: a `with` value, a record of the scope or
+    /// `now`; `None` for anything else (minijinja's globals, or undefined).
+    fn root(&self, name: &str) -> Option<Root<'_>> {
+        if let Some((_, v)) = self.with.iter().rev().find(|(k, _)| *k == name) {
+            return Some(Root::Value(Cow::Borrowed(v)));
+        }
+        Some(match name {
+            "customer" => Root::Record(self.customer),
+            "event" => Root::Value(Cow::Borrowed(self.event)),
+            "received" => Root::Value(Cow::Borrowed(self.received)),
+            "coupon" => Root::Value(Cow::Borrowed(self.coupon)),
+            "now" => Root::Value(Cow::Owned(Value::DateTime(self.now))),
+            _ => return None,
+        })
+    }
+
     /// The value at a path, or `None` when the path is missing.
     fn get(&self, path: &[String]) -> Option<Cow<'_, Value>> {
         let (root, rest) = path.split_first()?;
-        if let Some((_, v)) = self.with.iter().rev().find(|(k, _)| k == root) {
-            return present(v.path(rest));
-        }
-        match root.as_str() {
-            "customer" => present(super::value::record_path(self.customer, rest)),
-            "event" => present(self.event.path(rest)),
-            "received" => present(self.received.path(rest)),
-            "coupon" => present(self.coupon.path(rest)),
-            "now" if rest.is_empty() => Some(Cow::Owned(Value::DateTime(self.now))),
-            _ => None,
+        match self.root(root)? {
+            Root::Record(fields) => present(super::value::record_path(fields, rest)),
+            Root::Value(Cow::Borrowed(v)) => present(v.path(rest)),
+            // `now`: a value of its own, with no fields.
+            Root::Value(Cow::Owned(v)) => rest.is_empty().then_some(Cow::Owned(v)),
         }
     }
 }
@@ -152,21 +170,13 @@ impl<'p> Texts<'p> {
             };
             // Only names the scope has: anything else (a global such as `range`)
             // stays minijinja's own, or undefined.
-            let known = ["customer", "event", "received", "coupon", "now"];
-            let with = scope.with.iter().rev().find(|(k, _)| k == root);
-            if with.is_none() && !known.contains(&root.as_str()) {
+            let Some(source) = scope.root(root) else {
                 continue;
-            }
+            };
             let slot = roots.entry(root.as_str()).or_insert(Value::Null);
-            match with {
-                Some((_, v)) => project(v, rest, slot),
-                None => match root.as_str() {
-                    "customer" => project_record(scope.customer, rest, slot),
-                    "event" => project(scope.event, rest, slot),
-                    "received" => project(scope.received, rest, slot),
-                    "coupon" => project(scope.coupon, rest, slot),
-                    _ => *slot = Value::DateTime(scope.now),
-                },
+            match source {
+                Root::Record(fields) => project_record(fields, rest, slot),
+                Root::Value(v) => project(&v, rest, slot),
             }
         }
         let ctx: minijinja::Value = roots
