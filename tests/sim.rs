@@ -520,16 +520,12 @@ fn every_delivery_carries_a_stable_distinct_key() {
     let pb = "playbook p {\n  trigger event order.paid\n  step a {\n    send wecom hi\n    send wecom hi\n  }\n}\n";
     let a = sim(pb, &paid("c1", "2026-12-01T10:00:00+08:00"));
     let b = sim(pb, &paid("c1", "2026-12-01T10:00:00+08:00"));
-    let keys: Vec<_> = a.outcome.sends.iter().map(|s| s.key.clone()).collect();
+    let keys: Vec<_> = a.outcome.sends.iter().map(|s| s.key).collect();
     assert_eq!(keys.len(), 2);
     assert_ne!(keys[0], keys[1]);
     assert_eq!(
         keys,
-        b.outcome
-            .sends
-            .iter()
-            .map(|s| s.key.clone())
-            .collect::<Vec<_>>()
+        b.outcome.sends.iter().map(|s| s.key).collect::<Vec<_>>()
     );
 }
 

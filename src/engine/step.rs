@@ -45,7 +45,30 @@ pub struct Delivery<'p> {
     pub text: Option<String>,
     pub deferred_from: Option<DateTime<Utc>>,
     pub reason: Option<&'static str>,
-    pub key: String,
+    pub key: Key,
+}
+
+/// An idempotency key (SEMANTICS.md §9): the first 16 bytes of a SHA-256,
+/// written as 32 hex digits. Kept as bytes: most are never shown.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key(pub [u8; 16]);
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
+impl serde::Serialize for Key {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// Anything else worth knowing (SEMANTICS.md §11).
@@ -925,7 +948,7 @@ impl<'p> Engine<'p> {
     /// The idempotency key: a hash of the playbook version, customer, playbook,
     /// enrollment, site, hook plant and occurrence (fed piece by piece, the
     /// same bytes as those joined by U+001F).
-    fn key(&self, c: &CustomerState, i: usize, site: &str, occurrence: u32, plant: u32) -> String {
+    fn key(&self, c: &CustomerState, i: usize, site: &str, occurrence: u32, plant: u32) -> Key {
         let e = &c.enrollments[i];
         let (mut n, mut p, mut o) = ([0u8; 20], [0u8; 20], [0u8; 20]);
         let parts = [
@@ -944,7 +967,9 @@ impl<'p> Engine<'p> {
             }
             h.update(part);
         }
-        hex(&h.finalize()[..16])
+        let mut key = [0; 16];
+        key.copy_from_slice(&h.finalize()[..16]);
+        Key(key)
     }
 
     /// Runs one flow until it blocks or ends.
@@ -1365,7 +1390,7 @@ impl<'p> Engine<'p> {
         with: &[(ast::Ident, ast::Expr)],
         ctx: &mut Ctx<'_, 'p>,
         retry: Option<(DateTime<Utc>, &'static str)>,
-        key: String,
+        key: Key,
     ) -> Option<Wait> {
         let pb = c.enrollments[i].playbook;
         let def = &self.pb(pb).def;

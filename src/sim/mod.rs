@@ -179,6 +179,14 @@ pub fn simulate_population<'p>(
         ..Outcome::default()
     };
     let mut funnels = empty.clone();
+    // Exactly once, then chunk by chunk, each freed as it is moved: memory
+    // holds the kept deliveries once, not twice.
+    outcome
+        .sends
+        .reserve_exact(parts.iter().map(|p| p.sends.len()).sum());
+    outcome
+        .records
+        .reserve_exact(parts.iter().map(|p| p.records.len()).sum());
     for part in parts {
         for (total, f) in funnels.iter_mut().zip(&part.funnels) {
             total.entered += f.entered;
@@ -192,20 +200,35 @@ pub fn simulate_population<'p>(
         }
         outcome.tally.merge(part.tally);
         outcome.zones.extend(part.zones);
-        outcome.sends.extend(part.sends);
-        outcome.records.extend(part.records);
+        part.sends.move_into(&mut outcome.sends);
+        part.records.move_into(&mut outcome.records);
     }
-    // Stable: one customer's effects at one instant stay in the order the engine emitted them.
-    outcome
-        .sends
-        .sort_by(|a, b| (a.at, &a.customer).cmp(&(b.at, &b.customer)));
-    outcome
-        .records
-        .sort_by(|a, b| (a.at, &a.customer).cmp(&(b.at, &b.customer)));
+    sort_by_time(&mut outcome.sends, |d| (d.at, d.customer.as_deref()));
+    sort_by_time(&mut outcome.records, |r| (r.at, r.customer.as_deref()));
     let mut order: Vec<usize> = (0..funnels.len()).collect();
     order.sort_by(|a, b| funnels[*a].name.cmp(&funnels[*b].name));
     outcome.playbooks = order.into_iter().map(|i| funnels[i].clone()).collect();
     outcome
+}
+
+/// Sorts by time, then customer, keeping one customer's effects at one instant
+/// in the order the engine emitted them. Sorts a list of positions and then
+/// moves each element once: a stable sort of millions of deliveries would
+/// need a buffer of half of them.
+fn sort_by_time<T>(v: &mut [T], key: impl Fn(&T) -> (DateTime<Utc>, Option<&str>)) {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_unstable_by(|&a, &b| key(&v[a]).cmp(&key(&v[b])).then(a.cmp(&b)));
+    // order[k] is the element that belongs at k: follow each cycle, swapping.
+    for start in 0..v.len() {
+        let mut k = start;
+        while order[k] != start {
+            let src = order[k];
+            v.swap(k, src);
+            order[k] = k;
+            k = src;
+        }
+        order[k] = k;
+    }
 }
 
 /// What one simulator thread hands back.
@@ -213,8 +236,37 @@ struct Part<'p> {
     funnels: Vec<Funnel>,
     tally: Tally,
     zones: Vec<(String, chrono_tz::Tz)>,
-    sends: Vec<Delivery<'p>>,
-    records: Vec<Record<'p>>,
+    sends: Chunks<Delivery<'p>>,
+    records: Chunks<Record<'p>>,
+}
+
+/// A list kept in fixed-size chunks: it grows without copying and can be
+/// moved out chunk by chunk.
+struct Chunks<T>(Vec<Vec<T>>);
+
+impl<T> Chunks<T> {
+    const SIZE: usize = 4096;
+
+    fn push(&mut self, item: T) {
+        match self.0.last_mut() {
+            Some(chunk) if chunk.len() < Self::SIZE => chunk.push(item),
+            _ => {
+                let mut chunk = Vec::with_capacity(Self::SIZE);
+                chunk.push(item);
+                self.0.push(chunk);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.iter().map(Vec::len).sum()
+    }
+
+    fn move_into(self, out: &mut Vec<T>) {
+        for chunk in self.0 {
+            out.extend(chunk);
+        }
+    }
 }
 
 impl<'p> Part<'p> {
@@ -223,8 +275,8 @@ impl<'p> Part<'p> {
             funnels,
             tally: Tally::default(),
             zones: Vec::new(),
-            sends: Vec::new(),
-            records: Vec::new(),
+            sends: Chunks(Vec::new()),
+            records: Chunks(Vec::new()),
         }
     }
 
@@ -375,5 +427,26 @@ fn count(state: &CustomerState, funnels: &mut [Funnel]) {
                 step.1 += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorting_by_time_keeps_emission_order_at_one_instant() {
+        let t = |s: i64| DateTime::from_timestamp(s, 0).unwrap();
+        let mut v = vec![
+            (t(5), "b", 0),
+            (t(1), "a", 1),
+            (t(5), "a", 2),
+            (t(5), "b", 3),
+            (t(1), "a", 4),
+            (t(0), "c", 5),
+        ];
+        sort_by_time(&mut v, |e| (e.0, Some(e.1)));
+        let order: Vec<i32> = v.iter().map(|e| e.2).collect();
+        assert_eq!(order, [5, 1, 4, 2, 0, 3]);
     }
 }

@@ -2,55 +2,156 @@
 
 use super::Outcome;
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::json;
-use std::fmt::Write;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
 
-fn local(o: &Outcome, customer: Option<&str>, t: DateTime<Utc>, default: chrono_tz::Tz) -> String {
+/// A time in the zone its customer's times are shown in.
+fn local(
+    zones: &HashMap<&str, chrono_tz::Tz>,
+    customer: Option<&str>,
+    t: DateTime<Utc>,
+    default: chrono_tz::Tz,
+) -> String {
     let tz = customer
-        .and_then(|c| o.zones.get(c))
+        .and_then(|c| zones.get(c))
         .copied()
         .unwrap_or(default);
     t.with_timezone(&tz).to_rfc3339()
 }
 
+/// The JSON report as one string (tests, small runs).
 pub fn json(o: &Outcome, default: chrono_tz::Tz) -> String {
-    let sends: Vec<_> = o
-        .sends
-        .iter()
-        .map(|s| {
-            json!({
-                "at": local(o, s.customer.as_deref(), s.at, default),
-                "customer": s.customer.as_deref().filter(|c| !c.is_empty()),
-                "playbook": s.playbook,
-                "step": s.step,
-                "channel": s.channel,
-                "touchpoint": s.touchpoint,
-                "template": s.template,
-                "variant": s.variant,
-                "text": s.text,
-                "deferred_from": s.deferred_from.map(|t| local(o, s.customer.as_deref(), t, default)),
-                "reason": s.reason,
-                "key": s.key,
+    let mut out = Vec::new();
+    write_json(o, default, &mut out).expect("writing to memory");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// Writes the JSON report as it goes: a million customers' deliveries are
+/// gigabytes of text, so neither a document tree nor the whole text is built.
+pub fn write_json(
+    o: &Outcome,
+    default: chrono_tz::Tz,
+    w: impl std::io::Write,
+) -> std::io::Result<()> {
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
+    let zones: HashMap<&str, chrono_tz::Tz> =
+        o.zones.iter().map(|(c, z)| (c.as_str(), *z)).collect();
+    let local = |c, t| local(&zones, c, t, default);
+    let doc = Doc {
+        sends: Rows(|| {
+            o.sends.iter().map(|s| SendRow {
+                at: local(s.customer.as_deref(), s.at),
+                customer: s.customer.as_deref().filter(|c| !c.is_empty()),
+                playbook: s.playbook,
+                step: &s.step,
+                channel: s.channel,
+                touchpoint: s.touchpoint,
+                template: s.template,
+                variant: s.variant,
+                text: s.text.as_deref(),
+                deferred_from: s.deferred_from.map(|t| local(s.customer.as_deref(), t)),
+                reason: s.reason,
+                key: s.key,
             })
-        })
-        .collect();
-    let records: Vec<_> = o
-        .records
-        .iter()
-        .map(|r| json!({ "at": local(o, r.customer.as_deref(), r.at, default), "customer": r.customer.as_deref().filter(|c| !c.is_empty()), "playbook": r.playbook, "kind": r.kind, "detail": r.detail.to_string() }))
-        .collect();
-    let playbooks: Vec<_> = o
-        .playbooks
-        .iter()
-        .map(|p| {
-            json!({
-                "name": p.name, "entered": p.entered, "goal": p.goal, "stopped": p.stopped, "active": p.active, "holdout": p.holdout,
-                "steps": p.steps.iter().map(|(n, r)| json!({ "name": n, "reached": r })).collect::<Vec<_>>(),
+        }),
+        records: Rows(|| {
+            o.records.iter().map(|r| RecordRow {
+                at: local(r.customer.as_deref(), r.at),
+                customer: r.customer.as_deref().filter(|c| !c.is_empty()),
+                playbook: r.playbook,
+                kind: r.kind,
+                detail: r.detail.to_string(),
             })
-        })
-        .collect();
-    let doc = json!({ "sends": sends, "records": records, "playbooks": playbooks, "warnings": o.warnings });
-    serde_json::to_string_pretty(&doc).expect("JSON of strings and numbers") + "\n"
+        }),
+        playbooks: Rows(|| {
+            o.playbooks.iter().map(|p| PlaybookRow {
+                name: &p.name,
+                entered: p.entered,
+                goal: p.goal,
+                stopped: p.stopped,
+                active: p.active,
+                holdout: p.holdout,
+                steps: Rows(|| {
+                    p.steps.iter().map(|(name, reached)| StepRow {
+                        name,
+                        reached: *reached,
+                    })
+                }),
+            })
+        }),
+        warnings: &o.warnings,
+    };
+    serde_json::to_writer_pretty(&mut w, &doc)?;
+    w.write_all(b"\n")?;
+    w.flush()
+}
+
+/// A sequence serialised straight from an iterator.
+struct Rows<F>(F);
+
+impl<F, I> Serialize for Rows<F>
+where
+    F: Fn() -> I,
+    I: Iterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq((self.0)())
+    }
+}
+
+// The report's shape, field by field in the order written (docs/cli.md).
+#[derive(Serialize)]
+struct Doc<'a, A, B, C> {
+    sends: A,
+    records: B,
+    playbooks: C,
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct SendRow<'a> {
+    at: String,
+    customer: Option<&'a str>,
+    playbook: &'a str,
+    step: &'a str,
+    channel: &'a str,
+    touchpoint: &'a str,
+    template: Option<&'a str>,
+    variant: Option<&'a str>,
+    text: Option<&'a str>,
+    deferred_from: Option<String>,
+    reason: Option<&'a str>,
+    key: crate::engine::step::Key,
+}
+
+#[derive(Serialize)]
+struct RecordRow<'a> {
+    at: String,
+    customer: Option<&'a str>,
+    playbook: &'a str,
+    kind: &'a str,
+    detail: String,
+}
+
+#[derive(Serialize)]
+struct PlaybookRow<'a, S> {
+    name: &'a str,
+    entered: usize,
+    goal: usize,
+    stopped: usize,
+    active: usize,
+    holdout: usize,
+    steps: S,
+}
+
+#[derive(Serialize)]
+struct StepRow<'a> {
+    name: &'a str,
+    reached: usize,
 }
 
 pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> String {
@@ -108,18 +209,19 @@ pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> Str
     };
     for c in show {
         let _ = writeln!(s, "\ntimeline of {c}");
+        let tz = o.zones.get(c.as_str()).copied().unwrap_or(default);
         for d in o
             .sends
             .iter()
             .filter(|d| d.customer.as_deref() == Some(c.as_str()))
         {
-            let at = local(o, Some(c), d.at, default);
+            let at = d.at.with_timezone(&tz).to_rfc3339();
             let deferred = d
                 .deferred_from
                 .map(|f| {
                     format!(
                         " (deferred from {}, {})",
-                        &local(o, Some(c), f, default)[11..16],
+                        &f.with_timezone(&tz).to_rfc3339()[11..16],
                         d.reason.unwrap_or("")
                     )
                 })
