@@ -8,6 +8,7 @@ pub mod config;
 pub mod cron;
 pub mod diag;
 pub mod engine;
+pub mod memory;
 pub mod project;
 pub mod report;
 pub mod sim;

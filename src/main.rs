@@ -76,6 +76,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    tend::memory::prefer_small_pages();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -317,11 +318,11 @@ fn sim(
         o
     });
     let zone = program.config.timezone.unwrap_or(chrono_tz::UTC);
-    let text = match format {
-        SimFormat::Json => tend::sim::report::json(&outcome, zone),
-        SimFormat::Table => tend::sim::report::table(&outcome, zone, customer),
+    let _ = match format {
+        SimFormat::Json => tend::sim::report::write_json(&outcome, zone, std::io::stdout().lock()),
+        SimFormat::Table => std::io::stdout()
+            .write_all(tend::sim::report::table(&outcome, zone, customer).as_bytes()),
     };
-    let _ = std::io::stdout().write_all(text.as_bytes());
     ExitCode::SUCCESS
 }
 
