@@ -144,7 +144,12 @@ type DueKey<'a> = (
 );
 
 /// A template's wordings: variant name (`None` for `text`) and source.
-type Wordings<'p> = Vec<(Option<&'p str>, &'p str)>;
+/// What a send can say: a template's text and variants, or an inline text.
+#[derive(Clone, Copy)]
+enum Wordings<'p> {
+    Named(&'p [crate::check::templates::Wording]),
+    Inline(&'p str),
+}
 
 /// Actions one input may run without blocking before the enrollment is failed.
 const RUNAWAY: usize = 10_000;
@@ -1413,10 +1418,7 @@ impl<'p> Engine<'p> {
                 Some(ct) => (
                     Some(ct.name.as_str()),
                     ct.kind,
-                    ct.wordings
-                        .iter()
-                        .map(|w| (w.variant.as_deref(), w.source.as_str()))
-                        .collect(),
+                    Wordings::Named(&ct.wordings),
                 ),
                 None => return None,
             },
@@ -1427,7 +1429,7 @@ impl<'p> Engine<'p> {
                 } else {
                     Kind::Service
                 },
-                vec![(None, s.value.as_str())],
+                Wordings::Inline(s.value.as_str()),
             ),
         };
         // The playbook's, the project's and the channel's quiet hours (no allocation:
@@ -1567,11 +1569,13 @@ impl<'p> Engine<'p> {
                 return None;
             }
         }
-        let index = tname
-            .map(|t| bucket::variant_index(&c.id, t, wordings.len()))
-            .unwrap_or(0)
-            .min(wordings.len().saturating_sub(1));
-        let (variant, source) = wordings.get(index).cloned()?;
+        let (variant, source) = match wordings {
+            Wordings::Named(all) => {
+                let w = all.get(bucket::variant_index(&c.id, tname?, all.len()))?;
+                (w.variant.as_deref(), w.source.as_str())
+            }
+            Wordings::Inline(source) => (None, source),
+        };
         let with_values: Vec<(&str, Value)> = with
             .iter()
             .map(|(k, v)| (k.name.as_str(), self.eval_at(c, i, v, now)))
