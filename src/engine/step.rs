@@ -170,6 +170,9 @@ pub struct Engine<'p> {
     limit_names: Vec<String>,
     channel_cap_names: Vec<String>,
     texts: Texts<'p>,
+    /// Per playbook, per trigger: its cron pattern, read once (reading one
+    /// costs far more than finding its next fire).
+    crons: Vec<Vec<Option<croner::Cron>>>,
 }
 
 struct Ctx<'a, 'p> {
@@ -197,6 +200,20 @@ impl<'p> Engine<'p> {
             default_zone: program.config.timezone.unwrap_or(chrono_tz::UTC),
             order,
             versions,
+            crons: program
+                .playbooks
+                .iter()
+                .map(|p| {
+                    p.def
+                        .triggers
+                        .iter()
+                        .map(|t| match &t.kind {
+                            TriggerKind::Every { cron, .. } => crate::cron::parse(&cron.value).ok(),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .collect(),
             since_entry: program
                 .playbooks
                 .iter()
@@ -609,8 +626,8 @@ impl<'p> Engine<'p> {
     ) -> Option<DateTime<Utc>> {
         let zone = self.zone(c, pb);
         match &self.pb(pb).def.triggers[ti].kind {
-            TriggerKind::Every { cron, .. } => {
-                let cron = crate::cron::parse(&cron.value).ok()?;
+            TriggerKind::Every { .. } => {
+                let cron = self.crons[pb][ti].as_ref()?;
                 cron.find_next_occurrence(&from.with_timezone(&zone), inclusive)
                     .ok()
                     .map(|t| t.with_timezone(&Utc))
