@@ -18,7 +18,8 @@ use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 
 /// An incoming event for one customer.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,6 +174,8 @@ pub struct Engine<'p> {
     /// Per playbook, per trigger: its cron pattern, read once (reading one
     /// costs far more than finding its next fire).
     crons: Vec<Vec<Option<croner::Cron>>>,
+    /// Tells this engine's remembered fires from another's (see `next_fire`).
+    id: u64,
 }
 
 struct Ctx<'a, 'p> {
@@ -200,6 +203,10 @@ impl<'p> Engine<'p> {
             default_zone: program.config.timezone.unwrap_or(chrono_tz::UTC),
             order,
             versions,
+            id: {
+                static ENGINES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                ENGINES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
             crons: program
                 .playbooks
                 .iter()
@@ -628,9 +635,27 @@ impl<'p> Engine<'p> {
         match &self.pb(pb).def.triggers[ti].kind {
             TriggerKind::Every { .. } => {
                 let cron = self.crons[pb][ti].as_ref()?;
-                cron.find_next_occurrence(&from.with_timezone(&zone), inclusive)
+                // Customers in one zone share their fires: remember the last
+                // ones asked, per thread (finding a fire is the costly part).
+                type Memo =
+                    HashMap<(u64, usize, usize, Tz, DateTime<Utc>, bool), Option<DateTime<Utc>>>;
+                thread_local!(static FIRES: RefCell<Memo> = RefCell::new(HashMap::new()));
+                let memo_key = (self.id, pb, ti, zone, from, inclusive);
+                if let Some(hit) = FIRES.with(|m| m.borrow().get(&memo_key).copied()) {
+                    return hit;
+                }
+                let next = cron
+                    .find_next_occurrence(&from.with_timezone(&zone), inclusive)
                     .ok()
-                    .map(|t| t.with_timezone(&Utc))
+                    .map(|t| t.with_timezone(&Utc));
+                FIRES.with(|m| {
+                    let mut m = m.borrow_mut();
+                    if m.len() >= 4096 {
+                        m.clear();
+                    }
+                    m.insert(memo_key, next);
+                });
+                next
             }
             TriggerKind::Yearly {
                 path,
