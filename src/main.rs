@@ -41,10 +41,12 @@ enum Command {
     Sim {
         /// The project folder (default: the current one).
         project: Option<PathBuf>,
-        /// Sample customers (TOML `[[customer]]`); default: PROJECT/customers.toml.
+        /// Sample customers: TOML `[[customer]]`, JSON lines or CSV (by extension);
+        /// default: PROJECT/customers.toml.
         #[arg(long)]
         customers: Option<PathBuf>,
-        /// Sample events (TOML `[[event]]`); default: PROJECT/events.toml.
+        /// Sample events: TOML `[[event]]`, JSON lines or CSV (by extension);
+        /// default: PROJECT/events.toml.
         #[arg(long)]
         events: Option<PathBuf>,
         /// Start of the window, RFC 3339 with an offset (2026-12-01T00:00:00+08:00).
@@ -64,7 +66,8 @@ enum Command {
         /// A behaviour model (TOML `[[assume]]`): who answers an awaited event, and when.
         #[arg(long)]
         assume: Option<PathBuf>,
-        /// Repeat with seeded randomness and report mean and spread per step.
+        /// Repeat the behaviour model's draws N times and report mean and spread
+        /// per step (needs --assume).
         #[arg(long, default_value_t = 1)]
         runs: u32,
         /// The seed of the behaviour model's draws.
@@ -196,6 +199,7 @@ fn sim(
         eprintln!("error: {msg}");
         ExitCode::from(2)
     };
+    let (from_arg, until_arg) = (from, until);
     let from = match time_arg("from", from) {
         Ok(t) => t,
         Err(e) => return fail(e),
@@ -206,8 +210,20 @@ fn sim(
             Err(e) => return fail(e),
         },
         (None, Some(d)) if d > 0 => from + chrono::Duration::days(d),
-        _ => return fail("give the end of the window with --until or --days".into()),
+        (None, Some(_)) => return fail("--days must be 1 or more".into()),
+        (None, None) => return fail("give the end of the window with --until or --days".into()),
     };
+    if until <= from {
+        return fail(format!(
+            "--until {} is not after --from {from_arg}; the window [from, until) would be empty",
+            until_arg.unwrap_or_default()
+        ));
+    }
+    if model.runs > 1 && model.assume.is_none() {
+        return fail(
+            "--runs repeats the behaviour model's draws; without --assume every run is the same. Give --assume FILE".into(),
+        );
+    }
     let targets = match tend::project::targets(std::slice::from_ref(&project)) {
         Ok(t) => t,
         Err(e) => return fail(e.to_string()),
@@ -254,6 +270,18 @@ fn sim(
         Ok(x) => x,
         Err(e) => return fail(e.to_string()),
     };
+    if let Some(id) = customer {
+        let ids = || cs.iter().map(|c| c.id.as_str()).chain(es.iter().map(|e| e.customer.as_str()));
+        if !ids().any(|c| c == id) {
+            let near = ids()
+                .filter(|c| strsim::levenshtein(c, id) <= 2)
+                .min_by_key(|c| (strsim::levenshtein(c, id), *c));
+            return fail(match near {
+                Some(n) => format!("--customer `{id}` is in neither the customers nor the events; did you mean `{n}`?"),
+                None => format!("--customer `{id}` is in neither the customers nor the events"),
+            });
+        }
+    }
     let behaviour = match &model.assume {
         None => None,
         Some(p) => match read(p.clone()).map_err(|e| e.to_string()).and_then(|src| {

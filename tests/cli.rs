@@ -356,3 +356,22 @@ fn sim_refuses_a_window_without_an_end() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("offset"));
 }
+
+#[test]
+fn sim_refuses_what_would_silently_report_nothing() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sim = |extra: &[&str]| {
+        let mut args = vec!["sim", "examples", "--from", "2026-12-01T00:00:00+08:00"];
+        args.extend_from_slice(extra);
+        let out = tend(root, &args);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = sim(&["--until", "2026-11-01T00:00:00+08:00"]);
+    assert!(err.contains("is not after --from 2026-12-01T00:00:00+08:00"), "{err}");
+    assert!(sim(&["--days", "0"]).contains("--days must be 1 or more"));
+    let err = sim(&["--days", "3", "--customer", "c01"]);
+    assert!(err.contains("did you mean `c001`?"), "{err}");
+    let err = sim(&["--days", "3", "--runs", "3"]);
+    assert!(err.contains("Give --assume FILE"), "{err}");
+}
