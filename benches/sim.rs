@@ -80,6 +80,7 @@ fn customer(i: usize, from: DateTime<Utc>, prototype: &BTreeMap<String, Value>) 
     let mut event = |suffix: &str, at: DateTime<Utc>, name: &str, data: Value, patch| {
         events.push(Cow::Owned(SampleEvent {
             id: [id.as_str(), "-", suffix].concat(),
+            origin: String::new(),
             customer: id.clone(),
             at,
             event: Event {

@@ -271,7 +271,11 @@ fn sim(
         Err(e) => return fail(e.to_string()),
     };
     if let Some(id) = customer {
-        let ids = || cs.iter().map(|c| c.id.as_str()).chain(es.iter().map(|e| e.customer.as_str()));
+        let ids = || {
+            cs.iter()
+                .map(|c| c.id.as_str())
+                .chain(es.iter().map(|e| e.customer.as_str()))
+        };
         if !ids().any(|c| c == id) {
             let near = ids()
                 .filter(|c| strsim::levenshtein(c, id) <= 2)

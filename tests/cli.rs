@@ -368,10 +368,51 @@ fn sim_refuses_what_would_silently_report_nothing() {
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let err = sim(&["--until", "2026-11-01T00:00:00+08:00"]);
-    assert!(err.contains("is not after --from 2026-12-01T00:00:00+08:00"), "{err}");
+    assert!(
+        err.contains("is not after --from 2026-12-01T00:00:00+08:00"),
+        "{err}"
+    );
     assert!(sim(&["--days", "0"]).contains("--days must be 1 or more"));
     let err = sim(&["--days", "3", "--customer", "c01"]);
     assert!(err.contains("did you mean `c001`?"), "{err}");
     let err = sim(&["--days", "3", "--runs", "3"]);
     assert!(err.contains("Give --assume FILE"), "{err}");
+}
+
+#[test]
+fn sim_names_where_an_unknown_customer_first_appears() {
+    let events = r#"[[event]]
+name = "order.paid"
+customer = "c001"
+at = 2026-12-01T10:00:00+08:00
+data = { order_id = "A1" }
+
+[[event]]
+name = "order.paid"
+customer = "c999"
+at = 2026-12-01T11:00:00+08:00
+data = { order_id = "A2" }
+"#;
+    let dir = project(
+        "stranger",
+        &[
+            ("tend.toml", TOML),
+            ("welcome.playbook", CLEAN),
+            (
+                "customers.toml",
+                "[[customer]]\nid = \"c001\"\nname = \"林\"\norders = 0\n",
+            ),
+            ("events.toml", events),
+        ],
+    );
+    let out = tend(
+        &dir,
+        &["sim", "--from", "2026-12-01T00:00:00+08:00", "--days", "1"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.contains("events.toml:7: customer `c999` is not in the customers file"),
+        "{text}"
+    );
 }

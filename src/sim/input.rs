@@ -37,6 +37,8 @@ pub struct SampleCustomer {
 pub struct SampleEvent {
     /// The event's `id`, else `file:line`.
     pub id: String,
+    /// Where it was read: `file:line` (empty when generated).
+    pub origin: String,
     pub customer: String,
     pub at: DateTime<Utc>,
     pub event: Event,
@@ -322,9 +324,11 @@ pub fn events(src: &SourceFile, config: &Config) -> Result<Vec<SampleEvent>, Inp
             },
             None => BTreeMap::new(),
         };
-        let id = get_str("id").unwrap_or_else(|| format!("{}:{line}", src.display_path()));
+        let origin = format!("{}:{line}", src.display_path());
+        let id = get_str("id").unwrap_or_else(|| origin.clone());
         out.push(SampleEvent {
             id,
+            origin,
             customer,
             at: at.with_timezone(&Utc),
             event: Event {
@@ -711,9 +715,11 @@ pub fn load_events(src: &SourceFile, config: &Config) -> Result<Vec<SampleEvent>
                 ))
             }
         };
-        let id = text("id").unwrap_or_else(|| format!("{}:{line}", src.display_path()));
+        let origin = format!("{}:{line}", src.display_path());
+        let id = text("id").unwrap_or_else(|| origin.clone());
         out.push(SampleEvent {
             id,
+            origin,
             customer,
             at: at.with_timezone(&Utc),
             event: Event {

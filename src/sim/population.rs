@@ -76,14 +76,17 @@ impl<'a> SlicePopulation<'a> {
             .map(|c| (c.id.as_str(), Some(&c.attrs)))
             .collect();
         let known: std::collections::HashSet<&str> = list.iter().map(|c| c.0).collect();
-        let mut strangers: Vec<&str> = by_customer
-            .keys()
-            .copied()
-            .filter(|id| !known.contains(id))
+        let mut strangers: Vec<(&str, &str)> = by_customer
+            .iter()
+            .filter(|(id, _)| !known.contains(*id))
+            .map(|(id, evs)| (*id, evs.first().map_or("", |e| e.origin.as_str())))
             .collect();
         strangers.sort_unstable();
-        for id in strangers {
-            warnings.push(format!("customer `{id}` appears only in events; created with the attributes those events give"));
+        // SEMANTICS.md §4: an event for an unknown id creates the customer.
+        for (id, origin) in strangers {
+            warnings.push(format!(
+                "{origin}: customer `{id}` is not in the customers file; created with only the attributes its events give (the others read as null). Add it to the customers file if that is not what you meant"
+            ));
             list.push((id, None));
         }
         SlicePopulation {
