@@ -416,3 +416,57 @@ data = { order_id = "A2" }
         "{text}"
     );
 }
+
+#[test]
+fn sim_timeline_says_what_each_delivery_was_in_local_time() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = |id: &str| {
+        let args = [
+            "sim",
+            "examples",
+            "--from",
+            "2026-12-01T00:00:00+08:00",
+            "--days",
+            "14",
+            "--customer",
+            id,
+        ];
+        stdout(&tend(root, &args))
+    };
+    let c002 = run("c002");
+    assert!(
+        c002.contains("2026-12-02 09:00 wecom      post_purchase          address_confirm (deferred from 12-01 21:50, quiet): 王姐"),
+        "{c002}"
+    );
+    assert!(
+        c002.contains("2026-12-02 11:00 coupons    post_purchase          coupon new10 granted\n"),
+        "{c002}"
+    );
+    let c003 = run("c003");
+    assert!(
+        c003.contains(
+            "2026-12-04 09:12 tasks      win_back               task: 陈先生 回复了唤醒消息"
+        ),
+        "{c003}"
+    );
+    // JSON records carry the customer's local times too (Lisa lives in New York).
+    let json = stdout(&tend(
+        root,
+        &[
+            "sim",
+            "examples",
+            "--from",
+            "2026-12-01T00:00:00+08:00",
+            "--days",
+            "14",
+            "--format",
+            "json",
+        ],
+    ));
+    assert!(
+        json.contains(
+            r#""detail": "quiet from 2026-11-30T22:00:00-05:00 to 2026-12-01T08:30:00-05:00""#
+        ),
+        "{json}"
+    );
+}

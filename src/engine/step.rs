@@ -113,6 +113,20 @@ impl std::fmt::Display for Detail<'_> {
     }
 }
 
+impl Detail<'_> {
+    /// The detail with its times in `zone` (reports show a customer's local times).
+    pub fn in_zone(&self, zone: Tz) -> String {
+        let t = |at: &DateTime<Utc>| at.with_timezone(&zone).to_rfc3339();
+        match self {
+            Detail::Text(text) => text.to_string(),
+            Detail::Deferred { reason, from, to } => {
+                format!("{reason} from {} to {}", t(from), t(to))
+            }
+            Detail::Planted { hook, at } => format!("{hook} at {}", t(at)),
+        }
+    }
+}
+
 impl From<String> for Detail<'_> {
     fn from(s: String) -> Self {
         Detail::Text(s.into())

@@ -8,20 +8,6 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-/// A time in the zone its customer's times are shown in.
-fn local(
-    zones: &HashMap<&str, chrono_tz::Tz>,
-    customer: Option<&str>,
-    t: DateTime<Utc>,
-    default: chrono_tz::Tz,
-) -> String {
-    let tz = customer
-        .and_then(|c| zones.get(c))
-        .copied()
-        .unwrap_or(default);
-    t.with_timezone(&tz).to_rfc3339()
-}
-
 /// The JSON report as one string (tests, small runs).
 pub fn json(o: &Outcome, default: chrono_tz::Tz) -> String {
     let mut out = Vec::new();
@@ -39,7 +25,8 @@ pub fn write_json(
     let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
     let zones: HashMap<&str, chrono_tz::Tz> =
         o.zones.iter().map(|(c, z)| (c.as_str(), *z)).collect();
-    let local = |c, t| local(&zones, c, t, default);
+    let zone = |c: Option<&str>| c.and_then(|c| zones.get(c)).copied().unwrap_or(default);
+    let local = |c: Option<&str>, t: DateTime<Utc>| t.with_timezone(&zone(c)).to_rfc3339();
     let doc = Doc {
         sends: Rows(|| {
             o.sends.iter().map(|s| SendRow {
@@ -63,7 +50,7 @@ pub fn write_json(
                 customer: r.customer.as_deref().filter(|c| !c.is_empty()),
                 playbook: r.playbook,
                 kind: r.kind,
-                detail: r.detail.to_string(),
+                detail: r.detail.in_zone(zone(r.customer.as_deref())),
             })
         }),
         playbooks: Rows(|| {
@@ -215,23 +202,31 @@ pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> Str
             .iter()
             .filter(|d| d.customer.as_deref() == Some(c.as_str()))
         {
-            let at = d.at.with_timezone(&tz).to_rfc3339();
+            let at = d.at.with_timezone(&tz).naive_local();
+            // The clock it was due at, with its date when that was another day.
             let deferred = d
                 .deferred_from
                 .map(|f| {
-                    format!(
-                        " (deferred from {}, {})",
-                        &f.with_timezone(&tz).to_rfc3339()[11..16],
-                        d.reason.unwrap_or("")
-                    )
+                    let f = f.with_timezone(&tz).naive_local();
+                    let due = if f.date() == at.date() {
+                        f.format("%H:%M")
+                    } else {
+                        f.format("%m-%d %H:%M")
+                    };
+                    format!(" (deferred from {due}, {})", d.reason.unwrap_or(""))
                 })
                 .unwrap_or_default();
-            let what = d.template.unwrap_or("text");
             let text = d.text.as_deref().unwrap_or("").replace('\n', " ");
+            let what = match (d.template, d.touchpoint) {
+                (Some(coupon), "coupons") => format!("coupon {coupon} granted{deferred}"),
+                (_, "tasks") => format!("task{deferred}: {text}"),
+                (Some(template), _) => format!("{template}{deferred}: {text}"),
+                (None, _) => format!("inline text{deferred}: {text}"),
+            };
             let _ = writeln!(
                 s,
-                "  {} {} {} {what}{deferred}: {text}",
-                &at[..16].replace('T', " "),
+                "  {} {} {} {what}",
+                at.format("%Y-%m-%d %H:%M"),
                 pad(d.channel, 10),
                 pad(d.playbook, 22)
             );
@@ -279,6 +274,8 @@ pub fn runs_json(runs: &[Vec<super::Funnel>], seed: u64) -> String {
                 "entered": spread_json(&col(&|f| f.entered)),
                 "goal": spread_json(&col(&|f| f.goal)),
                 "stopped": spread_json(&col(&|f| f.stopped)),
+                "active": spread_json(&col(&|f| f.active)),
+                "holdout": spread_json(&col(&|f| f.holdout)),
                 "steps": f.steps.iter().enumerate().map(|(s, (name, _))| {
                     json!({ "name": name, "reached": spread_json(&col(&|f| f.steps[s].1)) })
                 }).collect::<Vec<_>>(),
