@@ -911,3 +911,307 @@ fn an_empty_customer_id_is_an_error_naming_the_line() {
     assert!(err.to_string().contains("e.toml:1"), "{err}");
     assert!(err.to_string().contains("non-empty `customer`"), "{err}");
 }
+
+/// CUSTOMERS plus `ny`, whose own zone is New York.
+fn with_new_york() -> String {
+    format!("{CUSTOMERS}\n[[customer]]\nid = \"ny\"\nname = \"Lisa\"\ntags = []\norders = 0\npersonal_added = true\ntimezone = \"America/New_York\"\n")
+}
+
+/// (local time, customer, kind) of the records of these kinds, with their details.
+fn records(r: &Run, kinds: &[&str]) -> Vec<(String, String, String, String)> {
+    r.outcome
+        .records
+        .iter()
+        .filter(|x| kinds.contains(&x.kind))
+        .map(|x| {
+            let c = x.customer.as_deref().unwrap_or_default();
+            let zone = r
+                .outcome
+                .zones
+                .get(c)
+                .copied()
+                .unwrap_or(chrono_tz::Asia::Shanghai);
+            (
+                x.at.with_timezone(&zone).format("%m-%d %H:%M").to_string(),
+                c.to_string(),
+                x.kind.to_string(),
+                x.detail.to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_monthly_cap_defers_to_the_first_of_next_month_in_local_time() {
+    // Three sends on 29, 30 and 31 December: the third finds December full. The
+    // month turns at 01-01 00:00 Shanghai, which is quiet, so it goes at 08:00.
+    let pb = "playbook p {\n  cap 2 per month\n  quiet 22:00..08:00\n  trigger event order.paid\n  step a {\n    send wecom hi\n    wait 1d\n    send wecom again\n    wait 1d\n    send wecom hi\n  }\n}\n";
+    let r = sim_with(
+        TOML,
+        pb,
+        CUSTOMERS,
+        &paid("c1", "2026-12-29T10:00:00+08:00"),
+        "2026-12-25T00:00:00+08:00",
+        10,
+    );
+    assert_eq!(
+        r.rows,
+        vec![
+            row("12-29 10:00", "c1", "wecom", "hi"),
+            row("12-30 10:00", "c1", "wecom", "again"),
+            deferred(
+                "01-01 08:00",
+                "c1",
+                "wecom",
+                "hi",
+                "12-31 10:00",
+                "quiet,cap"
+            )
+        ]
+    );
+
+    // `[limits] per_month` counts in the customer zone. Both pay at 2027-01-31 13:00 UTC
+    // (21:00 Shanghai, 08:00 New York) and send twice; 12h later it is 02-01 09:00 in
+    // Shanghai (a new month, room) but still 01-31 20:00 in New York (January is full),
+    // so ny waits for 02-01 00:00 New York time.
+    let toml = TOML.replace("[customer]", "[limits]\nper_month = 2\n\n[customer]");
+    let pb = "playbook p {\n  trigger event order.paid\n  step a {\n    send wecom hi\n    send wecom again\n    wait 12h\n    send wecom hi\n  }\n}\n";
+    let r = sim_with(
+        &toml,
+        pb,
+        &with_new_york(),
+        &(paid("c1", "2027-01-31T08:00:00-05:00") + &paid("ny", "2027-01-31T08:00:00-05:00")),
+        "2027-01-30T00:00:00+08:00",
+        5,
+    );
+    assert_eq!(
+        r.rows,
+        vec![
+            row("01-31 21:00", "c1", "wecom", "hi"),
+            row("01-31 21:00", "c1", "wecom", "again"),
+            row("01-31 08:00", "ny", "wecom", "hi"),
+            row("01-31 08:00", "ny", "wecom", "again"),
+            row("02-01 09:00", "c1", "wecom", "hi"),
+            deferred("02-01 00:00", "ny", "wecom", "hi", "01-31 20:00", "cap")
+        ]
+    );
+}
+
+#[test]
+fn a_full_week_defers_to_monday() {
+    // 2026-12-02 is a Wednesday. Wed and Thu fill the week; Friday's send waits for the
+    // next ISO week, Monday 12-07 00:00 (not Sunday), and the flow after it with it.
+    let pb = "playbook p {\n  cap 2 per week\n  trigger event order.paid\n  step a {\n    send wecom hi\n    wait 1d\n    send wecom again\n    wait 1d\n    send wecom hi\n    wait 1h\n    send wecom again\n  }\n}\n";
+    let r = sim(pb, &paid("c1", "2026-12-02T10:00:00+08:00"));
+    assert_eq!(
+        r.rows,
+        vec![
+            row("12-02 10:00", "c1", "wecom", "hi"),
+            row("12-03 10:00", "c1", "wecom", "again"),
+            deferred("12-07 00:00", "c1", "wecom", "hi", "12-04 10:00", "cap"),
+            row("12-07 01:00", "c1", "wecom", "again")
+        ]
+    );
+}
+
+#[test]
+fn limits_quiet_hours_follow_the_customer_zone() {
+    // [limits] quiet 22:00..08:00 in each customer's zone; the playbook is in Shanghai.
+    // Both pay at 12-01 04:00 UTC: 12:00 in Shanghai (c1 sends at once) but 11-30 23:00
+    // in New York (ny waits for 08:00 there). 10h later c1's 22:00 is quiet (the start is
+    // inclusive) and waits for 08:00; ny's 18:00 is not.
+    let toml = TOML.replace(
+        "[customer]",
+        "[limits]\nquiet = \"22:00..08:00\"\n\n[customer]",
+    );
+    let pb = "playbook p {\n  trigger event order.paid\n  step a {\n    send wecom hi\n    wait 10h\n    send wecom again\n  }\n}\n";
+    let r = sim_with(
+        &toml,
+        pb,
+        &with_new_york(),
+        &(paid("c1", "2026-12-01T12:00:00+08:00") + &paid("ny", "2026-12-01T12:00:00+08:00")),
+        "2026-11-30T00:00:00+08:00",
+        4,
+    );
+    assert_eq!(
+        r.rows,
+        vec![
+            row("12-01 12:00", "c1", "wecom", "hi"),
+            deferred("12-01 08:00", "ny", "wecom", "hi", "11-30 23:00", "quiet"),
+            row("12-01 18:00", "ny", "wecom", "again"),
+            deferred(
+                "12-02 08:00",
+                "c1",
+                "wecom",
+                "again",
+                "12-01 22:00",
+                "quiet"
+            )
+        ]
+    );
+}
+
+#[test]
+fn held_out_customers_count_for_the_goal() {
+    // bucket("holdout", k0, p) = 6661 (treated), bucket("holdout", k1, p) = 3575 (held
+    // out at 50%), by hand from SHA-256. Both reply within the 3-day window.
+    let pb = "playbook p {\n  holdout 50%\n  trigger event order.paid\n  goal event message.replied within 3d\n  step a {\n    send wecom hi\n    wait 5d\n    send wecom again\n  }\n}\n";
+    let (customers, events) = numbered(2);
+    let events = events
+        + &event(
+            "message.replied",
+            "k0",
+            "2026-12-02T10:00:00+08:00",
+            "text = \"好\"",
+        )
+        + &event(
+            "message.replied",
+            "k1",
+            "2026-12-02T11:00:00+08:00",
+            "text = \"好\"",
+        );
+    let r = sim_with(
+        TOML,
+        pb,
+        &customers,
+        &events,
+        "2026-12-01T00:00:00+08:00",
+        10,
+    );
+    // Only k0 is messaged; the goal ends both enrollments before `again`.
+    assert_eq!(r.rows, vec![row("12-01 10:00", "k0", "wecom", "hi")]);
+    let f = &r.outcome.playbooks[0];
+    assert_eq!(
+        (f.entered, f.holdout, f.goal, f.active, f.stopped),
+        (2, 1, 2, 0, 0)
+    );
+    assert_eq!(
+        records(&r, &["goal"]),
+        vec![
+            (
+                "12-02 10:00".into(),
+                "k0".into(),
+                "goal".into(),
+                "converted".into()
+            ),
+            (
+                "12-02 11:00".into(),
+                "k1".into(),
+                "goal".into(),
+                "converted".into()
+            )
+        ]
+    );
+}
+
+#[test]
+fn split_arms_and_variants_are_fixed_values() {
+    // By hand (python3 hashlib), 50/50 split: bucket("split", k, p, a, 0) < 5000 is arm x;
+    // variant index = bucket("variant", k, v) × 2 / 10000 (0 = text, 1 = b):
+    //   k0: split 1694 -> x, variant 9237 -> b
+    //   k1: split 7463 -> y, variant 9032 -> b
+    //   k2: split 9259 -> y, variant 6706 -> b
+    //   k3: split 6520 -> y, variant 3906 -> text
+    //   k4: split 4698 -> x, variant 3365 -> text
+    let pb = "template v {\n  text \"{{ customer.name }} A\"\n  variant b \"{{ customer.name }} B\"\n}\nplaybook p {\n  trigger event order.paid\n  step a {\n    send wecom v\n    split { 50% -> x, 50% -> y }\n  }\n  step x {\n    send wecom hi\n    end\n  }\n  step y {\n    send wecom again\n  }\n}\n";
+    let (customers, events) = numbered(5);
+    let r = sim_with(
+        TOML,
+        pb,
+        &customers,
+        &events,
+        "2026-12-01T00:00:00+08:00",
+        2,
+    );
+    assert_eq!(
+        r.rows,
+        vec![
+            row("12-01 10:00", "k0", "wecom", "v"),
+            row("12-01 10:00", "k0", "wecom", "hi"),
+            row("12-01 10:00", "k1", "wecom", "v"),
+            row("12-01 10:00", "k1", "wecom", "again"),
+            row("12-01 10:00", "k2", "wecom", "v"),
+            row("12-01 10:00", "k2", "wecom", "again"),
+            row("12-01 10:00", "k3", "wecom", "v"),
+            row("12-01 10:00", "k3", "wecom", "again"),
+            row("12-01 10:00", "k4", "wecom", "v"),
+            row("12-01 10:00", "k4", "wecom", "hi")
+        ]
+    );
+    let variants: Vec<_> = r
+        .outcome
+        .sends
+        .iter()
+        .filter(|s| s.template == Some("v"))
+        .map(|s| (s.variant, s.text.as_deref().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        variants,
+        vec![
+            (Some("b"), "n0 B"),
+            (Some("b"), "n1 B"),
+            (Some("b"), "n2 B"),
+            (None, "n3 A"),
+            (None, "n4 A")
+        ]
+    );
+}
+
+#[test]
+fn reenter_always_starts_again_after_finishing() {
+    // The 12:00 order comes while the first enrollment waits: ignored even under
+    // `always`. The first finishes at 12-02 10:00, so the 12-03 order starts again.
+    let pb = "playbook p {\n  reenter always\n  trigger event order.paid\n  step a {\n    send wecom hi\n    wait 1d\n    send wecom again\n  }\n}\n";
+    let events = paid("c1", "2026-12-01T10:00:00+08:00")
+        + &paid("c1", "2026-12-01T12:00:00+08:00")
+        + &paid("c1", "2026-12-03T10:00:00+08:00");
+    let r = sim(pb, &events);
+    assert_eq!(
+        r.rows,
+        vec![
+            row("12-01 10:00", "c1", "wecom", "hi"),
+            row("12-02 10:00", "c1", "wecom", "again"),
+            row("12-03 10:00", "c1", "wecom", "hi"),
+            row("12-04 10:00", "c1", "wecom", "again")
+        ]
+    );
+    let ignored = records(&r, &["ignored"]);
+    assert_eq!(
+        ignored
+            .iter()
+            .map(|x| (x.0.as_str(), x.1.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("12-01 12:00", "c1")]
+    );
+    assert!(ignored[0].3.contains("already enrolled"), "{ignored:?}");
+    assert_eq!(r.outcome.playbooks[0].entered, 2);
+}
+
+#[test]
+fn without_reenter_an_event_trigger_enrolls_once() {
+    // The default for `event` triggers is `never`: after the first enrollment finishes
+    // (12-02 10:00), the 12-03 order is ignored too, for reenter this time.
+    let pb = "playbook p {\n  trigger event order.paid\n  step a {\n    send wecom hi\n    wait 1d\n    send wecom again\n  }\n}\n";
+    let events = paid("c1", "2026-12-01T10:00:00+08:00")
+        + &paid("c1", "2026-12-01T12:00:00+08:00")
+        + &paid("c1", "2026-12-03T10:00:00+08:00");
+    let r = sim(pb, &events);
+    assert_eq!(
+        r.rows,
+        vec![
+            row("12-01 10:00", "c1", "wecom", "hi"),
+            row("12-02 10:00", "c1", "wecom", "again")
+        ]
+    );
+    let ignored = records(&r, &["ignored"]);
+    assert_eq!(
+        ignored
+            .iter()
+            .map(|x| (x.0.as_str(), x.1.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("12-01 12:00", "c1"), ("12-03 10:00", "c1")]
+    );
+    assert!(ignored[0].3.contains("already enrolled"), "{ignored:?}");
+    assert!(ignored[1].3.contains("reenter"), "{ignored:?}");
+    assert_eq!(r.outcome.playbooks[0].entered, 1);
+}
