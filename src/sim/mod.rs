@@ -212,12 +212,36 @@ pub fn simulate_population<'p>(
 }
 
 /// Sorts by time, then customer, keeping one customer's effects at one instant
-/// in the order the engine emitted them. Sorts a list of positions and then
-/// moves each element once: a stable sort of millions of deliveries would
-/// need a buffer of half of them.
+/// in the order the engine emitted them. Sorts small integer keys (customers
+/// ranked once) and then moves each element once: comparing strings behind
+/// millions of scattered deliveries, or a stable sort's buffer of half of
+/// them, cost more than the run.
 fn sort_by_time<T>(v: &mut [T], key: impl Fn(&T) -> (DateTime<Utc>, Option<&str>)) {
-    let mut order: Vec<usize> = (0..v.len()).collect();
-    order.sort_unstable_by(|&a, &b| key(&v[a]).cmp(&key(&v[b])).then(a.cmp(&b)));
+    // One customer's effects sit together, so each run of them is ranked once.
+    let mut names: Vec<&str> = v.iter().filter_map(|x| key(x).1).collect();
+    names.dedup();
+    names.sort_unstable();
+    names.dedup();
+    let mut keys: Vec<(i64, u32, usize, usize)> = Vec::with_capacity(v.len());
+    let mut last: Option<(&str, usize)> = None;
+    for (i, x) in v.iter().enumerate() {
+        let (at, customer) = key(x);
+        // 0 for no customer (a broadcast): Option's order, None first.
+        let rank = match customer {
+            None => 0,
+            Some(c) => match last {
+                Some((l, r)) if l == c => r,
+                _ => {
+                    let r = names.binary_search(&c).map_or(0, |r| r + 1);
+                    last = Some((c, r));
+                    r
+                }
+            },
+        };
+        keys.push((at.timestamp(), at.timestamp_subsec_nanos(), rank, i));
+    }
+    keys.sort_unstable();
+    let mut order: Vec<usize> = keys.into_iter().map(|k| k.3).collect();
     // order[k] is the element that belongs at k: follow each cycle, swapping.
     for start in 0..v.len() {
         let mut k = start;
