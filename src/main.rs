@@ -209,7 +209,16 @@ fn sim(
             Ok(t) => t,
             Err(e) => return fail(e),
         },
-        (None, Some(d)) if d > 0 => from + chrono::Duration::days(d),
+        (None, Some(d)) if d > 0 => {
+            match chrono::Duration::try_days(d).and_then(|d| from.checked_add_signed(d)) {
+                Some(t) => t,
+                None => {
+                    return fail(format!(
+                        "--days {d} reaches past the last date tend can represent"
+                    ))
+                }
+            }
+        }
         (None, Some(_)) => return fail("--days must be 1 or more".into()),
         (None, None) => return fail("give the end of the window with --until or --days".into()),
     };
@@ -218,6 +227,9 @@ fn sim(
             "--until {} is not after --from {from_arg}; the window [from, until) would be empty",
             until_arg.unwrap_or_default()
         ));
+    }
+    if model.runs == 0 {
+        return fail("--runs must be 1 or more".into());
     }
     if model.runs > 1 && model.assume.is_none() {
         return fail(
@@ -271,18 +283,21 @@ fn sim(
         Err(e) => return fail(e.to_string()),
     };
     if let Some(id) = customer {
+        // Events outside the window create no one.
         let ids = || {
-            cs.iter()
-                .map(|c| c.id.as_str())
-                .chain(es.iter().map(|e| e.customer.as_str()))
+            cs.iter().map(|c| c.id.as_str()).chain(
+                es.iter()
+                    .filter(|e| e.at >= from && e.at < until)
+                    .map(|e| e.customer.as_str()),
+            )
         };
         if !ids().any(|c| c == id) {
             let near = ids()
                 .filter(|c| strsim::levenshtein(c, id) <= 2)
                 .min_by_key(|c| (strsim::levenshtein(c, id), *c));
             return fail(match near {
-                Some(n) => format!("--customer `{id}` is in neither the customers nor the events; did you mean `{n}`?"),
-                None => format!("--customer `{id}` is in neither the customers nor the events"),
+                Some(n) => format!("--customer `{id}` is in neither the customers nor the events of the window; did you mean `{n}`?"),
+                None => format!("--customer `{id}` is in neither the customers nor the events of the window"),
             });
         }
     }
@@ -350,12 +365,19 @@ fn sim(
         o
     });
     let zone = program.config.timezone.unwrap_or(chrono_tz::UTC);
-    let _ = match format {
+    let written = match format {
         SimFormat::Json => tend::sim::report::write_json(&outcome, zone, std::io::stdout().lock()),
         SimFormat::Table => std::io::stdout()
             .write_all(tend::sim::report::table(&outcome, zone, customer).as_bytes()),
     };
-    ExitCode::SUCCESS
+    match written {
+        // A reader that stopped early (`| head`) is not a failure.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("error: writing the report failed: {e}");
+            ExitCode::from(1)
+        }
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 fn progress_bar(

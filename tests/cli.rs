@@ -375,6 +375,8 @@ fn sim_refuses_what_would_silently_report_nothing() {
     assert!(sim(&["--days", "0"]).contains("--days must be 1 or more"));
     let err = sim(&["--days", "3", "--customer", "c01"]);
     assert!(err.contains("did you mean `c001`?"), "{err}");
+    assert!(sim(&["--days", "3", "--runs", "0"]).contains("--runs must be 1 or more"));
+    assert!(sim(&["--days", "100000000"]).contains("reaches past the last date"));
     let err = sim(&["--days", "3", "--runs", "3"]);
     assert!(err.contains("Give --assume FILE"), "{err}");
 }

@@ -472,5 +472,15 @@ mod tests {
         sort_by_time(&mut v, |e| (e.0, Some(e.1)));
         let order: Vec<i32> = v.iter().map(|e| e.2).collect();
         assert_eq!(order, [5, 1, 4, 2, 0, 3]);
+        // A broadcast (no customer) comes first at its instant, then the empty id.
+        let mut v = vec![
+            (t(1), Some("b"), 0),
+            (t(1), Some(""), 1),
+            (t(1), None, 2),
+            (t(0), Some("b"), 3),
+        ];
+        sort_by_time(&mut v, |e| (e.0, e.1));
+        let order: Vec<i32> = v.iter().map(|e| e.2).collect();
+        assert_eq!(order, [3, 2, 1, 0]);
     }
 }

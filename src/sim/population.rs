@@ -84,8 +84,13 @@ impl<'a> SlicePopulation<'a> {
         strangers.sort_unstable();
         // SEMANTICS.md §4: an event for an unknown id creates the customer.
         for (id, origin) in strangers {
+            let at = if origin.is_empty() {
+                String::new()
+            } else {
+                format!("{origin}: ")
+            };
             warnings.push(format!(
-                "{origin}: customer `{id}` is not in the customers file; created with only the attributes its events give (the others read as null). Add it to the customers file if that is not what you meant"
+                "{at}customer `{id}` is not in the customers file; created with only the attributes its events give (the others read as null). Add it to the customers file if that is not what you meant"
             ));
             list.push((id, None));
         }
