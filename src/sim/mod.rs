@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use input::{SampleCustomer, SampleEvent};
 pub use population::{Population, Sample, SlicePopulation};
 use std::collections::BTreeMap;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 pub use tally::Tally;
 
@@ -45,8 +45,9 @@ pub struct Outcome<'p> {
     /// Counts over every customer, kept or not.
     pub tally: Tally,
     pub warnings: Vec<String>,
-    /// The zone each kept customer's times are shown in.
-    pub zones: BTreeMap<String, chrono_tz::Tz>,
+    /// The zone each kept customer's times are shown in (looked up once per
+    /// delivery by the JSON report).
+    pub zones: HashMap<String, chrono_tz::Tz>,
     /// How many customers ran (the broadcast pseudo-customer not counted).
     pub customers: usize,
 }
@@ -218,8 +219,12 @@ pub fn simulate_population<'p>(
 /// them, cost more than the run.
 fn sort_by_time<T>(v: &mut [T], key: impl Fn(&T) -> (DateTime<Utc>, Option<&str>)) {
     // One customer's effects sit together, so each run of them is ranked once.
-    let mut names: Vec<&str> = v.iter().filter_map(|x| key(x).1).collect();
-    names.dedup();
+    let mut names: Vec<&str> = Vec::new();
+    for c in v.iter().filter_map(|x| key(x).1) {
+        if names.last() != Some(&c) {
+            names.push(c);
+        }
+    }
     names.sort_unstable();
     names.dedup();
     let mut keys: Vec<(i64, u32, usize, usize)> = Vec::with_capacity(v.len());

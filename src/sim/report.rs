@@ -4,7 +4,6 @@ use super::Outcome;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
@@ -23,9 +22,7 @@ pub fn write_json(
     w: impl std::io::Write,
 ) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
-    let zones: HashMap<&str, chrono_tz::Tz> =
-        o.zones.iter().map(|(c, z)| (c.as_str(), *z)).collect();
-    let zone = |c: Option<&str>| c.and_then(|c| zones.get(c)).copied().unwrap_or(default);
+    let zone = |c: Option<&str>| c.and_then(|c| o.zones.get(c)).copied().unwrap_or(default);
     let local = |c: Option<&str>, t: DateTime<Utc>| t.with_timezone(&zone(c)).to_rfc3339();
     let doc = Doc {
         sends: Rows(|| {
@@ -189,11 +186,12 @@ pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> Str
     if let Some((n, c, d)) = &t.busiest {
         let _ = writeln!(s, "busiest customer-day: {c} on {d} ({n} deliveries)");
     }
-    let show: Vec<&String> = match customer {
+    let mut show: Vec<&String> = match customer {
         Some(c) => o.zones.keys().filter(|k| k.as_str() == c).collect(),
         None if o.customers <= 10 => o.zones.keys().filter(|k| !k.is_empty()).collect(),
         None => Vec::new(),
     };
+    show.sort();
     for c in show {
         let _ = writeln!(s, "\ntimeline of {c}");
         let tz = o.zones.get(c.as_str()).copied().unwrap_or(default);
