@@ -53,6 +53,13 @@ fn tend(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `tend sim examples --from 2026-12-01T00:00:00+08:00 ARGS…` in the repository.
+fn sim_example(args: &[&str]) -> Output {
+    let mut all = vec!["sim", "examples", "--from", "2026-12-01T00:00:00+08:00"];
+    all.extend_from_slice(args);
+    tend(Path::new(env!("CARGO_MANIFEST_DIR")), &all)
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
 }
@@ -270,20 +277,7 @@ fn every_rule_page_has_the_four_sections() {
 
 #[test]
 fn sim_on_the_example_project_prints_json_in_the_documented_shape() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = tend(
-        root,
-        &[
-            "sim",
-            "examples",
-            "--from",
-            "2026-12-01T00:00:00+08:00",
-            "--days",
-            "14",
-            "--format",
-            "json",
-        ],
-    );
+    let out = sim_example(&["--days", "14", "--format", "json"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -359,11 +353,8 @@ fn sim_refuses_a_window_without_an_end() {
 
 #[test]
 fn sim_refuses_what_would_silently_report_nothing() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let sim = |extra: &[&str]| {
-        let mut args = vec!["sim", "examples", "--from", "2026-12-01T00:00:00+08:00"];
-        args.extend_from_slice(extra);
-        let out = tend(root, &args);
+        let out = sim_example(extra);
         assert_eq!(out.status.code(), Some(2), "{extra:?}");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
@@ -421,20 +412,7 @@ data = { order_id = "A2" }
 
 #[test]
 fn sim_timeline_says_what_each_delivery_was_in_local_time() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let run = |id: &str| {
-        let args = [
-            "sim",
-            "examples",
-            "--from",
-            "2026-12-01T00:00:00+08:00",
-            "--days",
-            "14",
-            "--customer",
-            id,
-        ];
-        stdout(&tend(root, &args))
-    };
+    let run = |id: &str| stdout(&sim_example(&["--days", "14", "--customer", id]));
     let c002 = run("c002");
     assert!(
         c002.contains("2026-12-02 09:00 wecom      post_purchase          address_confirm (deferred from 12-01 21:50, quiet): 王姐"),
@@ -452,19 +430,7 @@ fn sim_timeline_says_what_each_delivery_was_in_local_time() {
         "{c003}"
     );
     // JSON records carry the customer's local times too (Lisa lives in New York).
-    let json = stdout(&tend(
-        root,
-        &[
-            "sim",
-            "examples",
-            "--from",
-            "2026-12-01T00:00:00+08:00",
-            "--days",
-            "14",
-            "--format",
-            "json",
-        ],
-    ));
+    let json = stdout(&sim_example(&["--days", "14", "--format", "json"]));
     assert!(
         json.contains(
             r#""detail": "quiet from 2026-11-30T22:00:00-05:00 to 2026-12-01T08:30:00-05:00""#

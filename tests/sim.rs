@@ -158,6 +158,19 @@ fn numbered(n: usize) -> (String, String) {
     (customers, events)
 }
 
+/// `numbered(n)` customers, each paying at 2026-12-01 10:00, over `days` days.
+fn sim_numbered(playbook: &str, n: usize, days: i64) -> Run {
+    let (customers, events) = numbered(n);
+    sim_with(
+        TOML,
+        playbook,
+        &customers,
+        &events,
+        "2026-12-01T00:00:00+08:00",
+        days,
+    )
+}
+
 fn sim(playbook: &str, events: &str) -> Run {
     sim_with(
         TOML,
@@ -448,23 +461,8 @@ fn a_day_across_new_york_spring_forward_lands_at_the_same_local_time() {
 #[test]
 fn variants_and_splits_are_stable_per_customer() {
     let pb = "template v {\n  text \"{{ customer.name }} A\"\n  variant b \"{{ customer.name }} B\"\n}\nplaybook p {\n  trigger event order.paid\n  step a {\n    send wecom v\n    split { 50% -> x, 50% -> y }\n  }\n  step x {\n    send wecom hi\n    end\n  }\n  step y {\n    send wecom again\n  }\n}\n";
-    let (customers, events) = numbered(40);
-    let first = sim_with(
-        TOML,
-        pb,
-        &customers,
-        &events,
-        "2026-12-01T00:00:00+08:00",
-        2,
-    );
-    let second = sim_with(
-        TOML,
-        pb,
-        &customers,
-        &events,
-        "2026-12-01T00:00:00+08:00",
-        2,
-    );
+    let first = sim_numbered(pb, 40, 2);
+    let second = sim_numbered(pb, 40, 2);
     assert_eq!(first.rows, second.rows);
     for s in first
         .outcome
@@ -498,15 +496,7 @@ fn variants_and_splits_are_stable_per_customer() {
 #[test]
 fn holdout_enrolls_without_messaging() {
     let pb = "playbook p {\n  holdout 50%\n  trigger event order.paid\n  step a {\n    send wecom hi\n  }\n}\n";
-    let (customers, events) = numbered(40);
-    let r = sim_with(
-        TOML,
-        pb,
-        &customers,
-        &events,
-        "2026-12-01T00:00:00+08:00",
-        2,
-    );
+    let r = sim_numbered(pb, 40, 2);
     let held = (0..40)
         .filter(|i| tend::engine::bucket::held_out(&format!("k{i}"), "p", 5000))
         .count();
@@ -1114,15 +1104,7 @@ fn split_arms_and_variants_are_fixed_values() {
     //   k3: split 6520 -> y, variant 3906 -> text
     //   k4: split 4698 -> x, variant 3365 -> text
     let pb = "template v {\n  text \"{{ customer.name }} A\"\n  variant b \"{{ customer.name }} B\"\n}\nplaybook p {\n  trigger event order.paid\n  step a {\n    send wecom v\n    split { 50% -> x, 50% -> y }\n  }\n  step x {\n    send wecom hi\n    end\n  }\n  step y {\n    send wecom again\n  }\n}\n";
-    let (customers, events) = numbered(5);
-    let r = sim_with(
-        TOML,
-        pb,
-        &customers,
-        &events,
-        "2026-12-01T00:00:00+08:00",
-        2,
-    );
+    let r = sim_numbered(pb, 5, 2);
     assert_eq!(
         r.rows,
         vec![
