@@ -1,0 +1,26 @@
+//! What comes in: the event envelope and schema-typed customers and events,
+//! one module for every reader (sample files in TOML, JSON lines or CSV, the
+//! HTTP API, `tend import`), with one set of error messages naming the field.
+
+use crate::value::{Fields, Sym};
+use chrono::{DateTime, Utc};
+
+/// An incoming event for one customer, as the engine sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub name: Sym,
+    /// The payload, checked against `[events."name"]`.
+    pub data: Fields,
+    /// A partial patch of the customer, applied before any condition sees the event.
+    pub attributes: Fields,
+}
+
+/// The envelope every input shares: `{"id", "name", "customer", "at", "data", "attributes"}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// De-duplicates; `None` when the input gave none (the simulator then uses file:line).
+    pub id: Option<String>,
+    pub customer: String,
+    pub at: DateTime<Utc>,
+    pub event: Event,
+}
