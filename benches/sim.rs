@@ -6,14 +6,13 @@
 
 use chrono::{DateTime, Duration, Utc};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-use tend::engine::step::Event;
-use tend::engine::value::Value;
+use tend::intake::Event;
 use tend::sim::input::SampleEvent;
 use tend::sim::{Keep, Options, Population, Sample};
 use tend::source::{SourceFile, Sources};
+use tend::value::{Fields, Sym, Value};
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -34,8 +33,8 @@ impl Lcg {
     }
 }
 
-fn record<const N: usize>(pairs: [(&str, Value); N]) -> Value {
-    Value::Record(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+fn record<const N: usize>(pairs: [(&str, Value); N]) -> Fields {
+    pairs.into_iter().collect()
 }
 
 /// Customers made on demand, each from its own seed, so any thread can make
@@ -45,7 +44,7 @@ struct Generated {
     from: DateTime<Utc>,
     next: AtomicUsize,
     /// The attributes every customer starts from.
-    prototype: BTreeMap<String, Value>,
+    prototype: Fields,
 }
 
 impl Population for Generated {
@@ -64,27 +63,27 @@ impl Population for Generated {
 
 /// One customer who pays once within 50 days; most confirm the address, get the
 /// parcel and join the group; some buy again.
-fn customer(i: usize, from: DateTime<Utc>, prototype: &BTreeMap<String, Value>) -> Sample<'static> {
+fn customer(i: usize, from: DateTime<Utc>, prototype: &Fields) -> Sample<'static> {
     let mut rng = Lcg(i as u64 ^ 0x9e37_79b9_7f4a_7c15);
     let id = format!("c{i:07}");
     let mut attrs = prototype.clone();
-    for (key, value) in [
-        ("name", Value::Str(format!("客户{i}"))),
-        ("personal_added", Value::Bool(rng.below(2) == 0)),
-    ] {
-        if let Some(v) = attrs.get_mut(key) {
-            *v = value;
-        }
-    }
+    attrs.patch(
+        &[
+            ("name", Value::str(&format!("客户{i}"))),
+            ("personal_added", Value::Bool(rng.below(2) == 0)),
+        ]
+        .into_iter()
+        .collect(),
+    );
     let mut events: Vec<Cow<SampleEvent>> = Vec::with_capacity(5);
-    let mut event = |suffix: &str, at: DateTime<Utc>, name: &str, data: Value, patch| {
+    let mut event = |suffix: &str, at: DateTime<Utc>, name: &str, data: Fields, patch| {
         events.push(Cow::Owned(SampleEvent {
             id: [id.as_str(), "-", suffix].concat(),
             origin: String::new(),
             customer: id.clone(),
             at,
             event: Event {
-                name: name.into(),
+                name: Sym::new(name),
                 data,
                 attributes: patch,
             },
@@ -93,33 +92,32 @@ fn customer(i: usize, from: DateTime<Utc>, prototype: &BTreeMap<String, Value>) 
     let paid = from + Duration::seconds(rng.below(50 * 86_400) as i64);
     let order = |seq: i64| {
         record([
-            ("order_id", Value::Str(format!("O{i}-{seq}"))),
+            ("order_id", Value::str(&format!("O{i}-{seq}"))),
             ("seq", Value::Int(seq)),
             ("amount", Value::Float(89.0)),
-            ("address", Value::Str("杭州市西湖区".into())),
+            ("address", Value::str("杭州市西湖区")),
         ])
     };
-    let mut patch = BTreeMap::new();
-    patch.insert("orders".to_string(), Value::Int(1));
+    let patch: Fields = [("orders", Value::Int(1))].into_iter().collect();
     event("1", paid, "order.paid", order(1), patch);
     if rng.below(10) < 9 {
         let at = paid + Duration::seconds(rng.below(900) as i64 + 60);
-        let data = record([("text", Value::Str("是".into()))]);
-        event("r", at, "message.replied", data, BTreeMap::new());
+        let data = record([("text", Value::str("是"))]);
+        event("r", at, "message.replied", data, Fields::new());
     }
     if rng.below(10) < 8 {
         let at = paid + Duration::seconds(rng.below(3 * 86_400) as i64 + 86_400);
-        let data = record([("city", Value::Str("杭州".into()))]);
-        event("p", at, "parcel.in_city", data, BTreeMap::new());
+        let data = record([("city", Value::str("杭州"))]);
+        event("p", at, "parcel.in_city", data, Fields::new());
     }
     if rng.below(10) < 6 {
         let at = paid + Duration::seconds(rng.below(5 * 86_400) as i64 + 2 * 86_400);
-        let data = record([("group", Value::Str("喵友群".into()))]);
-        event("g", at, "group.joined", data, BTreeMap::new());
+        let data = record([("group", Value::str("喵友群"))]);
+        event("g", at, "group.joined", data, Fields::new());
     }
     if rng.below(10) < 2 {
         let at = paid + Duration::seconds(rng.below(30 * 86_400) as i64 + 86_400);
-        event("2", at, "order.paid", order(2), BTreeMap::new());
+        event("2", at, "order.paid", order(2), Fields::new());
     }
     events.sort_by_key(|e| e.at);
     Sample { id, attrs, events }
@@ -155,7 +153,7 @@ fn main() {
         std::fs::read_to_string(root.join("playbooks/post_purchase.playbook")).unwrap(),
     ));
     let linted = tend::project::lint_sources(sources, cfg, &[pb]);
-    let program = linted.program.expect("the example project checks");
+    let program = linted.program().expect("the example project checks");
     let from = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00+08:00")
         .unwrap()
         .with_timezone(&chrono::Utc);
@@ -164,20 +162,19 @@ fn main() {
         n,
         from,
         next: AtomicUsize::new(0),
-        prototype: BTreeMap::from([
-            ("name".to_string(), Value::Str(String::new())),
-            (
-                "tags".to_string(),
-                Value::List(vec![Value::Str("package_card".into())]),
-            ),
-            ("orders".to_string(), Value::Int(0)),
-            ("last_active_at".to_string(), Value::DateTime(from)),
-            ("personal_added".to_string(), Value::Bool(false)),
-            ("stage".to_string(), Value::Str("new".into())),
-            ("owner".to_string(), Value::Str("xiaokai".into())),
-            ("messages_30d".to_string(), Value::Int(0)),
-            ("pet".to_string(), Value::Record(BTreeMap::new())),
-        ]),
+        prototype: [
+            ("name", Value::str("")),
+            ("tags", Value::List(vec![Value::str("package_card")].into())),
+            ("orders", Value::Int(0)),
+            ("last_active_at", Value::DateTime(from)),
+            ("personal_added", Value::Bool(false)),
+            ("stage", Value::str("new")),
+            ("owner", Value::str("xiaokai")),
+            ("messages_30d", Value::Int(0)),
+            ("pet", Value::Record(Fields::new())),
+        ]
+        .into_iter()
+        .collect(),
     };
     // The table report's mode by default; `TEND_BENCH_KEEP=all` keeps every
     // delivery and writes the JSON report, as `--format json` does.

@@ -10,6 +10,7 @@ pub mod diag;
 pub mod engine;
 pub mod intake;
 pub mod memory;
+pub mod program;
 pub mod project;
 pub mod report;
 pub mod sim;

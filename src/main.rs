@@ -244,13 +244,8 @@ fn sim(
         Ok(l) => l,
         Err(e) => return fail(e.to_string()),
     };
-    let errors: Vec<_> = linted
-        .findings
-        .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .map(|f| (&linted.sources, f))
-        .collect();
-    let Some(program) = linted.program.as_ref().filter(|_| errors.is_empty()) else {
+    let errors: Vec<_> = linted.errors().map(|f| (&linted.sources, f)).collect();
+    let Some(program) = linted.program() else {
         print!(
             "{}",
             report::render(Format::Human, &errors, linted.files_checked, false)
@@ -258,6 +253,11 @@ fn sim(
         eprintln!("error: the project has errors; fix them before simulating (`tend lint`)");
         return ExitCode::from(1);
     };
+    let config = linted
+        .checked
+        .as_ref()
+        .map(|c| c.config.clone())
+        .unwrap_or_default();
     let root = targets[0]
         .config
         .parent()
@@ -276,8 +276,8 @@ fn sim(
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let input = tend::sim::input::load_customers(&customers_src, &program.config)
-        .and_then(|c| tend::sim::input::load_events(&events_src, &program.config).map(|e| (c, e)));
+    let input = tend::sim::input::load_customers(&customers_src, &config)
+        .and_then(|c| tend::sim::input::load_events(&events_src, &config).map(|e| (c, e)));
     let (cs, es) = match input {
         Ok(x) => x,
         Err(e) => return fail(e.to_string()),
@@ -304,8 +304,7 @@ fn sim(
     let behaviour = match &model.assume {
         None => None,
         Some(p) => match read(p.clone()).map_err(|e| e.to_string()).and_then(|src| {
-            tend::sim::assume::Behaviour::load(&src, &program.config, model.seed)
-                .map_err(|e| e.to_string())
+            tend::sim::assume::Behaviour::load(&src, &config, model.seed).map_err(|e| e.to_string())
         }) {
             Ok(b) => Some(b),
             Err(e) => return fail(e),
@@ -330,7 +329,7 @@ fn sim(
                 behaviour: b.as_ref(),
                 ..opts.clone()
             };
-            funnels.push(tend::sim::simulate_with(program, &cs, &es, &opts).playbooks);
+            funnels.push(tend::sim::simulate_with(&program, &cs, &es, &opts).playbooks);
         }
         if progress {
             eprintln!();
@@ -360,11 +359,11 @@ fn sim(
             },
             ..opts
         };
-        let o = tend::sim::simulate_with(program, &cs, &es, &opts);
+        let o = tend::sim::simulate_with(&program, &cs, &es, &opts);
         finished.store(true, std::sync::atomic::Ordering::Relaxed);
         o
     });
-    let zone = program.config.timezone.unwrap_or(chrono_tz::UTC);
+    let zone = program.policy.zone;
     let written = match format {
         SimFormat::Json => tend::sim::report::write_json(&outcome, zone, std::io::stdout().lock()),
         SimFormat::Table => std::io::stdout()

@@ -1,8 +1,9 @@
 //! Finding a project's files, reading them, and linting them as one whole.
 
-use crate::check::{self, suppress, ParsedFile, Program};
+use crate::check::{self, suppress, Checked, ParsedFile};
 use crate::config::Config;
 use crate::diag::Finding;
+use crate::program::Program;
 use crate::source::{FileId, SourceFile, Sources};
 use std::path::{Path, PathBuf};
 
@@ -27,8 +28,34 @@ pub struct Target {
 pub struct Linted {
     pub sources: Sources,
     pub findings: Vec<Finding>,
-    pub program: Option<Program>,
+    /// What the lint rules saw; `None` when tend.toml could not be read.
+    pub checked: Option<Checked>,
     pub files_checked: usize,
+    parsed: Vec<ParsedFile>,
+}
+
+impl Linted {
+    /// The findings that stop a project from running.
+    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == crate::diag::Severity::Error)
+    }
+
+    /// The program to run, when checking found no errors; `None` otherwise
+    /// (the findings say why).
+    pub fn program(&self) -> Option<Program> {
+        if self.errors().next().is_some() {
+            return None;
+        }
+        let checked = self.checked.as_ref()?;
+        let items = self.parsed.iter().flat_map(|p| p.ast.items.iter());
+        match crate::program::build(&checked.config, items) {
+            Ok(p) => Some(p),
+            // Checking lets through only what resolves; say so rather than run half a program.
+            Err(e) => panic!("a project that checks clean did not resolve: {e}"),
+        }
+    }
 }
 
 /// Turns command-line paths into targets: each folder is a project, and all
@@ -199,12 +226,12 @@ pub fn lint_sources(sources: Sources, config: FileId, files: &[FileId]) -> Linte
                 .push(Finding::new(&check::rules::SYNTAX, id, e.span, e.message).help(e.help)),
         }
     }
-    let program = if toml_broken {
+    let checked = if toml_broken {
         None
     } else {
-        let (program, mut more) = check::check(&sources, cfg.clone(), parsed);
+        let (checked, mut more) = check::check(&sources, cfg.clone(), &parsed);
         findings.append(&mut more);
-        Some(program)
+        Some(checked)
     };
     let mut findings = suppress::apply(&sources, files, &cfg, findings);
     findings.sort_by(|a, b| {
@@ -215,7 +242,8 @@ pub fn lint_sources(sources: Sources, config: FileId, files: &[FileId]) -> Linte
         files_checked: files.len() + 1,
         sources,
         findings,
-        program,
+        checked,
+        parsed,
     }
 }
 

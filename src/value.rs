@@ -214,7 +214,7 @@ impl FromIterator<(Sym, Value)> for Fields {
         if v.is_empty() {
             return Fields::new();
         }
-        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.sort_by_key(|a| a.0);
         // Keep the last of equal names: reverse, dedup keeps the first.
         v.reverse();
         v.dedup_by(|a, b| a.0 == b.0);
@@ -532,10 +532,17 @@ mod tests {
 
     #[test]
     fn fields_stay_sorted_and_patches_replace() {
-        let mut f: Fields = [("b", Value::Int(2)), ("a", Value::Int(1)), ("b", Value::Int(3))]
-            .into_iter()
-            .collect();
-        assert_eq!(f.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        let mut f: Fields = [
+            ("b", Value::Int(2)),
+            ("a", Value::Int(1)),
+            ("b", Value::Int(3)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            f.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         assert_eq!(f.get(Sym::new("b")), &Value::Int(3));
         let shared = f.clone();
         f.set(Sym::new("c"), Value::Bool(true));
@@ -563,9 +570,18 @@ mod tests {
                 ("orders", Value::Int(2)),
                 ("amount", Value::Float(89.0)),
                 ("paid_at", Value::DateTime(t)),
-                ("birthday", Value::Date(NaiveDate::from_ymd_opt(1990, 2, 28).unwrap())),
+                (
+                    "birthday",
+                    Value::Date(NaiveDate::from_ymd_opt(1990, 2, 28).unwrap()),
+                ),
                 ("tags", Value::List(vec![Value::str("vip")].into())),
-                ("wait", Value::Duration { days: 3, seconds: 60 }),
+                (
+                    "wait",
+                    Value::Duration {
+                        days: 3,
+                        seconds: 60,
+                    },
+                ),
                 ("at", Value::Clock(600)),
                 ("none", Value::Null),
             ]

@@ -301,7 +301,9 @@ fn sim_on_the_example_project_prints_json_in_the_documented_shape() {
             "text",
             "deferred_from",
             "reason",
-            "key"
+            "key",
+            "enrollment",
+            "version"
         ]
     );
     // The story: 王姐 (c002) pays at 21:50; the address check waits for 09:00.
@@ -314,6 +316,20 @@ fn sim_on_the_example_project_prints_json_in_the_documented_shape() {
     assert_eq!(deferred["at"], "2026-12-02T09:00:00+08:00");
     assert_eq!(deferred["deferred_from"], "2026-12-01T21:50:00+08:00");
     assert_eq!(deferred["reason"], "quiet");
+    // What adapters need rides on the delivery: a grant's worth and expiry, a task's assignee.
+    let sends = v["sends"].as_array().unwrap();
+    let grant = sends
+        .iter()
+        .find(|s| s["customer"] == "c002" && s["channel"] == "coupons")
+        .unwrap();
+    assert_eq!(
+        (grant["template"].as_str(), grant["worth"].as_f64()),
+        (Some("new10"), Some(10.0))
+    );
+    assert!(grant["expires_at"].as_str().unwrap().ends_with("+08:00"));
+    assert!(sends
+        .iter()
+        .any(|s| s["channel"] == "tasks" && s["assignee"].is_string()));
     let pp = v["playbooks"]
         .as_array()
         .unwrap()

@@ -60,7 +60,7 @@ type Row = (
 
 struct Run {
     rows: Vec<Row>,
-    outcome: tend::sim::Outcome<'static>,
+    outcome: tend::sim::Outcome,
 }
 
 /// A checked project (TEMPLATES and the playbook under `toml`) and its sample
@@ -71,7 +71,7 @@ fn project(
     customers: &str,
     events: &str,
 ) -> (
-    &'static tend::check::Program,
+    &'static tend::program::Program,
     Vec<input::SampleCustomer>,
     Vec<input::SampleEvent>,
 ) {
@@ -89,13 +89,10 @@ fn project(
         .map(|f| f.message.clone())
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
-    let program: &'static tend::check::Program = Box::leak(Box::new(linted.program.unwrap()));
-    let cs = input::customers(
-        &SourceFile::new("customers.toml", customers),
-        &program.config,
-    )
-    .unwrap();
-    let es = input::events(&SourceFile::new("events.toml", events), &program.config).unwrap();
+    let program: &'static tend::program::Program = Box::leak(Box::new(linted.program().unwrap()));
+    let config = linted.checked.unwrap().config;
+    let cs = input::customers(&SourceFile::new("customers.toml", customers), &config).unwrap();
+    let es = input::events(&SourceFile::new("events.toml", events), &config).unwrap();
     (program, cs, es)
 }
 
@@ -111,7 +108,24 @@ fn sim_with(
     let from = chrono::DateTime::parse_from_rfc3339(from)
         .unwrap()
         .with_timezone(&chrono::Utc);
-    let outcome = tend::sim::simulate(program, &cs, &es, from, from + chrono::Duration::days(days));
+    let until = from + chrono::Duration::days(days);
+    let outcome = tend::sim::simulate(program, &cs, &es, from, until);
+    // The same run with every customer's state written out and read back
+    // between engine calls, as a runner stores it: the report is the same.
+    let stored = tend::sim::simulate_with(
+        program,
+        &cs,
+        &es,
+        &tend::sim::Options {
+            roundtrip: true,
+            ..tend::sim::Options::new(from, until)
+        },
+    );
+    assert_eq!(
+        tend::sim::report::json(&stored, chrono_tz::Asia::Shanghai),
+        tend::sim::report::json(&outcome, chrono_tz::Asia::Shanghai),
+        "a run whose state is stored between engine calls reports the same"
+    );
     let zone = |c: Option<&str>| {
         c.and_then(|c| outcome.zones.get(c))
             .copied()
@@ -128,9 +142,9 @@ fn sim_with(
                 fmt(s.at, s.customer.as_deref()),
                 s.customer.as_deref().unwrap_or_default().to_string(),
                 s.channel.to_string(),
-                s.template.unwrap_or_default().to_string(),
+                s.template.as_deref().unwrap_or_default().to_string(),
                 s.deferred_from.map(|t| fmt(t, s.customer.as_deref())),
-                s.reason.map(str::to_string),
+                s.reason.map(|r| r.name().to_string()),
             )
         })
         .collect();
@@ -142,7 +156,7 @@ fn config() -> tend::config::Config {
     let mut sources = Sources::default();
     let cfg = sources.add(SourceFile::new("tend.toml", TOML));
     tend::project::lint_sources(sources, cfg, &[])
-        .program
+        .checked
         .unwrap()
         .config
 }
@@ -238,7 +252,7 @@ fn a_send_due_in_quiet_hours_waits_for_their_end_and_the_flow_with_it() {
         .outcome
         .records
         .iter()
-        .any(|x| x.kind == "deferred" && x.detail.to_string().starts_with("quiet")));
+        .any(|x| x.kind.name() == "deferred" && x.detail.to_string().starts_with("quiet")));
 }
 
 #[test]
@@ -267,7 +281,7 @@ fn a_weekly_drop_cap_drops_and_the_flow_goes_on() {
             row("12-02 10:00", "c1", "wecom", "again")
         ]
     );
-    assert!(r.outcome.records.iter().any(|x| x.kind == "dropped"));
+    assert!(r.outcome.records.iter().any(|x| x.kind.name() == "dropped"));
 }
 
 #[test]
@@ -348,7 +362,11 @@ fn a_goal_cancels_pending_hooks_and_converts() {
     let r = sim(pb, &events);
     assert_eq!(r.rows, vec![row("12-01 10:00", "c1", "wecom", "hi")]);
     assert_eq!(r.outcome.playbooks[0].goal, 1);
-    assert!(r.outcome.records.iter().any(|x| x.kind == "hook-cancelled"));
+    assert!(r
+        .outcome
+        .records
+        .iter()
+        .any(|x| x.kind.name() == "hook-cancelled"));
 }
 
 #[test]
@@ -424,7 +442,7 @@ fn requires_skips_customers_who_never_added_the_account() {
         .outcome
         .records
         .iter()
-        .any(|x| x.kind == "unreachable" && x.customer.as_deref() == Some("c2")));
+        .any(|x| x.kind.name() == "unreachable" && x.customer.as_deref() == Some("c2")));
 }
 
 #[test]
@@ -468,7 +486,7 @@ fn variants_and_splits_are_stable_per_customer() {
         .outcome
         .sends
         .iter()
-        .filter(|s| s.template == Some("v"))
+        .filter(|s| s.template.as_deref() == Some("v"))
     {
         let c = s.customer.clone().unwrap();
         let want = if tend::engine::bucket::variant_index(&c, "v", 2) == 0 {
@@ -476,7 +494,7 @@ fn variants_and_splits_are_stable_per_customer() {
         } else {
             Some("b".to_string())
         };
-        assert_eq!(s.variant, want.as_deref(), "{c}");
+        assert_eq!(s.variant.as_deref(), want.as_deref(), "{c}");
         assert!(s
             .text
             .as_ref()
@@ -679,8 +697,8 @@ fn json_lines_input_reads_the_event_envelope() {
         ("e1", "order.paid")
     );
     assert_eq!(
-        es[0].event.attributes.get("orders"),
-        Some(&tend::engine::value::Value::Int(1))
+        es[0].event.attributes.get_str("orders"),
+        (&tend::value::Value::Int(1))
     );
     let bad = "{\"name\": \"order.paid\", \"customer\": \"c1\", \"at\": \"2026-12-01T10:00:00+08:00\", \"data\": {\"order_id\": 7}}\n";
     let e = input::load_events(
@@ -703,12 +721,8 @@ fn a_behaviour_model_answers_waits_with_seeded_draws() {
     let (program, cs, es) = project(TOML, pb, &customers, &events);
     let assume = "[[assume]]\nevent = \"message.replied\"\nstep = \"ask\"\nprobability = \"50%\"\nwithin = \"30m\"\n";
     let model = |seed| {
-        tend::sim::assume::Behaviour::load(
-            &SourceFile::new("assume.toml", assume),
-            &program.config,
-            seed,
-        )
-        .unwrap()
+        tend::sim::assume::Behaviour::load(&SourceFile::new("assume.toml", assume), &config(), seed)
+            .unwrap()
     };
     let from = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00+08:00")
         .unwrap()
@@ -727,12 +741,12 @@ fn a_behaviour_model_answers_waits_with_seeded_draws() {
     let replied = a
         .sends
         .iter()
-        .filter(|s| s.template == Some("again"))
+        .filter(|s| s.template.as_deref() == Some("again"))
         .count();
     let nudged = a
         .sends
         .iter()
-        .filter(|s| s.template == Some("promo"))
+        .filter(|s| s.template.as_deref() == Some("promo"))
         .count();
     assert_eq!(replied + nudged, 200);
     assert!(
@@ -740,7 +754,11 @@ fn a_behaviour_model_answers_waits_with_seeded_draws() {
         "{replied} of 200 replied at 50%"
     );
     // Answers come within the assumed 30 minutes, never before the question.
-    for s in a.sends.iter().filter(|s| s.template == Some("again")) {
+    for s in a
+        .sends
+        .iter()
+        .filter(|s| s.template.as_deref() == Some("again"))
+    {
         let minutes = (s.at
             - chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00+08:00")
                 .unwrap()
@@ -764,7 +782,7 @@ fn a_behaviour_model_answers_waits_with_seeded_draws() {
             "assume.toml",
             "[[assume]]\nevent = \"message.replied\"\nprobability = \"150%\"\n",
         ),
-        &program.config,
+        &config(),
         0,
     )
     .unwrap_err();
@@ -777,22 +795,22 @@ fn csv_input_is_read_by_the_schema_types() {
     let customers =
         "id,name,tags,orders,personal_added\nc1,林小雨,package_card|vip,2,true\nc2,王姐,,0,false\n";
     let cs = input::load_customers(&SourceFile::new("customers.csv", customers), &config).unwrap();
+    assert_eq!(cs[0].attrs.get_str("orders"), (&tend::value::Value::Int(2)));
     assert_eq!(
-        cs[0].attrs.get("orders"),
-        Some(&tend::engine::value::Value::Int(2))
-    );
-    assert_eq!(
-        cs[0].attrs.get("tags"),
-        Some(&tend::engine::value::Value::List(vec![
-            tend::engine::value::Value::Str("package_card".into()),
-            tend::engine::value::Value::Str("vip".into())
-        ]))
+        cs[0].attrs.get_str("tags"),
+        (&tend::value::Value::List(
+            vec![
+                tend::value::Value::str("package_card"),
+                tend::value::Value::str("vip")
+            ]
+            .into()
+        ))
     );
     let events = "id,name,customer,at,data.order_id,attributes.orders\ne1,order.paid,c1,2026-12-01T10:00:00+08:00,A1,3\n";
     let es = input::load_events(&SourceFile::new("events.csv", events), &config).unwrap();
     assert_eq!(
-        es[0].event.attributes.get("orders"),
-        Some(&tend::engine::value::Value::Int(3))
+        es[0].event.attributes.get_str("orders"),
+        (&tend::value::Value::Int(3))
     );
     let bad = "id,name,tags,orders,personal_added\nc1,x,,many,true\n";
     let e = input::load_customers(&SourceFile::new("customers.csv", bad), &config).unwrap_err();
@@ -912,7 +930,7 @@ fn records(r: &Run, kinds: &[&str]) -> Vec<(String, String, String, String)> {
     r.outcome
         .records
         .iter()
-        .filter(|x| kinds.contains(&x.kind))
+        .filter(|x| kinds.contains(&x.kind.name()))
         .map(|x| {
             let c = x.customer.as_deref().unwrap_or_default();
             let zone = r
@@ -924,7 +942,7 @@ fn records(r: &Run, kinds: &[&str]) -> Vec<(String, String, String, String)> {
             (
                 x.at.with_timezone(&zone).format("%m-%d %H:%M").to_string(),
                 c.to_string(),
-                x.kind.to_string(),
+                x.kind.name().to_string(),
                 x.detail.to_string(),
             )
         })
@@ -1124,8 +1142,8 @@ fn split_arms_and_variants_are_fixed_values() {
         .outcome
         .sends
         .iter()
-        .filter(|s| s.template == Some("v"))
-        .map(|s| (s.variant, s.text.as_deref().unwrap_or_default()))
+        .filter(|s| s.template.as_deref() == Some("v"))
+        .map(|s| (s.variant.as_deref(), s.text.as_deref().unwrap_or_default()))
         .collect();
     assert_eq!(
         variants,

@@ -1,5 +1,6 @@
-//! Name resolution, typing and the lint rules: from ASTs and tend.toml to one
-//! immutable, typed [`Program`] and the findings about it.
+//! Name resolution, typing and the lint rules: from ASTs and tend.toml to the
+//! findings about them. What the rules need to know is the [`Checked`]
+//! project; the engine runs the resolved form built in `crate::program`.
 
 pub mod cfg;
 mod flow;
@@ -18,8 +19,9 @@ use cfg::Cfg;
 use chrono_tz::Tz;
 use std::collections::{BTreeMap, BTreeSet};
 
+pub use crate::program::Kind;
 pub use flow::SendSite;
-pub use templates::{CheckedTemplate, Kind};
+pub use templates::CheckedTemplate;
 
 /// A segment and what it reads.
 #[derive(Debug, Clone)]
@@ -54,9 +56,9 @@ pub struct CheckedPlaybook {
     pub sends: Vec<SendSite>,
 }
 
-/// The checked project: resolved, typed, immutable. The simulator and the runner interpret it.
+/// The checked project, as the lint rules see it.
 #[derive(Debug, Clone)]
-pub struct Program {
+pub struct Checked {
     pub config: Config,
     pub segments: BTreeMap<String, CheckedSegment>,
     pub templates: BTreeMap<String, CheckedTemplate>,
@@ -120,7 +122,7 @@ pub fn nearest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
 }
 
 /// Checks a project: names, types, templates, flows, then the lint rules.
-pub fn check(sources: &Sources, config: Config, files: Vec<ParsedFile>) -> (Program, Vec<Finding>) {
+pub fn check(sources: &Sources, config: Config, files: &[ParsedFile]) -> (Checked, Vec<Finding>) {
     let mut out = Vec::new();
 
     // One namespace each for segments, templates and playbooks, across files.
@@ -128,7 +130,7 @@ pub fn check(sources: &Sources, config: Config, files: Vec<ParsedFile>) -> (Prog
     let mut tpl_defs: Vec<(FileId, &ast::Template)> = Vec::new();
     let mut pb_defs: Vec<(FileId, &ast::Playbook)> = Vec::new();
     let mut seen: [BTreeMap<String, (FileId, Span)>; 3] = Default::default();
-    for pf in &files {
+    for pf in files {
         for item in &pf.ast.items {
             let (ns, name, what) = match item {
                 ast::Item::Segment(s) => (0, &s.name, "segment"),
@@ -180,7 +182,7 @@ pub fn check(sources: &Sources, config: Config, files: Vec<ParsedFile>) -> (Prog
     let used_templates = std::mem::take(&mut ck.used_templates);
     out.append(&mut ck.out);
 
-    let program = Program {
+    let program = Checked {
         config,
         segments,
         templates,

@@ -7,33 +7,7 @@ use crate::source::{FileId, Sources};
 use crate::syntax::ast::{self, Span};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    Service,
-    Care,
-    Content,
-    Promo,
-}
-
-impl Kind {
-    pub fn parse(s: &str) -> Option<Kind> {
-        Some(match s {
-            "service" => Kind::Service,
-            "care" => Kind::Care,
-            "content" => Kind::Content,
-            "promo" => Kind::Promo,
-            _ => return None,
-        })
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Service => "service",
-            Kind::Care => "care",
-            Kind::Content => "content",
-            Kind::Promo => "promo",
-        }
-    }
-}
+pub use crate::program::Kind;
 
 /// One wording of a template (`text` or a variant) and what it reads.
 #[derive(Debug, Clone)]
@@ -64,15 +38,10 @@ impl CheckedTemplate {
     }
 }
 
-/// The environment every template is compiled and rendered in (SEMANTICS.md §6).
+/// The environment every template is compiled and rendered in: the
+/// renderer's own, so the checker and the engine agree on what exists.
 pub fn environment() -> minijinja::Environment<'static> {
-    let mut env = minijinja::Environment::new();
-    env.set_trim_blocks(true);
-    env.set_lstrip_blocks(true);
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    env.add_filter("date", |v: String, _fmt: String| v);
-    env
+    crate::engine::text::environment()
 }
 
 pub fn compile_all(

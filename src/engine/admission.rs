@@ -1,23 +1,18 @@
-//! Admission of a send (SEMANTICS.md §7): a send is admitted when it is outside
-//! every quiet range and every cap has room; otherwise it is dropped (a
-//! violated cap says `drop`) or deferred to the earliest later instant where
-//! both hold, counting sends already emitted.
+//! Admission of a send (docs/language.md §10.5): a send is admitted when it
+//! is outside every quiet range and every cap has room; otherwise it is
+//! dropped (a violated cap says `drop`) or deferred to the earliest later
+//! instant where both hold, counting sends already emitted.
 
+use super::effect::DeferReason;
+pub use super::state::Sent;
 use super::time::{after_quiet, days_in_month, next_period_start, period_bounds};
-use crate::check::Kind;
-use crate::config::{CapPeriod, Quiet};
+use crate::program::{Kind, Period as CapPeriod, Quiet};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-/// A counted 1:1 send already emitted for this customer. The playbook is its
-/// index in the program, the channel its index in the config's channels.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Sent {
-    pub at: DateTime<Utc>,
-    pub playbook: usize,
-    pub channel: usize,
-    pub kind: Kind,
-}
+/// The most steps the search for an allowed instant takes (each moves past a
+/// quiet range or to the next cap period).
+const SEARCH_STEPS: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CapMax {
@@ -36,16 +31,16 @@ pub struct Cap<'a> {
     pub max: CapMax,
     pub drop: bool,
     /// Count only sends of this playbook / kind / channel.
-    pub playbook: Option<usize>,
+    pub playbook: Option<&'a str>,
     pub kind: Option<Kind>,
-    pub channel: Option<usize>,
+    pub channel: Option<&'a str>,
 }
 
 impl Cap<'_> {
     fn counts(&self, s: &Sent) -> bool {
-        self.playbook.is_none_or(|p| p == s.playbook)
+        self.playbook.is_none_or(|p| p == &*s.playbook)
             && self.kind.is_none_or(|k| k == s.kind)
-            && self.channel.is_none_or(|c| c == s.channel)
+            && self.channel.is_none_or(|c| c == &*s.channel)
     }
 
     fn full_at(&self, t: DateTime<Utc>, ledger: &[Sent]) -> bool {
@@ -72,10 +67,10 @@ impl Cap<'_> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Admission {
     Now,
-    /// Deferred to `at`; `reason` is `quiet`, `cap` or `quiet,cap`.
+    /// Deferred to `at`.
     Deferred {
         at: DateTime<Utc>,
-        reason: &'static str,
+        reason: DeferReason,
     },
     /// A violated cap says `drop`.
     Dropped {
@@ -93,7 +88,7 @@ pub fn admit(
 ) -> Admission {
     let mut t = due;
     let (mut by_quiet, mut by_cap) = (false, false);
-    for _ in 0..10_000 {
+    for _ in 0..SEARCH_STEPS {
         let after = after_quiet(t, quiet);
         if after != t {
             by_quiet = true;
@@ -116,9 +111,9 @@ pub fn admit(
         return Admission::Now;
     }
     let reason = match (by_quiet, by_cap) {
-        (true, true) => "quiet,cap",
-        (false, true) => "cap",
-        _ => "quiet",
+        (true, true) => DeferReason::QuietCap,
+        (false, true) => DeferReason::Cap,
+        _ => DeferReason::Quiet,
     };
     Admission::Deferred { at: t, reason }
 }
@@ -148,8 +143,8 @@ mod tests {
     fn sent(at: &str) -> Sent {
         Sent {
             at: utc(at),
-            playbook: 0,
-            channel: 0,
+            playbook: "p".into(),
+            channel: "wecom".into(),
             kind: Kind::Service,
         }
     }
@@ -176,7 +171,7 @@ mod tests {
             a,
             Admission::Deferred {
                 at: utc("2026-12-02T09:00:00+08:00"),
-                reason: "quiet"
+                reason: DeferReason::Quiet
             }
         );
     }
@@ -199,7 +194,7 @@ mod tests {
             a,
             Admission::Deferred {
                 at: utc("2026-12-02T08:30:00+08:00"),
-                reason: "quiet,cap"
+                reason: DeferReason::QuietCap
             }
         );
     }
@@ -218,7 +213,7 @@ mod tests {
             a,
             Admission::Deferred {
                 at: utc("2026-12-07T00:00:00+08:00"),
-                reason: "cap"
+                reason: DeferReason::Cap
             }
         );
     }
@@ -268,7 +263,7 @@ mod tests {
             a,
             Admission::Deferred {
                 at: utc("2027-03-01T00:00:00+08:00"),
-                reason: "cap"
+                reason: DeferReason::Cap
             }
         );
         assert_eq!(

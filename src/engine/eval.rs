@@ -1,25 +1,28 @@
-//! Evaluating expressions (SEMANTICS.md §3): null propagates through ordering,
-//! `in`, arithmetic and functions; `==`/`!=` compare it like a value; `and`,
-//! `or`, `not` are three-valued; a condition that ends as null is false.
+//! Evaluating expressions: null propagates through ordering, `in`,
+//! arithmetic and functions; `==`/`!=` compare it like a value; `and`, `or`,
+//! `not` are three-valued; a condition that ends as null is false
+//! (docs/language.md §7.4).
 
 use super::time;
-use super::value::Value;
-use crate::syntax::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
+use crate::program::{BinaryOp, Expr, Func, Root};
+use crate::value::{Fields, Value};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use std::borrow::Cow;
 
 /// What an expression can read where it is evaluated.
 pub struct Env<'a> {
-    pub customer: &'a std::collections::BTreeMap<String, Value>,
+    pub customer: &'a Fields,
+    /// The customer's id (`customer.id` when the schema does not declare one).
+    pub id: &'a str,
     pub event: &'a Value,
     pub received: &'a Value,
-    pub coupons: &'a Value,
+    pub coupons: &'a Fields,
     pub now: DateTime<Utc>,
     /// The zone for `days_since`, `age_years` and date arithmetic.
     pub zone: Tz,
-    /// Segment membership of this customer, by segment name.
-    pub in_segment: &'a dyn Fn(&str) -> bool,
+    /// The customer zone, in which segments are evaluated.
+    pub customer_zone: Tz,
 }
 
 pub fn condition(e: &Expr, env: &Env) -> bool {
@@ -30,41 +33,50 @@ pub fn eval(e: &Expr, env: &Env) -> Value {
     value(e, env).into_owned()
 }
 
+/// Whether the customer is in a segment (evaluated in the customer zone,
+/// reading only the customer).
+pub fn in_segment(seg: &crate::program::Segment, env: &Env) -> bool {
+    let empty = Fields::new();
+    let inner = Env {
+        customer: env.customer,
+        id: env.id,
+        event: &Value::Null,
+        received: &Value::Null,
+        coupons: &empty,
+        now: env.now,
+        zone: env.customer_zone,
+        customer_zone: env.customer_zone,
+    };
+    condition(&seg.expr, &inner)
+}
+
 /// An expression's value; a path borrows what it reads instead of copying it.
 fn value<'a>(e: &Expr, env: &Env<'a>) -> Cow<'a, Value> {
     use Value::*;
-    let owned = match &e.kind {
-        ExprKind::Str(s) => Str(s.clone()),
-        ExprKind::Int(i) => Int(*i),
-        ExprKind::Float(f) => Float(*f),
-        ExprKind::Bool(b) => Bool(*b),
-        ExprKind::Duration(d) => Duration {
-            days: d.days,
-            seconds: d.seconds,
-        },
-        ExprKind::Clock(c) => Clock(c.minutes),
-        ExprKind::Date(d) => Date(*d),
-        ExprKind::DateTime(dt) => DateTime(time::resolve(env.zone, *dt)),
-        ExprKind::List(items) => List(items.iter().map(|i| eval(i, env)).collect()),
-        ExprKind::Paren(x) => return value(x, env),
-        ExprKind::Path(p) => {
-            let rest = &p.segments[1..];
-            return match p.root() {
-                "customer" if rest.is_empty() => Cow::Owned(Value::Record(env.customer.clone())),
-                "customer" => Cow::Borrowed(super::value::record_path(env.customer, rest)),
-                "event" => Cow::Borrowed(env.event.path(rest)),
-                "received" => Cow::Borrowed(env.received.path(rest)),
-                "coupon" => Cow::Borrowed(env.coupons.path(rest)),
-                "now" => Cow::Owned(DateTime(env.now)),
-                _ => Cow::Owned(Null),
+    let owned = match e {
+        Expr::Lit(v) => v.clone(),
+        Expr::LocalDateTime(dt) => DateTime(time::resolve(env.zone, *dt)),
+        Expr::List(items) => List(items.iter().map(|i| eval(i, env)).collect()),
+        Expr::Path(root, rest) => {
+            return match root {
+                Root::Customer if rest.is_empty() => {
+                    Cow::Owned(Value::Record(env.customer.clone()))
+                }
+                Root::Customer => Cow::Borrowed(env.customer.path(rest)),
+                Root::Event => Cow::Borrowed(env.event.path(rest)),
+                Root::Received => Cow::Borrowed(env.received.path(rest)),
+                Root::Coupon => Cow::Borrowed(env.coupons.path(rest)),
             };
         }
-        ExprKind::Call { func, args } => call(&func.name, args, env),
-        ExprKind::Unary(UnaryOp::Not, x) => match *value(x, env) {
+        Expr::CustomerId => Str(env.id.into()),
+        Expr::Now => DateTime(env.now),
+        Expr::InSegment { segment, negated } => Bool(in_segment(segment, env) != *negated),
+        Expr::Call(func, args) => call(*func, args, env),
+        Expr::Not(x) => match *value(x, env) {
             Bool(b) => Bool(!b),
             _ => Null,
         },
-        ExprKind::Unary(UnaryOp::Neg, x) => match *value(x, env) {
+        Expr::Neg(x) => match *value(x, env) {
             Int(i) => Int(i.wrapping_neg()),
             Float(f) => Float(-f),
             Duration { days, seconds } => Duration {
@@ -73,31 +85,31 @@ fn value<'a>(e: &Expr, env: &Env<'a>) -> Cow<'a, Value> {
             },
             _ => Null,
         },
-        ExprKind::Binary(op, l, r) => binary(*op, l, r, env),
+        Expr::Binary(op, l, r) => binary(*op, l, r, env),
     };
     Cow::Owned(owned)
 }
 
-fn call(name: &str, args: &[Expr], env: &Env) -> Value {
+fn call(func: Func, args: &[Expr], env: &Env) -> Value {
     let Some(arg) = args.first() else {
         return Value::Null;
     };
-    if name == "has" {
+    if func == Func::Has {
         return Value::Bool(*value(arg, env) != Value::Null);
     }
     let v = value(arg, env);
     let v = v.as_ref();
-    match (name, v) {
+    match (func, v) {
         (_, Value::Null) => Value::Null,
-        ("days_since", _) => local_date(v, env.zone)
+        (Func::DaysSince, _) => local_date(v, env.zone)
             .map(|d| Value::Int((time::local(env.zone, env.now).date() - d).num_days()))
             .unwrap_or(Value::Null),
-        ("age_years", _) => local_date(v, env.zone)
+        (Func::AgeYears, _) => local_date(v, env.zone)
             .map(|d| Value::Int(age_years(d, time::local(env.zone, env.now).date())))
             .unwrap_or(Value::Null),
-        ("len", Value::List(items)) => Value::Int(items.len() as i64),
-        ("len", Value::Str(s)) => Value::Int(s.chars().count() as i64),
-        ("lower", Value::Str(s)) => Value::Str(s.to_lowercase()),
+        (Func::Len, Value::List(items)) => Value::Int(items.len() as i64),
+        (Func::Len, Value::Str(s)) => Value::Int(s.chars().count() as i64),
+        (Func::Lower, Value::Str(s)) => Value::Str(s.to_lowercase().into()),
         _ => Value::Null,
     }
 }
@@ -140,7 +152,7 @@ fn equal(a: &Value, b: &Value, tz: Tz) -> bool {
             instant(a, tz) == instant(b, tz)
         }
         (Value::List(x), Value::List(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equal(p, q, tz))
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| equal(p, q, tz))
         }
         _ => a == b,
     }
@@ -170,14 +182,6 @@ fn order(a: &Value, b: &Value, tz: Tz) -> Option<std::cmp::Ordering> {
 
 fn binary(op: BinaryOp, l: &Expr, r: &Expr, env: &Env) -> Value {
     use Value::*;
-    if matches!(op, BinaryOp::In | BinaryOp::NotIn) {
-        if let ExprKind::Path(p) = &r.kind {
-            if p.segments.len() == 1 && !crate::check::typeck::RESERVED_ROOTS.contains(&p.root()) {
-                let member = (env.in_segment)(p.root());
-                return Bool(member == (op == BinaryOp::In));
-            }
-        }
-    }
     if op == BinaryOp::And || op == BinaryOp::Or {
         let (a, b) = (value(l, env), value(r, env));
         let (a, b) = (bool3(&a), bool3(&b));
@@ -258,11 +262,8 @@ fn add_sub(add: bool, a: Value, b: Value, tz: Tz) -> Value {
         (x @ (Int(_) | Float(_)), y @ (Int(_) | Float(_))) => {
             Float(x.as_f64().unwrap_or(0.0) + sign as f64 * y.as_f64().unwrap_or(0.0))
         }
-        (Str(x), Str(y)) if add => Str(x + &y),
-        (List(mut x), List(y)) if add => {
-            x.extend(y);
-            List(x)
-        }
+        (Str(x), Str(y)) if add => Str(format!("{x}{y}").into()),
+        (List(x), List(y)) if add => List(x.iter().chain(y.iter()).cloned().collect()),
         (Date(d), Duration { days, seconds: 0 }) => Date(d + chrono::Duration::days(sign * days)),
         (DateTime(t), Duration { days, seconds }) => {
             DateTime(time::add(tz, t, sign * days, sign * seconds))
@@ -295,47 +296,59 @@ fn add_sub(add: bool, a: Value, b: Value, tz: Tz) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
-    fn customer() -> Value {
-        let mut m = BTreeMap::new();
-        m.insert("name".into(), Value::Str("王芳".into()));
-        m.insert("orders".into(), Value::Int(1));
-        m.insert(
-            "tags".into(),
-            Value::List(vec![Value::Str("package_card".into())]),
-        );
-        m.insert(
-            "last_active_at".into(),
-            Value::DateTime(
-                DateTime::parse_from_rfc3339("2026-10-20T23:30:00+08:00")
-                    .unwrap()
-                    .with_timezone(&Utc),
+    fn customer() -> Fields {
+        [
+            ("name", Value::str("王芳")),
+            ("orders", Value::Int(1)),
+            ("tags", Value::List(vec![Value::str("package_card")].into())),
+            (
+                "last_active_at",
+                Value::DateTime(
+                    DateTime::parse_from_rfc3339("2026-10-20T23:30:00+08:00")
+                        .unwrap()
+                        .with_timezone(&Utc),
+                ),
             ),
-        );
-        m.insert(
-            "birthday".into(),
-            Value::Date(NaiveDate::from_ymd_opt(2000, 2, 29).unwrap()),
-        );
-        Value::Record(m)
+            (
+                "birthday",
+                Value::Date(NaiveDate::from_ymd_opt(2000, 2, 29).unwrap()),
+            ),
+        ]
+        .into_iter()
+        .collect()
     }
 
     fn run(src: &str) -> Value {
-        let Value::Record(c) = customer() else {
-            unreachable!()
-        };
+        let c = customer();
+        let segments =
+            crate::syntax::parse("segment vip = true\nsegment lapsed = false\n").unwrap();
+        let segs: Vec<&crate::syntax::ast::Segment> = segments
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                crate::syntax::ast::Item::Segment(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        let config = crate::config::Config::default();
+        let e =
+            crate::program::expression(&config, &segs, &crate::syntax::parse_expr(src).unwrap())
+                .unwrap();
+        let none = Fields::new();
         let env = Env {
             customer: &c,
+            id: "c1",
             event: &Value::Null,
             received: &Value::Null,
-            coupons: &Value::Null,
+            coupons: &none,
             now: DateTime::parse_from_rfc3339("2026-11-20T00:30:00+08:00")
                 .unwrap()
                 .with_timezone(&Utc),
             zone: chrono_tz::Asia::Shanghai,
-            in_segment: &|s| s == "vip",
+            customer_zone: chrono_tz::Asia::Shanghai,
         };
-        eval(&crate::syntax::parse_expr(src).unwrap(), &env)
+        eval(&e, &env)
     }
 
     #[test]
@@ -361,7 +374,7 @@ mod tests {
             Value::Bool(true)
         );
         assert_eq!(run("7 / 2"), Value::Float(3.5));
-        assert_eq!(run("\"a\" + \"b\""), Value::Str("ab".into()));
+        assert_eq!(run("\"a\" + \"b\""), Value::str("ab"));
         assert_eq!(run("2026-03-01 - 2026-02-01"), Value::Int(28));
         assert_eq!(
             run("2026-02-27 + 2d"),

@@ -1,38 +1,112 @@
-//! One customer's state as the engine sees it: attributes, do-not-contact
-//! mark, send ledger for caps, enrollments and their flows.
+//! One customer's state as the engine keeps it between calls: attributes,
+//! do-not-contact mark, send ledger for caps, enrollments and their flows,
+//! trigger schedules and segment memberships.
+//!
+//! Everything names what it refers to stably, so a state saved under one
+//! program loads under the next: playbooks by name and version, channels and
+//! steps by name, sites by their path. Positions inside one playbook version
+//! (an action path, a reached step) are stable because a version never
+//! changes. The stored form (serde, any self-describing format) carries a
+//! format number; fields added later read older states through defaults.
 
-use super::admission::Sent;
-use super::value::Value;
-use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
+use super::effect::DeferReason;
+use crate::program::Kind;
+use crate::value::{Fields, Sym, Value};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
-/// Where a flow is: a step, the path of (action index, branch) into nested
-/// blocks, and the index of the next action in the innermost block.
+/// The stored form's format. Bump it only with a reader for the old one.
+pub const FORMAT: u32 = 1;
+
+/// Instants are whole seconds, stored as Unix seconds.
+pub(crate) mod secs {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(t.timestamp())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let n = i64::deserialize(d)?;
+        DateTime::from_timestamp(n, 0)
+            .ok_or_else(|| serde::de::Error::custom("instant out of range"))
+    }
+
+    pub mod opt {
+        use chrono::{DateTime, Utc};
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(
+            t: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_some(&t.timestamp()),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            match Option::<i64>::deserialize(d)? {
+                None => Ok(None),
+                Some(n) => DateTime::from_timestamp(n, 0)
+                    .map(Some)
+                    .ok_or_else(|| serde::de::Error::custom("instant out of range")),
+            }
+        }
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_null(v: &Value) -> bool {
+    *v == Value::Null
+}
+
+/// Where a flow is: a step (by name), the path of (action index, branch) into
+/// nested blocks, and the index of the next action in the innermost block.
 /// Branch 0 is an `if`'s then-block, 1 its else-block, 2 a hook's body.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cursor {
-    pub step: usize,
+    pub step: Arc<str>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub path: Vec<(usize, u8)>,
     pub idx: usize,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Wait {
     /// Ready to run.
     Ready,
     /// Sleeping until an instant (wait, wait until, a hook's fire time).
-    Until(DateTime<Utc>),
+    Until(#[serde(with = "secs")] DateTime<Utc>),
     /// A send deferred by quiet hours or caps, retried at `at`.
     Deferred {
+        #[serde(with = "secs")]
         at: DateTime<Utc>,
+        #[serde(with = "secs")]
         from: DateTime<Utc>,
-        reason: &'static str,
+        reason: DeferReason,
     },
-    /// `wait for`: the event, its deadline, where to go on timeout.
+    /// `wait for`: the event, its deadline, the step to go to on timeout.
     Event {
-        name: String,
+        name: Sym,
+        #[serde(with = "secs::opt", default, skip_serializing_if = "Option::is_none")]
         deadline: Option<DateTime<Utc>>,
-        else_step: Option<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        else_step: Option<Arc<str>>,
+        #[serde(with = "secs")]
         opened: DateTime<Utc>,
     },
     Done,
@@ -49,138 +123,264 @@ impl Wait {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// A hook's name and plant number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookRun {
+    pub name: Arc<str>,
+    pub plant: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Flow {
-    /// `None` for the main flow; a hook's name and plant number otherwise.
-    pub hook: Option<(String, u32)>,
+    /// `None` for the main flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<HookRun>,
     /// Path depth of the hook's body (the flow ends when it leaves it).
+    #[serde(default, skip_serializing_if = "is_zero_usize")]
     pub root_depth: usize,
     pub cursor: Cursor,
     pub wait: Wait,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+fn is_zero_usize(n: &usize) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     Active,
     /// Flow and hooks done; a goal event inside the window still converts.
     Attributing,
+    /// Gone at the end of the engine call that ended it.
     Ended,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Enrollment {
-    /// Index of the playbook in the program.
-    pub playbook: usize,
-    pub n: u32,
-    pub entered: DateTime<Utc>,
-    /// The payload of the event that created it (`event.*` in steps).
-    pub event: Value,
-    pub held_out: bool,
-    pub status: Status,
-    pub converted: bool,
-    pub flows: Vec<Flow>,
-    /// Coupons granted, by id (a record).
-    pub coupons: Value,
-    pub received: Value,
-    /// Events seen since entry that some `wait for … since entry` of the
-    /// playbook looks back for (not the one that created the enrollment).
-    pub seen: Vec<(String, DateTime<Utc>, Value)>,
-    /// Executions per site (for idempotency keys).
-    pub occurrences: Occurrences,
-    pub plants: u32,
-    /// Steps reached (for the funnel).
-    pub reached: Vec<usize>,
+/// An event remembered for a `wait for … since entry`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Seen {
+    pub name: Sym,
+    #[serde(with = "secs")]
+    pub at: DateTime<Utc>,
+    pub data: Fields,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enrollment {
+    pub playbook: Arc<str>,
+    /// The playbook version it entered on, and runs on until it ends.
+    pub version: Arc<str>,
+    pub n: u32,
+    #[serde(with = "secs")]
+    pub entered: DateTime<Utc>,
+    /// The payload of the event that created it (`event.*` in steps).
+    #[serde(default, skip_serializing_if = "is_null")]
+    pub event: Value,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub held_out: bool,
+    pub status: Status,
+    /// While attributing: when the goal window closes.
+    #[serde(with = "secs::opt", default, skip_serializing_if = "Option::is_none")]
+    pub closes: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<Flow>,
+    /// Coupons granted, by id.
+    #[serde(default, skip_serializing_if = "Fields::is_empty")]
+    pub coupons: Fields,
+    #[serde(default, skip_serializing_if = "is_null")]
+    pub received: Value,
+    /// Events some `wait for … since entry` still ahead may look back for
+    /// (not the one that created the enrollment).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<Seen>,
+    /// Runs per site, for idempotency keys.
+    #[serde(default, skip_serializing_if = "Occurrences::is_empty")]
+    pub occurrences: Occurrences,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub plants: u32,
+    /// Steps reached, as a bit set over the version's steps (for the funnel).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reached: Vec<u64>,
+}
+
+impl Enrollment {
+    /// Marks a step reached; says whether it is the first time.
+    pub fn reach(&mut self, step: usize) -> bool {
+        let (word, bit) = (step / 64, 1u64 << (step % 64));
+        if self.reached.len() <= word {
+            self.reached.resize(word + 1, 0);
+        }
+        let first = self.reached[word] & bit == 0;
+        self.reached[word] |= bit;
+        first
+    }
+
+    /// Keeps what attribution needs once flow and hooks are done.
+    pub fn shrink(&mut self) {
+        self.flows = Vec::new();
+        self.event = Value::Null;
+        self.coupons = Fields::new();
+        self.received = Value::Null;
+        self.seen = Vec::new();
+        self.occurrences = Occurrences::default();
+        self.reached = Vec::new();
+    }
+}
+
+/// What is left of a playbook's ended enrollments: enough for `reenter` and
+/// for numbering the next one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Past {
+    pub playbook: Arc<str>,
+    /// The number of the last enrollment.
+    pub n: u32,
+    /// When the last enrollment started.
+    #[serde(with = "secs")]
+    pub entered: DateTime<Utc>,
+}
+
+/// A counted 1:1 send already emitted for this customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sent {
+    #[serde(rename = "t", with = "secs")]
+    pub at: DateTime<Utc>,
+    #[serde(rename = "p")]
+    pub playbook: Arc<str>,
+    #[serde(rename = "c")]
+    pub channel: Arc<str>,
+    #[serde(rename = "k")]
+    pub kind: Kind,
+}
+
+/// The next fire of an `every` or `yearly` trigger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scheduled {
+    #[serde(with = "secs")]
+    pub at: DateTime<Utc>,
+    pub playbook: Arc<str>,
+    /// The trigger's canonical text.
+    pub trigger: Arc<str>,
+    /// `yearly`: the date the fire was computed from (a changed date reschedules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<NaiveDate>,
+    /// `yearly`: the anniversary year of `at`, and of the last fire (one fire per anniversary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub year: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fired: Option<i32>,
+}
+
+/// Whether the customer is in an `enter` trigger's segment: it fires on false → true only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Membership {
+    pub playbook: Arc<str>,
+    pub trigger: Arc<str>,
+    pub member: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CustomerState {
-    /// Shared with every delivery and record of this customer.
-    pub id: std::sync::Arc<str>,
-    pub attrs: BTreeMap<String, Value>,
+    /// The stored form's format (see [`FORMAT`]).
+    #[serde(default)]
+    pub format: u32,
+    /// Shared with every delivery and record of this customer. Empty for the
+    /// pseudo-customer that broadcasts run on.
+    pub id: Arc<str>,
+    #[serde(default, skip_serializing_if = "Fields::is_empty")]
+    pub attrs: Fields,
+    #[serde(default, skip_serializing_if = "is_false")]
     pub do_not_contact: bool,
+    /// Counted sends of the last 32 days (caps look back a month at most).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ledger: Vec<Sent>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub enrollments: Vec<Enrollment>,
-    /// Next fire of each `every … for` / `yearly` trigger (and, for the broadcast
-    /// pseudo-customer, each broadcast `every`): (instant, playbook, trigger index).
-    pub schedule: Vec<(DateTime<Utc>, usize, usize)>,
-    /// `enter` membership per (playbook, trigger index): fires on false → true only.
-    pub memberships: BTreeMap<(usize, usize), bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub past: Vec<Past>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedule: Vec<Scheduled>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memberships: Vec<Membership>,
     /// The next local midnight, when some `enter` segment reads the clock.
+    #[serde(with = "secs::opt", default, skip_serializing_if = "Option::is_none")]
     pub next_midnight: Option<DateTime<Utc>>,
 }
 
 impl CustomerState {
-    pub fn new(id: impl Into<String>, attrs: BTreeMap<String, Value>) -> Self {
+    pub fn new(id: impl Into<Arc<str>>, attrs: Fields) -> Self {
         CustomerState {
-            id: id.into().into(),
+            format: FORMAT,
+            id: id.into(),
             attrs,
             ..Self::default()
         }
     }
 
-    /// The earliest instant any flow wants to run.
+    /// The earliest instant this customer wants to run by itself.
     pub fn next_wake(&self) -> Option<DateTime<Utc>> {
         self.enrollments
             .iter()
-            .filter(|e| e.status == Status::Active)
-            .flat_map(|e| e.flows.iter().filter_map(|f| f.wait.due()))
-            .chain(self.schedule.iter().map(|s| s.0))
+            .flat_map(|e| match e.status {
+                Status::Active => e.flows.iter().filter_map(|f| f.wait.due()).min(),
+                Status::Attributing => e.closes,
+                Status::Ended => None,
+            })
+            .chain(self.schedule.iter().map(|s| s.at))
             .chain(self.next_midnight)
             .min()
     }
 
-    pub fn active(&self, playbook: usize) -> Option<usize> {
+    /// The active enrollment in a playbook, if any.
+    pub fn active(&self, playbook: &str) -> Option<usize> {
         self.enrollments
             .iter()
-            .position(|e| e.playbook == playbook && e.status == Status::Active)
+            .position(|e| &*e.playbook == playbook && e.status == Status::Active)
+    }
+
+    /// The number and start of the latest enrollment in a playbook, ended or not.
+    pub fn last(&self, playbook: &str) -> Option<(u32, DateTime<Utc>)> {
+        self.enrollments
+            .iter()
+            .filter(|e| &*e.playbook == playbook)
+            .map(|e| (e.n, e.entered))
+            .chain(
+                self.past
+                    .iter()
+                    .filter(|p| &*p.playbook == playbook)
+                    .map(|p| (p.n, p.entered)),
+            )
+            .max_by_key(|(n, _)| *n)
+    }
+
+    /// The stored form, as JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a customer's state serialises")
+    }
+
+    pub fn from_json(text: &str) -> Result<CustomerState, serde_json::Error> {
+        serde_json::from_str(text)
     }
 }
 
-impl Enrollment {
-    pub fn new(playbook: usize, n: u32, entered: DateTime<Utc>, event: Value, flow: Flow) -> Self {
-        Enrollment {
-            playbook,
-            n,
-            entered,
-            event,
-            held_out: false,
-            status: Status::Active,
-            converted: false,
-            flows: vec![flow],
-            coupons: Value::Record(BTreeMap::new()),
-            received: Value::Null,
-            seen: Vec::new(),
-            occurrences: Occurrences::default(),
-            plants: 0,
-            reached: Vec::new(),
-        }
-    }
-
-    pub fn grant(&mut self, coupon: &str, record: Value) {
-        if let Value::Record(m) = &mut self.coupons {
-            m.insert(coupon.to_string(), record);
-        }
-    }
-}
-
-/// Executions per site of one enrollment, for idempotency keys. Sites are
-/// told apart by a 64-bit hash: two sites sharing a counter would only number
-/// their runs differently, and the key hashes the site itself, so keys stay
-/// unique either way.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Occurrences(Vec<(u64, u32)>);
+/// Runs per site of one enrollment, for idempotency keys.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Occurrences(Vec<(Arc<str>, u32)>);
 
 impl Occurrences {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Counts one more run of `site`; returns how many runs came before.
     pub fn count(&mut self, site: &str) -> u32 {
-        let h = fnv1a(site.as_bytes());
-        match self.0.iter_mut().find(|(k, _)| *k == h) {
+        match self.0.iter_mut().find(|(k, _)| &**k == site) {
             Some((_, n)) => {
                 *n += 1;
                 *n - 1
             }
             None => {
-                self.0.push((h, 1));
+                self.0.push((site.into(), 1));
                 0
             }
         }
@@ -188,15 +388,8 @@ impl Occurrences {
 
     /// Takes back the last run of `site` (a deferred send runs again with the same key).
     pub fn uncount(&mut self, site: &str) {
-        let h = fnv1a(site.as_bytes());
-        if let Some((_, n)) = self.0.iter_mut().find(|(k, _)| *k == h) {
+        if let Some((_, n)) = self.0.iter_mut().find(|(k, _)| &**k == site) {
             *n = n.saturating_sub(1);
         }
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }

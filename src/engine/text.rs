@@ -1,33 +1,47 @@
-//! Rendering message and task texts. Every text of the program is compiled
-//! once; a render hands minijinja only the paths the text reads, and a text
-//! that only prints fields (`{{ customer.name }}`, no tags or filters) is
-//! filled in directly when every field it prints is a plain string, number
-//! or date.
+//! Rendering message and task texts (docs/language.md §8.5). Every text of
+//! the program is compiled once; a render hands minijinja only the paths the
+//! text reads, and a text that only prints fields (`{{ customer.name }}`, no
+//! tags or filters) is filled in directly when every field it prints is a
+//! plain string, number or date.
 
-use super::step::each_action;
-use super::value::Value;
-use crate::check::Program;
-use crate::syntax::ast::{ActionKind, TemplateRef};
+use crate::program::{Action, Block, Playbook, Text};
+use crate::value::{Fields, Sym, Value};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
+/// The environment every template is checked and rendered in: auto-escape
+/// off, `trim_blocks` and `lstrip_blocks` on, undefined values strict. The
+/// checker compiles templates here too, so both agree on what exists.
+pub fn environment() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.add_filter("date", |v: String, _fmt: String| v);
+    env
+}
+
 /// What a text can read where it is rendered.
 pub struct Scope<'a> {
-    pub customer: &'a BTreeMap<String, Value>,
+    pub customer: &'a Fields,
+    /// The customer's id, read as `customer.id` when the schema has no `id`.
+    pub id: &'a str,
     pub event: &'a Value,
     pub received: &'a Value,
-    pub coupon: &'a Value,
+    pub coupon: &'a Fields,
     pub now: DateTime<Utc>,
     /// A send's `with { … }` values; they shadow the names above.
-    pub with: Vec<(&'a str, Value)>,
+    pub with: Vec<(Sym, Value)>,
 }
 
 /// What a name at the start of a path stands for.
 enum Root<'a> {
     /// The customer's attributes.
-    Record(&'a BTreeMap<String, Value>),
+    Customer(&'a Fields, &'a str),
+    Record(&'a Fields),
     Value(Cow<'a, Value>),
 }
 
@@ -35,24 +49,30 @@ impl Scope<'_> {
     /// What `name` stands for here: a `with` value, a record of the scope or
     /// `now`; `None` for anything else (minijinja's globals, or undefined).
     fn root(&self, name: &str) -> Option<Root<'_>> {
-        if let Some((_, v)) = self.with.iter().rev().find(|(k, _)| *k == name) {
+        if let Some((_, v)) = self.with.iter().rev().find(|(k, _)| k.as_str() == name) {
             return Some(Root::Value(Cow::Borrowed(v)));
         }
         Some(match name {
-            "customer" => Root::Record(self.customer),
+            "customer" => Root::Customer(self.customer, self.id),
             "event" => Root::Value(Cow::Borrowed(self.event)),
             "received" => Root::Value(Cow::Borrowed(self.received)),
-            "coupon" => Root::Value(Cow::Borrowed(self.coupon)),
+            "coupon" => Root::Record(self.coupon),
             "now" => Root::Value(Cow::Owned(Value::DateTime(self.now))),
             _ => return None,
         })
     }
 
     /// The value at a path, or `None` when the path is missing.
-    fn get(&self, path: &[String]) -> Option<Cow<'_, Value>> {
+    fn get(&self, path: &[Sym]) -> Option<Cow<'_, Value>> {
         let (root, rest) = path.split_first()?;
-        match self.root(root)? {
-            Root::Record(fields) => present(super::value::record_path(fields, rest)),
+        match self.root(root.as_str())? {
+            Root::Customer(fields, id) => match rest {
+                [only] if only.as_str() == "id" && !fields.contains(*only) => {
+                    Some(Cow::Owned(Value::str(id)))
+                }
+                _ => present(fields.path(rest)),
+            },
+            Root::Record(fields) => present(fields.path(rest)),
             Root::Value(Cow::Borrowed(v)) => present(v.path(rest)),
             // `now`: a value of its own, with no fields.
             Root::Value(Cow::Owned(v)) => rest.is_empty().then_some(Cow::Owned(v)),
@@ -65,55 +85,66 @@ fn present(v: &Value) -> Option<Cow<'_, Value>> {
 }
 
 /// A compiled text: its name in the environment, the paths it reads
-/// (`customer.name` as `["customer", "name"]`) and, when it only prints
+/// (`customer.name` as `[customer, name]`) and, when it only prints
 /// fields, its pieces.
-struct Text {
+struct Compiled {
     name: String,
-    reads: Vec<Vec<String>>,
+    reads: Vec<Vec<Sym>>,
     pieces: Option<Vec<Piece>>,
 }
 
 #[derive(Debug, PartialEq)]
 enum Piece {
     Literal(String),
-    Field(Vec<String>),
+    Field(Vec<Sym>),
 }
 
-pub struct Texts<'p> {
+pub struct Texts {
     env: minijinja::Environment<'static>,
-    texts: Vec<Text>,
-    by_source: HashMap<&'p str, usize>,
+    texts: Vec<Compiled>,
+    by_source: HashMap<String, usize>,
     /// The same texts by where their source lives in the program, so a render
     /// finds its text without hashing the whole source.
     by_address: HashMap<(usize, usize), usize>,
 }
 
-impl<'p> Texts<'p> {
-    /// Compiles every template wording, inline text and task text of the program.
-    pub fn new(program: &'p Program) -> Self {
-        let mut env = crate::check::templates::environment();
-        let mut sources: Vec<&str> = program
-            .templates
-            .values()
-            .flat_map(|t| t.wordings.iter().map(|w| w.source.as_str()))
-            .collect();
-        for p in &program.playbooks {
-            for s in &p.def.steps {
-                each_action(&s.body, &mut |a| match &a.kind {
-                    ActionKind::Send {
-                        template: TemplateRef::Inline(s),
-                        ..
-                    }
-                    | ActionKind::Task { text: s, .. } => sources.push(s.value.as_str()),
-                    _ => {}
-                });
+fn sources<'p>(b: &'p Block, out: &mut Vec<&'p std::sync::Arc<str>>) {
+    for a in b {
+        match a {
+            Action::Send(s) => match &s.text {
+                Text::Named(t) => out.extend(t.wordings.iter().map(|w| &w.source)),
+                Text::Inline(s) => out.push(s),
+            },
+            Action::Task { text } => out.push(text),
+            Action::If {
+                then, otherwise, ..
+            } => {
+                sources(then, out);
+                if let Some(o) = otherwise {
+                    sources(o, out);
+                }
+            }
+            Action::Hook { body, .. } => sources(body, out),
+            _ => {}
+        }
+    }
+}
+
+impl Texts {
+    /// Compiles every template wording, inline text and task text of these playbooks.
+    pub fn new<'p>(playbooks: impl IntoIterator<Item = &'p Playbook>) -> Self {
+        let mut env = environment();
+        let mut all = Vec::new();
+        for p in playbooks {
+            for s in &p.steps {
+                sources(&s.body, &mut all);
             }
         }
         let (mut texts, mut by_source, mut by_address) =
-            (Vec::new(), HashMap::new(), HashMap::new());
-        for src in sources {
+            (Vec::new(), HashMap::<String, usize>::new(), HashMap::new());
+        for src in all {
             let address = (src.as_ptr() as usize, src.len());
-            if let Some(&n) = by_source.get(src) {
+            if let Some(&n) = by_source.get(&**src) {
                 by_address.insert(address, n);
                 continue;
             }
@@ -131,11 +162,11 @@ impl<'p> Texts<'p> {
                 .map(|t| t.undeclared_variables(true))
                 .unwrap_or_default()
                 .into_iter()
-                .map(|v| v.split('.').map(str::to_string).collect())
+                .map(|v| v.split('.').map(Sym::new).collect())
                 .collect();
-            by_source.insert(src, texts.len());
+            by_source.insert(name.clone(), texts.len());
             by_address.insert(address, texts.len());
-            texts.push(Text {
+            texts.push(Compiled {
                 name,
                 reads,
                 pieces: pieces(src),
@@ -170,11 +201,20 @@ impl<'p> Texts<'p> {
             };
             // Only names the scope has: anything else (a global such as `range`)
             // stays minijinja's own, or undefined.
-            let Some(source) = scope.root(root) else {
+            let Some(source) = scope.root(root.as_str()) else {
                 continue;
             };
             let slot = roots.entry(root.as_str()).or_insert(Value::Null);
             match source {
+                Root::Customer(fields, id) => {
+                    project_record(fields, rest, slot);
+                    if rest
+                        .first()
+                        .is_some_and(|f| f.as_str() == "id" && !fields.contains(*f))
+                    {
+                        set_field(slot, rest[0], Value::str(id));
+                    }
+                }
                 Root::Record(fields) => project_record(fields, rest, slot),
                 Root::Value(v) => project(&v, rest, slot),
             }
@@ -231,8 +271,8 @@ fn pieces(src: &str) -> Option<Vec<Piece>> {
         let after = &rest[open + 2..];
         let close = after.find("}}")?;
         let inner = &after[..close];
-        let path: Vec<String> = inner.trim().split('.').map(str::to_string).collect();
-        let ident = |s: &String| {
+        let path: Vec<&str> = inner.trim().split('.').collect();
+        let ident = |s: &&str| {
             let mut chars = s.chars();
             chars
                 .next()
@@ -243,12 +283,12 @@ fn pieces(src: &str) -> Option<Vec<Piece>> {
             return None;
         }
         if matches!(
-            path[0].as_str(),
+            path[0],
             "true" | "false" | "none" | "True" | "False" | "None"
         ) {
             return None;
         }
-        out.push(Piece::Field(path));
+        out.push(Piece::Field(path.into_iter().map(Sym::new).collect()));
         rest = &after[close + 2..];
     }
     if !rest.is_empty() {
@@ -257,29 +297,38 @@ fn pieces(src: &str) -> Option<Vec<Piece>> {
     Some(out)
 }
 
+/// Sets one field of a record slot, making it a record when it is not one.
+fn set_field(slot: &mut Value, key: Sym, v: Value) {
+    match slot {
+        Value::Record(f) => f.set(key, v),
+        other => *other = Value::Record([(key, v)].into_iter().collect()),
+    }
+}
+
 /// Copies the value at `segs` inside `from` into the same place inside `into`,
 /// creating records on the way. A path that leaves the records (a list, a
 /// string) copies the value where it does.
-fn project(from: &Value, segs: &[String], into: &mut Value) {
+fn project(from: &Value, segs: &[Sym], into: &mut Value) {
     match (from, segs.split_first()) {
         (Value::Record(fields), Some(_)) => project_record(fields, segs, into),
         _ => *into = from.clone(),
     }
 }
 
-fn project_record(fields: &BTreeMap<String, Value>, segs: &[String], into: &mut Value) {
+fn project_record(fields: &Fields, segs: &[Sym], into: &mut Value) {
     let Some((first, rest)) = segs.split_first() else {
         *into = Value::Record(fields.clone());
         return;
     };
     if !matches!(into, Value::Record(_)) {
-        *into = Value::Record(BTreeMap::new());
+        *into = Value::Record(Fields::new());
     }
-    let (Value::Record(out), Some(v)) = (into, fields.get(first)) else {
+    if !fields.contains(*first) {
         return;
-    };
-    let slot = out.entry(first.clone()).or_insert(Value::Null);
-    project(v, rest, slot);
+    }
+    let mut slot = into.get(*first).clone();
+    project(fields.get(*first), rest, &mut slot);
+    set_field(into, *first, slot);
 }
 
 #[cfg(test)]

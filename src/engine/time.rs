@@ -1,8 +1,8 @@
-//! Local-time arithmetic (SEMANTICS.md §8). Instants are `DateTime<Utc>`;
+//! Local-time arithmetic (docs/language.md §9). Instants are `DateTime<Utc>`;
 //! local times are resolved in a `Tz`: a time in a DST gap becomes the first
 //! instant after the gap, a time in a fold the earlier instant.
 
-use crate::config::{CapPeriod, Quiet};
+use crate::program::{Period as CapPeriod, Quiet};
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
     Timelike, Utc, Weekday,
@@ -119,6 +119,12 @@ pub fn after_quiet(t: DateTime<Utc>, ranges: &[(Tz, Quiet)]) -> DateTime<Utc> {
         }
     }
     t
+}
+
+/// A timer that never comes: the last second of year 9999 (a `yearly`
+/// trigger whose date is not set yet waits here).
+pub fn never() -> DateTime<Utc> {
+    DateTime::from_timestamp(253_402_300_799, 0).expect("9999-12-31T23:59:59Z is in range")
 }
 
 /// Formats an instant as `to_rfc3339` does, without its general formatter

@@ -24,3 +24,28 @@ pub struct Envelope {
     pub at: DateTime<Utc>,
     pub event: Event,
 }
+
+/// The schema input is checked against: tend.toml's `[customer]` and
+/// `[events."…"]`, and the zone offset-less times are read in.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    pub customer: crate::types::Record,
+    pub events: std::collections::BTreeMap<String, crate::types::Record>,
+    pub zone: chrono_tz::Tz,
+}
+
+impl Schema {
+    pub fn from_config(c: &crate::config::Config) -> Schema {
+        let mut events: std::collections::BTreeMap<String, crate::types::Record> = c
+            .events
+            .iter()
+            .map(|(k, d)| (k.clone(), d.fields.clone()))
+            .collect();
+        events.entry("customer.updated".into()).or_default();
+        Schema {
+            customer: c.customer.clone(),
+            events,
+            zone: c.timezone.unwrap_or(chrono_tz::UTC),
+        }
+    }
+}

@@ -5,9 +5,9 @@
 
 use super::input::InputError;
 use crate::config::Config;
-use crate::engine::value::Value;
 use crate::source::SourceFile;
 use crate::types::Type;
+use crate::value::{Fields, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -19,7 +19,7 @@ pub struct Assumption {
     pub probability: f64,
     /// The event arrives after a delay drawn evenly from [0, within].
     pub within_secs: i64,
-    pub data: Value,
+    pub data: Fields,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -147,7 +147,7 @@ impl Behaviour {
                 )
             })?;
             let step = t.get("step").and_then(|v| v.as_str()).map(str::to_string);
-            let mut data = BTreeMap::new();
+            let mut data: BTreeMap<&str, Value> = BTreeMap::new();
             let given = t.get("data").and_then(|v| v.as_table());
             for (k, f) in &decl.fields {
                 let v = match given.and_then(|g| g.get(k)) {
@@ -155,14 +155,14 @@ impl Behaviour {
                     None if f.optional => continue,
                     None => zero(&f.ty),
                 };
-                data.insert(k.clone(), v);
+                data.insert(k.as_str(), v);
             }
             rules.push(Assumption {
                 event,
                 step,
                 probability,
                 within_secs,
-                data: Value::Record(data),
+                data: data.into_iter().collect(),
             });
         }
         Ok(Behaviour {
@@ -176,15 +176,15 @@ impl Behaviour {
 /// A payload field the assumption does not give: the type's plain value.
 fn zero(ty: &Type) -> Value {
     match ty {
-        Type::String => Value::Str(String::new()),
+        Type::String => Value::str(""),
         Type::Int => Value::Int(0),
         Type::Float => Value::Float(0.0),
         Type::Bool => Value::Bool(false),
-        Type::List(_) | Type::EmptyList => Value::List(Vec::new()),
+        Type::List(_) | Type::EmptyList => Value::List(Vec::new().into()),
         Type::Record(r) => Value::Record(
             r.iter()
                 .filter(|(_, f)| !f.optional)
-                .map(|(k, f)| (k.clone(), zero(&f.ty)))
+                .map(|(k, f)| (k.as_str(), zero(&f.ty)))
                 .collect(),
         ),
         _ => Value::Null,
@@ -193,14 +193,14 @@ fn zero(ty: &Type) -> Value {
 
 fn toml_value(v: &toml::Value) -> Value {
     match v {
-        toml::Value::String(s) => Value::Str(s.clone()),
+        toml::Value::String(s) => Value::str(s),
         toml::Value::Integer(i) => Value::Int(*i),
         toml::Value::Float(f) => Value::Float(*f),
         toml::Value::Boolean(b) => Value::Bool(*b),
         toml::Value::Array(a) => Value::List(a.iter().map(toml_value).collect()),
         toml::Value::Table(t) => {
-            Value::Record(t.iter().map(|(k, v)| (k.clone(), toml_value(v))).collect())
+            Value::Record(t.iter().map(|(k, v)| (k.as_str(), toml_value(v))).collect())
         }
-        toml::Value::Datetime(d) => Value::Str(d.to_string()),
+        toml::Value::Datetime(d) => Value::str(&d.to_string()),
     }
 }

@@ -2,11 +2,11 @@
 //! checked against the schema; a mistake names the file and line.
 
 use crate::config::Config;
-use crate::engine::step::Event;
 use crate::engine::time;
-use crate::engine::value::Value;
+use crate::intake::Event;
 use crate::source::SourceFile;
 use crate::types::{Record, Type};
+use crate::value::{Fields, Sym, Value};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use std::collections::BTreeMap;
@@ -30,7 +30,7 @@ impl std::fmt::Display for InputError {
 #[derive(Debug, Clone)]
 pub struct SampleCustomer {
     pub id: String,
-    pub attrs: BTreeMap<String, Value>,
+    pub attrs: Fields,
 }
 
 #[derive(Debug, Clone)]
@@ -109,7 +109,7 @@ impl Reader<'_> {
             )
         };
         match (ty, v.get_ref()) {
-            (Type::String, DeValue::String(s)) => Ok(Value::Str(s.to_string())),
+            (Type::String, DeValue::String(s)) => Ok(Value::str(s)),
             (Type::Int, DeValue::Integer(i)) => i
                 .as_str()
                 .replace('_', "")
@@ -148,11 +148,11 @@ impl Reader<'_> {
             (Type::List(inner), DeValue::Array(a)) => a
                 .iter()
                 .map(|x| self.convert(x, inner, what, tz))
-                .collect::<Result<_, _>>()
-                .map(Value::List),
-            (Type::Record(rec), DeValue::Table(t)) => {
-                self.record(t, rec, what, tz, true).map(Value::Record)
-            }
+                .collect::<Result<Vec<_>, _>>()
+                .map(|v| Value::List(v.into())),
+            (Type::Record(rec), DeValue::Table(t)) => self
+                .record(t, rec, what, tz, true)
+                .map(|r| Value::Record(to_fields(r))),
             _ => bad(match ty {
                 Type::String => "a string",
                 Type::Int => "a whole number",
@@ -254,7 +254,10 @@ pub fn customers(src: &SourceFile, config: &Config) -> Result<Vec<SampleCustomer
         let mut rest = fields.clone();
         rest.remove("id");
         let attrs = r.record(&rest, &config.customer, "", tz, true)?;
-        out.push(SampleCustomer { id, attrs });
+        out.push(SampleCustomer {
+            id,
+            attrs: to_fields(attrs),
+        });
     }
     Ok(out)
 }
@@ -332,9 +335,9 @@ pub fn events(src: &SourceFile, config: &Config) -> Result<Vec<SampleEvent>, Inp
             customer,
             at: at.with_timezone(&Utc),
             event: Event {
-                name,
-                data: Value::Record(data),
-                attributes,
+                name: Sym::new(&name),
+                data: to_fields(data),
+                attributes: to_fields(attributes),
             },
         });
     }
@@ -352,7 +355,7 @@ fn from_json(v: &serde_json::Value, ty: &Type, what: &str, tz: Tz) -> Result<Val
         ))
     };
     match (ty, v) {
-        (Type::String, J::String(s)) => Ok(Value::Str(s.clone())),
+        (Type::String, J::String(s)) => Ok(Value::str(s)),
         (Type::Int, J::Number(n)) => n
             .as_i64()
             .map(Value::Int)
@@ -375,9 +378,11 @@ fn from_json(v: &serde_json::Value, ty: &Type, what: &str, tz: Tz) -> Result<Val
         (Type::List(inner), J::Array(items)) => items
             .iter()
             .map(|x| from_json(x, inner, what, tz))
-            .collect::<Result<_, _>>()
-            .map(Value::List),
-        (Type::Record(rec), J::Object(m)) => json_record(m, rec, what, tz, true).map(Value::Record),
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| Value::List(v.into())),
+        (Type::Record(rec), J::Object(m)) => {
+            json_record(m, rec, what, tz, true).map(|r| Value::Record(to_fields(r)))
+        }
         _ => bad(match ty {
             Type::String => "a string",
             Type::Int => "a whole number",
@@ -660,7 +665,10 @@ pub fn load_customers(
             .and_then(|s| s.parse().ok())
             .unwrap_or(tz);
         let attrs = json_record(&obj, &config.customer, "", ctz, true).map_err(err)?;
-        out.push(SampleCustomer { id, attrs });
+        out.push(SampleCustomer {
+            id,
+            attrs: to_fields(attrs),
+        });
     }
     Ok(out)
 }
@@ -723,12 +731,16 @@ pub fn load_events(src: &SourceFile, config: &Config) -> Result<Vec<SampleEvent>
             customer,
             at: at.with_timezone(&Utc),
             event: Event {
-                name,
-                data: Value::Record(data),
-                attributes,
+                name: Sym::new(&name),
+                data: to_fields(data),
+                attributes: to_fields(attributes),
             },
         });
     }
     out.sort_by_key(|e| e.at);
     Ok(out)
+}
+
+fn to_fields(m: BTreeMap<String, Value>) -> Fields {
+    m.into_iter().map(|(k, v)| (Sym::new(&k), v)).collect()
 }

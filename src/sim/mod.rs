@@ -9,18 +9,18 @@ pub mod population;
 pub mod report;
 mod tally;
 
-use crate::check::Program;
-use crate::engine::state::Wait;
-use crate::engine::state::{CustomerState, Status};
-use crate::engine::step::Event;
-use crate::engine::step::{Delivery, Effect, Engine, Record};
+use crate::engine::state::{CustomerState, Status, Wait};
+use crate::engine::{Delivery, Detail, Effect, Engine, Inputs, Record, RecordKind};
+use crate::intake::Event;
+use crate::program::Program;
+use crate::value::Fields;
 use assume::Behaviour;
 use chrono::{DateTime, Utc};
 use input::{SampleCustomer, SampleEvent};
 pub use population::{Population, Sample, SlicePopulation};
-use std::collections::BTreeMap;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 pub use tally::Tally;
 
 /// Per playbook: how many entered, converted, stopped, are still active, were held out,
@@ -37,10 +37,10 @@ pub struct Funnel {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Outcome<'p> {
+pub struct Outcome {
     /// The deliveries of the customers the run kept (see [`Keep`]), by time.
-    pub sends: Vec<Delivery<'p>>,
-    pub records: Vec<Record<'p>>,
+    pub sends: Vec<Delivery>,
+    pub records: Vec<Record>,
     pub playbooks: Vec<Funnel>,
     /// Counts over every customer, kept or not.
     pub tally: Tally,
@@ -74,6 +74,10 @@ pub struct Options<'a> {
     /// Counts finished customers (for a progress bar).
     pub progress: Option<&'a AtomicUsize>,
     pub keep: Keep,
+    /// Writes each customer's state to its stored form and reads it back
+    /// between every two engine calls, as a runner would: the report must
+    /// not change (a check that nothing lives outside the stored state).
+    pub roundtrip: bool,
 }
 
 impl<'a> Options<'a> {
@@ -88,38 +92,39 @@ impl<'a> Options<'a> {
             behaviour: None,
             progress: None,
             keep: Keep::All,
+            roundtrip: false,
         }
     }
 }
 
 /// Runs the window [from, until) on all cores, keeping every delivery.
-pub fn simulate<'p>(
-    program: &'p Program,
+pub fn simulate(
+    program: &Program,
     customers: &[SampleCustomer],
     events: &[SampleEvent],
     from: DateTime<Utc>,
     until: DateTime<Utc>,
-) -> Outcome<'p> {
+) -> Outcome {
     simulate_with(program, customers, events, &Options::new(from, until))
 }
 
 /// [`simulate`] with options.
-pub fn simulate_with<'p>(
-    program: &'p Program,
+pub fn simulate_with(
+    program: &Program,
     customers: &[SampleCustomer],
     events: &[SampleEvent],
     opts: &Options,
-) -> Outcome<'p> {
+) -> Outcome {
     let population = SlicePopulation::new(customers, events, opts.from, opts.until);
     simulate_population(program, &population, opts)
 }
 
 /// Runs every customer the population hands out.
-pub fn simulate_population<'p>(
-    program: &'p Program,
+pub fn simulate_population(
+    program: &Program,
     population: &dyn Population,
     opts: &Options,
-) -> Outcome<'p> {
+) -> Outcome {
     let engine = Engine::new(program);
     let total = population.len();
     let keep_all = match &opts.keep {
@@ -133,13 +138,8 @@ pub fn simulate_population<'p>(
         .playbooks
         .iter()
         .map(|p| Funnel {
-            name: p.def.name.name.clone(),
-            steps: p
-                .def
-                .steps
-                .iter()
-                .map(|s| (s.name.name.clone(), 0))
-                .collect(),
+            name: p.name.to_string(),
+            steps: p.steps.iter().map(|s| (s.name.to_string(), 0)).collect(),
             ..Funnel::default()
         })
         .collect();
@@ -169,7 +169,7 @@ pub fn simulate_population<'p>(
     // Broadcast runs belong to the pseudo-customer with the empty id.
     if program.playbooks.iter().any(|p| p.broadcast) {
         let mut part = Part::new(empty.clone());
-        let mut state = CustomerState::new(String::new(), BTreeMap::new());
+        let mut state = CustomerState::new("", Fields::new());
         let effects = run_customer(engine, &mut state, &[], opts);
         part.settle(engine, state, effects, kept);
         parts.push(part);
@@ -261,12 +261,12 @@ fn sort_by_time<T>(v: &mut [T], key: impl Fn(&T) -> (DateTime<Utc>, Option<&str>
 }
 
 /// What one simulator thread hands back.
-struct Part<'p> {
+struct Part {
     funnels: Vec<Funnel>,
     tally: Tally,
     zones: Vec<(String, chrono_tz::Tz)>,
-    sends: Chunks<Delivery<'p>>,
-    records: Chunks<Record<'p>>,
+    sends: Chunks<Delivery>,
+    records: Chunks<Record>,
 }
 
 /// A list kept in fixed-size chunks: it grows without copying and can be
@@ -298,7 +298,7 @@ impl<T> Chunks<T> {
     }
 }
 
-impl<'p> Part<'p> {
+impl Part {
     fn new(funnels: Vec<Funnel>) -> Self {
         Part {
             funnels,
@@ -312,23 +312,14 @@ impl<'p> Part<'p> {
     /// Counts one finished customer, keeping its effects if asked to.
     fn settle(
         &mut self,
-        engine: &Engine<'p>,
+        engine: &Engine,
         state: CustomerState,
-        effects: Vec<Effect<'p>>,
+        effects: Vec<Effect>,
         kept: &dyn Fn(&str) -> bool,
     ) {
         let zone = engine.customer_zone(&state);
-        count(&state, &mut self.funnels);
+        count(&state, &effects, &mut self.funnels);
         self.tally.customer(&state.id, zone, &effects);
-        for e in &effects {
-            if let Effect::Record(r) = e {
-                if r.kind == "stopped" {
-                    if let Some(f) = self.funnels.iter_mut().find(|f| f.name == r.playbook) {
-                        f.stopped += 1;
-                    }
-                }
-            }
-        }
         if !kept(&state.id) {
             return;
         }
@@ -336,58 +327,84 @@ impl<'p> Part<'p> {
             match effect {
                 Effect::Deliver(d) => self.sends.push(d),
                 Effect::Record(r) => self.records.push(r),
+                Effect::Reached(_) => {}
             }
         }
         self.zones.push((state.id.to_string(), zone));
     }
 }
-/// One customer's timeline: timers run before an event at the same instant (C2).
-fn run_customer<'p>(
-    engine: &Engine<'p>,
+
+/// One customer's timeline over the window, through the engine's driver.
+fn run_customer(
+    engine: &Engine,
     state: &mut CustomerState,
     events: &[std::borrow::Cow<SampleEvent>],
     opts: &Options,
-) -> Vec<Effect<'p>> {
-    let (from, until, behaviour) = (opts.from, opts.until, opts.behaviour);
-    engine.init(state, from);
+) -> Vec<Effect> {
+    engine.init(state, opts.from);
     let mut out = Vec::with_capacity(16);
-    let mut next = 0;
-    let mut last_wake: Option<DateTime<Utc>> = None;
-    // Events the behaviour model decided the customer sends, by arrival.
-    let mut answers: Vec<(DateTime<Utc>, Event)> = Vec::new();
-    let mut asked: HashSet<(usize, usize, DateTime<Utc>)> = HashSet::new();
-    for _ in 0..1_000_000 {
-        let te = events.get(next).map(|e| e.at);
-        let ta = answers.first().map(|a| a.0).filter(|t| *t < until);
-        let tw = state.next_wake().filter(|t| *t < until);
-        let input = match (te, ta) {
+    let mut inputs = SimInputs {
+        engine,
+        events,
+        next: 0,
+        answers: Vec::new(),
+        behaviour: opts.behaviour,
+        asked: HashSet::new(),
+        roundtrip: opts.roundtrip,
+    };
+    if opts.roundtrip {
+        inputs.after(state);
+    }
+    engine.drive(state, &mut inputs, opts.until, None, &mut out);
+    out
+}
+
+/// The simulator's inputs: the sample events, and the events the behaviour
+/// model decides the customer sends, merged by arrival (sample events first
+/// at a tie).
+struct SimInputs<'a, 'e> {
+    engine: &'a Engine,
+    events: &'a [std::borrow::Cow<'e, SampleEvent>],
+    next: usize,
+    /// By arrival.
+    answers: Vec<(DateTime<Utc>, Event)>,
+    behaviour: Option<&'a Behaviour>,
+    /// Waits already asked about: (playbook, enrollment, flow, opened).
+    asked: HashSet<(Arc<str>, u32, usize, DateTime<Utc>)>,
+    roundtrip: bool,
+}
+
+impl Inputs for SimInputs<'_, '_> {
+    fn next_at(&self) -> Option<DateTime<Utc>> {
+        let e = self.events.get(self.next).map(|e| e.at);
+        let a = self.answers.first().map(|a| a.0);
+        match (e, a) {
             (Some(e), Some(a)) => Some(e.min(a)),
             (e, a) => e.or(a),
-        };
-        match (tw, input) {
-            (Some(w), i) if i.is_none_or(|i| w <= i) => {
-                if last_wake == Some(w) && state.next_wake() == Some(w) {
-                    // A timer that does not move on would spin; the engine guards this, so stop here.
-                    break;
-                }
-                last_wake = Some(w);
-                engine.handle_timers_into(state, w, &mut out);
-            }
-            (_, Some(i)) if te == Some(i) => {
-                engine.handle_event_into(state, i, &events[next].event, &mut out);
-                next += 1;
-            }
-            (_, Some(i)) => {
-                let (_, ev) = answers.remove(0);
-                engine.handle_event_into(state, i, &ev, &mut out);
-            }
-            _ => break,
-        }
-        if let Some(b) = behaviour {
-            answer_waits(engine, state, b, &mut asked, &mut answers);
         }
     }
-    out
+
+    fn take(&mut self) -> Option<Event> {
+        let e = self.events.get(self.next).map(|e| e.at);
+        let a = self.answers.first().map(|a| a.0);
+        match (e, a) {
+            (Some(e), a) if a.is_none_or(|a| e <= a) => {
+                self.next += 1;
+                Some(self.events[self.next - 1].event.clone())
+            }
+            (_, Some(_)) => Some(self.answers.remove(0).1),
+            _ => None,
+        }
+    }
+
+    fn after(&mut self, state: &mut CustomerState) {
+        if self.roundtrip {
+            *state = CustomerState::from_json(&state.to_json()).expect("a stored state reads back");
+        }
+        if let Some(b) = self.behaviour {
+            answer_waits(self.engine, state, b, &mut self.asked, &mut self.answers);
+        }
+    }
 }
 
 /// For each `wait for` just opened, asks the behaviour model whether and when
@@ -396,10 +413,10 @@ fn answer_waits(
     engine: &Engine,
     state: &CustomerState,
     b: &Behaviour,
-    asked: &mut HashSet<(usize, usize, DateTime<Utc>)>,
+    asked: &mut HashSet<(Arc<str>, u32, usize, DateTime<Utc>)>,
     answers: &mut Vec<(DateTime<Utc>, Event)>,
 ) {
-    for (i, e) in state.enrollments.iter().enumerate() {
+    for e in &state.enrollments {
         if e.status != Status::Active {
             continue;
         }
@@ -407,21 +424,21 @@ fn answer_waits(
             let Wait::Event { name, opened, .. } = &flow.wait else {
                 continue;
             };
-            if !asked.insert((i, f, *opened)) {
+            if !asked.insert((e.playbook.clone(), e.n, f, *opened)) {
                 continue;
             }
-            let def = &engine.program.playbooks[e.playbook].def;
-            let step = &def.steps[flow.cursor.step].name.name;
-            let Some(rule) = b.find(name, step) else {
+            let step = &flow.cursor.step;
+            let Some(rule) = b.find(name.as_str(), step) else {
                 continue;
             };
+            let _ = engine;
             let at = opened.timestamp().to_string();
             let n = e.n.to_string();
             let parts = [
-                &state.id,
-                def.name.name.as_str(),
+                &*state.id,
+                &*e.playbook,
                 n.as_str(),
-                step.as_str(),
+                &**step,
                 name.as_str(),
                 at.as_str(),
             ];
@@ -431,9 +448,9 @@ fn answer_waits(
             let delay =
                 (b.draw(&[&parts[..], &["delay"]].concat()) * rule.within_secs as f64) as i64;
             let ev = Event {
-                name: name.clone(),
+                name: *name,
                 data: rule.data.clone(),
-                attributes: BTreeMap::new(),
+                attributes: Fields::new(),
             };
             let when = *opened + chrono::Duration::seconds(delay);
             let pos = answers.partition_point(|a| a.0 <= when);
@@ -442,19 +459,47 @@ fn answer_waits(
     }
 }
 
-/// Adds one customer's enrollments to the funnels.
-fn count(state: &CustomerState, funnels: &mut [Funnel]) {
-    for e in &state.enrollments {
-        let f = &mut funnels[e.playbook];
-        f.entered += 1;
-        f.goal += usize::from(e.converted);
-        f.active += usize::from(e.status == Status::Active);
-        f.holdout += usize::from(e.held_out);
-        // Each step once, however often the enrollment came back to it.
-        for (s, step) in f.steps.iter_mut().enumerate() {
-            if e.reached.contains(&s) {
-                step.1 += 1;
+/// Adds one customer's enrollments to the funnels: what entered, converted,
+/// stopped and reached each step comes from the effects; what is still
+/// active, from the state at the end.
+fn count(state: &CustomerState, effects: &[Effect], funnels: &mut [Funnel]) {
+    let find = |funnels: &mut [Funnel], name: &str| {
+        funnels.binary_search_by(|f| f.name.as_str().cmp(name)).ok()
+    };
+    for effect in effects {
+        match effect {
+            Effect::Record(r) => {
+                let Some(p) = r.playbook.as_deref().and_then(|n| find(funnels, n)) else {
+                    continue;
+                };
+                let f = &mut funnels[p];
+                match (r.kind, &r.detail) {
+                    (RecordKind::Entered, Detail::Entered { held_out }) => {
+                        f.entered += 1;
+                        f.holdout += usize::from(*held_out);
+                    }
+                    (RecordKind::Goal, Detail::Goal { converted: true }) => f.goal += 1,
+                    (RecordKind::Stopped, _) => f.stopped += 1,
+                    _ => {}
+                }
             }
+            Effect::Reached(r) => {
+                if let Some(p) = find(funnels, &r.playbook) {
+                    if let Some(s) = funnels[p].steps.iter_mut().find(|s| s.0 == *r.step) {
+                        s.1 += 1;
+                    }
+                }
+            }
+            Effect::Deliver(_) => {}
+        }
+    }
+    for e in state
+        .enrollments
+        .iter()
+        .filter(|e| e.status == Status::Active)
+    {
+        if let Some(p) = find(funnels, &e.playbook) {
+            funnels[p].active += 1;
         }
     }
 }

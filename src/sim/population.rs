@@ -3,16 +3,16 @@
 //! share the work and only the customers in flight are in memory.
 
 use super::input::{SampleCustomer, SampleEvent};
-use crate::engine::value::Value;
+use crate::value::Fields;
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One customer to run: its attributes and its events in time order.
 pub struct Sample<'a> {
     pub id: String,
-    pub attrs: BTreeMap<String, Value>,
+    pub attrs: Fields,
     pub events: Vec<Cow<'a, SampleEvent>>,
 }
 
@@ -42,7 +42,7 @@ pub fn claim(next: &AtomicUsize, len: usize) -> Option<std::ops::Range<usize>> {
 /// Loaded customers and events, borrowed: each run clones a customer's attributes
 /// as it starts (the engine changes them) and reads the events in place.
 pub struct SlicePopulation<'a> {
-    customers: Vec<(&'a str, Option<&'a BTreeMap<String, Value>>)>,
+    customers: Vec<(&'a str, Option<&'a Fields>)>,
     events: HashMap<&'a str, Vec<&'a SampleEvent>>,
     next: AtomicUsize,
     warnings: Vec<String>,
@@ -71,7 +71,7 @@ impl<'a> SlicePopulation<'a> {
         for e in events.iter().filter(|e| e.at >= from && e.at < until) {
             by_customer.entry(e.customer.as_str()).or_default().push(e);
         }
-        let mut list: Vec<(&str, Option<&BTreeMap<String, Value>>)> = customers
+        let mut list: Vec<(&str, Option<&Fields>)> = customers
             .iter()
             .map(|c| (c.id.as_str(), Some(&c.attrs)))
             .collect();
@@ -82,7 +82,7 @@ impl<'a> SlicePopulation<'a> {
             .map(|(id, evs)| (*id, evs.first().map_or("", |e| e.origin.as_str())))
             .collect();
         strangers.sort_unstable();
-        // SEMANTICS.md §4: an event for an unknown id creates the customer.
+        // An event for an unknown id creates the customer (docs/language.md §12).
         for (id, origin) in strangers {
             let at = if origin.is_empty() {
                 String::new()

@@ -1,6 +1,7 @@
 //! The simulator's reports: JSON for machines, a table for people.
 
 use super::Outcome;
+use crate::program::Touchpoint;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
@@ -26,27 +27,40 @@ pub fn write_json(
     let local = |c: Option<&str>, t: DateTime<Utc>| t.with_timezone(&zone(c)).to_rfc3339();
     let doc = Doc {
         sends: Rows(|| {
-            o.sends.iter().map(|s| SendRow {
-                at: local(s.customer.as_deref(), s.at),
-                customer: s.customer.as_deref().filter(|c| !c.is_empty()),
-                playbook: s.playbook,
-                step: &s.step,
-                channel: s.channel,
-                touchpoint: s.touchpoint,
-                template: s.template,
-                variant: s.variant,
-                text: s.text.as_deref(),
-                deferred_from: s.deferred_from.map(|t| local(s.customer.as_deref(), t)),
-                reason: s.reason,
-                key: s.key,
+            o.sends.iter().map(|s| {
+                let extra = s.extra.as_deref();
+                SendRow {
+                    at: local(s.customer.as_deref(), s.at),
+                    customer: s.customer.as_deref(),
+                    playbook: &s.playbook,
+                    step: &s.step,
+                    channel: &s.channel,
+                    touchpoint: s.touchpoint.name(),
+                    template: s.template.as_deref(),
+                    variant: s.variant.as_deref(),
+                    text: s.text.as_deref(),
+                    deferred_from: s.deferred_from.map(|t| local(s.customer.as_deref(), t)),
+                    reason: s.reason.map(|r| r.name()),
+                    key: s.key,
+                    enrollment: s.enrollment,
+                    version: &s.version,
+                    worth: extra.and_then(|x| x.grant.as_ref()).map(|g| g.worth),
+                    expires_at: extra
+                        .and_then(|x| x.grant.as_ref())
+                        .map(|g| local(s.customer.as_deref(), g.expires_at)),
+                    assignee: extra.and_then(|x| x.assignee.as_deref()),
+                    settings: extra
+                        .filter(|x| !x.settings.is_empty())
+                        .map(|x| Settings(&x.settings)),
+                }
             })
         }),
         records: Rows(|| {
             o.records.iter().map(|r| RecordRow {
                 at: local(r.customer.as_deref(), r.at),
-                customer: r.customer.as_deref().filter(|c| !c.is_empty()),
-                playbook: r.playbook,
-                kind: r.kind,
+                customer: r.customer.as_deref(),
+                playbook: r.playbook.as_deref().unwrap_or(""),
+                kind: r.kind.name(),
                 detail: r.detail.in_zone(zone(r.customer.as_deref())),
             })
         }),
@@ -109,7 +123,26 @@ struct SendRow<'a> {
     text: Option<&'a str>,
     deferred_from: Option<String>,
     reason: Option<&'a str>,
-    key: crate::engine::step::Key,
+    key: crate::engine::Key,
+    enrollment: u32,
+    version: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worth: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assignee: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    settings: Option<Settings<'a>>,
+}
+
+/// The channel settings a delivery resolved, as an object by setting name.
+struct Settings<'a>(&'a [(std::sync::Arc<str>, crate::value::Value)]);
+
+impl Serialize for Settings<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (&**k, v)))
+    }
 }
 
 #[derive(Serialize)]
@@ -211,13 +244,16 @@ pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> Str
                     } else {
                         f.format("%m-%d %H:%M")
                     };
-                    format!(" (deferred from {due}, {})", d.reason.unwrap_or(""))
+                    format!(
+                        " (deferred from {due}, {})",
+                        d.reason.map_or("", |r| r.name())
+                    )
                 })
                 .unwrap_or_default();
             let text = d.text.as_deref().unwrap_or("").replace('\n', " ");
-            let what = match (d.template, d.touchpoint) {
-                (Some(coupon), "coupons") => format!("coupon {coupon} granted{deferred}"),
-                (_, "tasks") => format!("task{deferred}: {text}"),
+            let what = match (d.template.as_deref(), d.touchpoint) {
+                (Some(coupon), Touchpoint::Coupons) => format!("coupon {coupon} granted{deferred}"),
+                (_, Touchpoint::Tasks) => format!("task{deferred}: {text}"),
                 (Some(template), _) => format!("{template}{deferred}: {text}"),
                 (None, _) => format!("inline text{deferred}: {text}"),
             };
@@ -225,8 +261,8 @@ pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> Str
                 s,
                 "  {} {} {} {what}",
                 at.format("%Y-%m-%d %H:%M"),
-                pad(d.channel, 10),
-                pad(d.playbook, 22)
+                pad(&d.channel, 10),
+                pad(&d.playbook, 22)
             );
         }
     }

@@ -1,7 +1,7 @@
 //! Counts the table report shows, gathered customer by customer so a run over
 //! a million customers need not keep their deliveries.
 
-use crate::engine::step::Effect;
+use crate::engine::{Effect, RecordKind};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
 
@@ -29,7 +29,7 @@ impl Tally {
             match effect {
                 Effect::Deliver(d) => {
                     self.deliveries += 1;
-                    match self.per_channel.get_mut(d.channel) {
+                    match self.per_channel.get_mut(&*d.channel) {
                         Some(n) => *n += 1,
                         None => {
                             self.per_channel.insert(d.channel.to_string(), 1);
@@ -42,10 +42,11 @@ impl Tally {
                         None => days.push((day, 1)),
                     }
                     if let Some(r) = d.reason {
-                        *self.deferred.entry(r).or_default() += 1;
+                        *self.deferred.entry(r.name()).or_default() += 1;
                     }
                 }
-                Effect::Record(r) => self.dropped += usize::from(r.kind == "dropped"),
+                Effect::Record(r) => self.dropped += usize::from(r.kind == RecordKind::Dropped),
+                Effect::Reached(_) => {}
             }
         }
         if id.is_empty() {

@@ -3,7 +3,7 @@
 
 use super::CAP_EXCEEDED;
 use crate::check::cfg::{Cfg, NodeKind};
-use crate::check::{CheckedPlaybook, Kind, Program};
+use crate::check::{Checked, CheckedPlaybook, Kind};
 use crate::config::Config;
 use crate::diag::Finding;
 use crate::syntax::ast::Period;
@@ -29,7 +29,7 @@ struct Timed {
     send: usize,
 }
 
-pub fn check(p: &Program, out: &mut Vec<Finding>) {
+pub fn check(p: &Checked, out: &mut Vec<Finding>) {
     for pb in &p.playbooks {
         if pb.broadcast || pb.def.steps.is_empty() {
             continue;

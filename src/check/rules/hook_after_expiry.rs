@@ -2,13 +2,13 @@
 //! the coupon expired (or at the grant itself).
 
 use super::HOOK_AFTER_EXPIRY;
-use crate::check::Program;
+use crate::check::Checked;
 use crate::diag::Finding;
 use crate::syntax::ast::{Action, ActionKind, Block, TimeBase, TimeExpr};
 
 const DAY: i64 = 86_400;
 
-pub fn check(p: &Program, out: &mut Vec<Finding>) {
+pub fn check(p: &Checked, out: &mut Vec<Finding>) {
     for pb in &p.playbooks {
         let mut hooks = Vec::new();
         let mut grants = Vec::new();

@@ -3,10 +3,10 @@
 
 use super::{ENDLESS_LOOP, LOOP_WITHOUT_WAIT};
 use crate::check::cfg::{Cfg, NodeKind};
-use crate::check::Program;
+use crate::check::Checked;
 use crate::diag::Finding;
 
-pub fn check(p: &Program, out: &mut Vec<Finding>) {
+pub fn check(p: &Checked, out: &mut Vec<Finding>) {
     for pb in &p.playbooks {
         for comp in cycles_without_wait(&pb.cfg) {
             let send = comp

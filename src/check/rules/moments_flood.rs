@@ -3,7 +3,7 @@
 
 use super::MOMENTS_FLOOD;
 use crate::check::cfg::{Cfg, NodeKind};
-use crate::check::{CheckedPlaybook, Program};
+use crate::check::{Checked, CheckedPlaybook};
 use crate::config::Touchpoint;
 use crate::diag::Finding;
 use crate::syntax::ast::TriggerKind;
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 const MAX_PER_DAY: u32 = 2;
 
-pub fn check(p: &Program, out: &mut Vec<Finding>) {
+pub fn check(p: &Checked, out: &mut Vec<Finding>) {
     let from = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
     let until = Utc.with_ymd_and_hms(2028, 1, 1, 0, 0, 0).unwrap();
     for ch in p

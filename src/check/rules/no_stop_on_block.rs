@@ -2,10 +2,10 @@
 //! project can never learn that a customer blocked or complained.
 
 use super::NO_STOP_ON_BLOCK;
-use crate::check::Program;
+use crate::check::Checked;
 use crate::diag::Finding;
 
-pub fn check(p: &Program, out: &mut Vec<Finding>) {
+pub fn check(p: &Checked, out: &mut Vec<Finding>) {
     if p.config.declared_opt_outs().next().is_some() {
         return;
     }

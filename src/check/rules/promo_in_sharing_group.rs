@@ -1,11 +1,11 @@
 //! `promo-in-sharing-group`: a promo sent to a group whose purpose is sharing.
 
 use super::PROMO_IN_SHARING_GROUP;
-use crate::check::{Kind, Program};
+use crate::check::{Checked, Kind};
 use crate::config::Touchpoint;
 use crate::diag::Finding;
 
-pub fn check(p: &Program, out: &mut Vec<Finding>) {
+pub fn check(p: &Checked, out: &mut Vec<Finding>) {
     for pb in &p.playbooks {
         for s in &pb.sends {
             if s.kind == Kind::Promo && s.sharing && s.touchpoint == Touchpoint::Group {

@@ -3,14 +3,14 @@
 
 use super::SEND_IN_QUIET_HOURS;
 use crate::check::cfg::NodeKind;
-use crate::check::{CheckedPlaybook, Program};
+use crate::check::{Checked, CheckedPlaybook};
 use crate::config::Quiet;
 use crate::diag::Finding;
 use crate::syntax::ast::TriggerKind;
 use chrono::{TimeZone, Timelike, Utc};
 use std::collections::BTreeSet;
 
-pub fn check(p: &Program, out: &mut Vec<Finding>) {
+pub fn check(p: &Checked, out: &mut Vec<Finding>) {
     for pb in &p.playbooks {
         let mut reported = BTreeSet::new();
         // Anchors: (minute of day, what it is, the nodes the flow resumes at).
@@ -55,7 +55,7 @@ fn hhmm(m: u32) -> String {
     format!("{:02}:{:02}", m / 60, m % 60)
 }
 
-fn quiet_union(p: &Program, pb: &CheckedPlaybook, channel: &str) -> Vec<Quiet> {
+fn quiet_union(p: &Checked, pb: &CheckedPlaybook, channel: &str) -> Vec<Quiet> {
     let mut qs = Vec::new();
     if let Some(q) = &pb.def.settings.quiet {
         qs.push(Quiet {
@@ -75,7 +75,7 @@ fn quiet_union(p: &Program, pb: &CheckedPlaybook, channel: &str) -> Vec<Quiet> {
 }
 
 /// Times of day at which triggers start the flow.
-fn trigger_minutes(p: &Program, pb: &CheckedPlaybook) -> Vec<(u32, String)> {
+fn trigger_minutes(p: &Checked, pb: &CheckedPlaybook) -> Vec<(u32, String)> {
     let mut out = Vec::new();
     for t in &pb.def.triggers {
         match &t.kind {

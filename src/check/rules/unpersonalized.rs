@@ -1,7 +1,7 @@
 //! `unpersonalized`: a 1:1 text that reads no customer data and has no variants.
 
 use super::UNPERSONALIZED;
-use crate::check::Program;
+use crate::check::Checked;
 use crate::diag::Finding;
 use crate::source::FileId;
 use crate::syntax::ast::Span;
@@ -13,7 +13,7 @@ fn is_personal(var: &str) -> bool {
     PERSONAL.contains(&var.split('.').next().unwrap_or(""))
 }
 
-pub fn check(p: &Program, out: &mut Vec<Finding>) {
+pub fn check(p: &Checked, out: &mut Vec<Finding>) {
     // Per template: sent 1:1 at least once, and whether every 1:1 site personalises through `with`.
     let mut sent: BTreeMap<&str, bool> = BTreeMap::new();
     for pb in &p.playbooks {

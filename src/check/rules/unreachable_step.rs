@@ -2,10 +2,10 @@
 //! (An action after `->`, `end` or `split` in its block is reported while checking the flow.)
 
 use super::UNREACHABLE_STEP;
-use crate::check::Program;
+use crate::check::Checked;
 use crate::diag::Finding;
 
-pub fn check(p: &Program, out: &mut Vec<Finding>) {
+pub fn check(p: &Checked, out: &mut Vec<Finding>) {
     for pb in &p.playbooks {
         let seen = pb.cfg.reachable();
         for (i, step) in pb.def.steps.iter().enumerate() {

@@ -1,12 +1,12 @@
 //! `unused-segment` and `unused-template`: declared, never referenced.
 
 use super::{UNUSED_SEGMENT, UNUSED_TEMPLATE};
-use crate::check::Program;
+use crate::check::Checked;
 use crate::diag::Finding;
 use std::collections::BTreeSet;
 
 pub fn check(
-    p: &Program,
+    p: &Checked,
     used_segments: &BTreeSet<String>,
     used_templates: &BTreeSet<String>,
     out: &mut Vec<Finding>,

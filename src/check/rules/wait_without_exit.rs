@@ -2,10 +2,10 @@
 
 use super::WAIT_WITHOUT_EXIT;
 use crate::check::cfg::NodeKind;
-use crate::check::Program;
+use crate::check::Checked;
 use crate::diag::Finding;
 
-pub fn check(p: &Program, out: &mut Vec<Finding>) {
+pub fn check(p: &Checked, out: &mut Vec<Finding>) {
     for pb in &p.playbooks {
         for n in &pb.cfg.nodes {
             if n.kind == (NodeKind::WaitFor { within: false }) {

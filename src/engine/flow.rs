@@ -1,0 +1,477 @@
+//! The flow interpreter: runs one flow of an enrollment (its main flow or a
+//! hook) until it blocks or ends, action by action.
+
+use super::effect::{DeferReason, Key, RecordKind};
+use super::state::{Cursor, CustomerState, Flow, Status, Wait};
+use super::text::Scope;
+use super::triggers::reach;
+use super::{bucket, time, Ctx, Engine, RUNAWAY};
+use crate::program::{Action, Block, Playbook, Root, StepId, TimeBase, TimeExpr};
+use crate::value::{Fields, Sym, Value};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use std::sync::Arc;
+
+/// Where an action runs: its enrollment and flow, and what identifies its runs.
+pub(super) struct Site {
+    pub i: usize,
+    /// `step/i.b/…/n` or `hook NAME/…/n`.
+    pub path: String,
+    pub key: Key,
+    /// How deliveries name where they came from: the step, or `step/hook NAME`.
+    pub label: Arc<str>,
+}
+
+impl Engine {
+    /// Runs one flow until it blocks or ends. `retry` is the deferral of the
+    /// send it stopped at, when a deferred send is due again.
+    pub(super) fn run(
+        &self,
+        c: &mut CustomerState,
+        i: usize,
+        f: usize,
+        ctx: &mut Ctx<'_>,
+        mut retry: Option<(DateTime<Utc>, DeferReason)>,
+    ) {
+        let Some(pb) = self.version_of(&c.enrollments[i]).cloned() else {
+            let e = &c.enrollments[i];
+            let detail = format!(
+                "version {} of playbook {} is not loaded, so the enrollment cannot go on",
+                e.version, e.playbook
+            );
+            self.end(c, i, ctx, RecordKind::Failed, detail);
+            return;
+        };
+        let zone = self.zone(c, &pb);
+        for _ in 0..RUNAWAY {
+            if c.enrollments[i].status != Status::Active
+                || c.enrollments[i].flows[f].wait != Wait::Ready
+            {
+                return;
+            }
+            let flow = &c.enrollments[i].flows[f];
+            let (idx, plant) = (flow.cursor.idx, flow.hook.as_ref().map_or(0, |h| h.plant));
+            let step = pb.step_id(&flow.cursor.step);
+            let Some((step, block)) =
+                step.and_then(|s| Some((s, block_of(&pb, s, &flow.cursor.path)?)))
+            else {
+                c.enrollments[i].flows[f].wait = Wait::Done;
+                break;
+            };
+            if idx >= block.len() {
+                let fl = &mut c.enrollments[i].flows[f];
+                if fl.cursor.path.len() > fl.root_depth {
+                    let (ai, _) = fl.cursor.path.pop().expect("a nested block");
+                    fl.cursor.idx = ai + 1;
+                } else if fl.hook.is_none() && step + 1 < pb.steps.len() {
+                    self.goto(c, i, f, &pb, step + 1, ctx);
+                } else {
+                    fl.wait = Wait::Done;
+                    break;
+                }
+                continue;
+            }
+            let held_out = c.enrollments[i].held_out;
+            let now = ctx.now;
+            let advance = |c: &mut CustomerState| c.enrollments[i].flows[f].cursor.idx += 1;
+            match &block[idx] {
+                Action::Send(send) => {
+                    if held_out {
+                        advance(c);
+                        continue;
+                    }
+                    let site = self.site(c, i, f, &pb, step, plant);
+                    if let Some(wait) = self.send(c, &site, &pb, send, ctx, retry.take()) {
+                        // Deferred: the same site runs again, so it keeps its occurrence and key.
+                        c.enrollments[i].occurrences.uncount(&site.path);
+                        c.enrollments[i].flows[f].wait = wait;
+                        return;
+                    }
+                    advance(c);
+                }
+                Action::Wait(d) => {
+                    advance(c);
+                    c.enrollments[i].flows[f].wait =
+                        Wait::Until(time::add(zone, now, d.days, d.seconds));
+                    return;
+                }
+                Action::WaitUntil(t) => {
+                    let at = self.time_point(c, i, t, zone, now);
+                    if at.is_none() {
+                        let site = site_path(&pb, step, &c.enrollments[i].flows[f]);
+                        let detail = format!("{site}: the time is missing");
+                        self.record(ctx, c, Some(&pb.name), RecordKind::WaitSkipped, detail);
+                    }
+                    advance(c);
+                    if let Some(at) = at.filter(|at| *at > now) {
+                        c.enrollments[i].flows[f].wait = Wait::Until(at);
+                        return;
+                    }
+                }
+                Action::WaitFor(w) => {
+                    if w.since_entry {
+                        let e = &c.enrollments[i];
+                        let hit = e
+                            .seen
+                            .iter()
+                            .rev()
+                            .find(|s| {
+                                let data = Value::Record(s.data.clone());
+                                s.name == w.event
+                                    && w.cond.as_ref().is_none_or(|cond| {
+                                        self.cond(
+                                            c,
+                                            &pb,
+                                            cond,
+                                            (&e.event, &data, &Fields::new()),
+                                            now,
+                                        )
+                                    })
+                            })
+                            .map(|s| Value::Record(s.data.clone()));
+                        if let Some(data) = hit {
+                            c.enrollments[i].received = data;
+                            advance(c);
+                            continue;
+                        }
+                    }
+                    c.enrollments[i].flows[f].wait = Wait::Event {
+                        name: w.event,
+                        deadline: w.within.map(|d| time::add(zone, now, d.days, d.seconds)),
+                        else_step: w.else_step.map(|s| pb.steps[s].name.clone()),
+                        opened: now,
+                    };
+                    return;
+                }
+                Action::If {
+                    cond, otherwise, ..
+                } => {
+                    let e = &c.enrollments[i];
+                    let yes = self.cond(c, &pb, cond, (&e.event, &e.received, &e.coupons), now);
+                    let fl = &mut c.enrollments[i].flows[f];
+                    if yes {
+                        fl.cursor.path.push((fl.cursor.idx, 0));
+                        fl.cursor.idx = 0;
+                    } else if otherwise.is_some() {
+                        fl.cursor.path.push((fl.cursor.idx, 1));
+                        fl.cursor.idx = 0;
+                    } else {
+                        fl.cursor.idx += 1;
+                    }
+                }
+                Action::Split { arms, ordinal } => {
+                    let bps: Vec<u32> = arms.iter().map(|a| a.0).collect();
+                    let arm =
+                        bucket::split_arm(&c.id, &pb.name, &pb.steps[step].name, *ordinal, &bps);
+                    self.goto(c, i, f, &pb, arms[arm].1, ctx);
+                }
+                Action::Tag { add, tags } => {
+                    if !held_out {
+                        self.tag(c, *add, tags);
+                        ctx.attrs_changed = true;
+                    }
+                    advance(c);
+                }
+                Action::Set { path, value } => {
+                    if !held_out {
+                        let e = &c.enrollments[i];
+                        let v = super::eval::eval(
+                            value,
+                            &self.env(c, &pb, (&e.event, &e.received, &e.coupons), now),
+                        );
+                        c.attrs.set_path(path, v);
+                        ctx.attrs_changed = true;
+                    }
+                    advance(c);
+                }
+                Action::Grant {
+                    coupon,
+                    worth,
+                    valid,
+                } => {
+                    if !held_out {
+                        let expires = time::add(zone, now, valid.days, valid.seconds);
+                        let record: Fields = [
+                            ("expires_at", Value::DateTime(expires)),
+                            ("granted_at", Value::DateTime(now)),
+                            ("worth", Value::Float(*worth)),
+                        ]
+                        .into_iter()
+                        .collect();
+                        c.enrollments[i].coupons.set(*coupon, Value::Record(record));
+                        let site = self.site(c, i, f, &pb, step, plant);
+                        self.grant(c, &site, &pb, *coupon, *worth, expires, ctx);
+                    }
+                    advance(c);
+                }
+                Action::Hook { name, at, .. } => {
+                    advance(c);
+                    if held_out {
+                        continue;
+                    }
+                    match self.time_point(c, i, at, zone, now) {
+                        None => {
+                            let detail = format!("{name}: the time is missing");
+                            self.record(ctx, c, Some(&pb.name), RecordKind::HookUnplanted, detail);
+                        }
+                        Some(fire) => {
+                            let mut path = c.enrollments[i].flows[f].cursor.path.clone();
+                            path.push((idx, 2));
+                            let cursor = Cursor {
+                                step: pb.steps[step].name.clone(),
+                                path,
+                                idx: 0,
+                            };
+                            self.plant(c, i, name, cursor, fire, ctx);
+                        }
+                    }
+                }
+                Action::Task { text } => {
+                    if !held_out {
+                        let site = self.site(c, i, f, &pb, step, plant);
+                        self.task(c, &site, &pb, text, zone, ctx);
+                    }
+                    advance(c);
+                }
+                Action::Jump(target) => self.goto(c, i, f, &pb, *target, ctx),
+                Action::End => {
+                    c.enrollments[i].flows[f].wait = Wait::Done;
+                    break;
+                }
+            }
+        }
+        if c.enrollments[i].flows[f].wait == Wait::Ready {
+            // The runaway guard tripped.
+            let detail = format!("{RUNAWAY} actions without blocking");
+            self.end(c, i, ctx, RecordKind::Failed, detail);
+            return;
+        }
+        let e = &c.enrollments[i];
+        if e.status == Status::Active && e.flows.iter().all(|fl| fl.wait == Wait::Done) {
+            // The goal window stays open after the flow when it has a length.
+            let closes = pb
+                .goal
+                .as_ref()
+                .and_then(|g| g.within)
+                .map(|d| time::add(self.zone(c, &pb), e.entered, d.days, d.seconds));
+            let e = &mut c.enrollments[i];
+            match closes.filter(|t| *t > ctx.now) {
+                Some(t) => {
+                    e.status = Status::Attributing;
+                    e.closes = Some(t);
+                }
+                None => e.status = Status::Ended,
+            }
+            self.record(ctx, c, Some(&pb.name), RecordKind::Finished, "");
+        }
+    }
+
+    /// Moves a flow to the start of a step.
+    fn goto(
+        &self,
+        c: &mut CustomerState,
+        i: usize,
+        f: usize,
+        pb: &Playbook,
+        step: StepId,
+        ctx: &mut Ctx<'_>,
+    ) {
+        c.enrollments[i].flows[f].cursor = Cursor {
+            step: pb.steps[step].name.clone(),
+            path: Vec::new(),
+            idx: 0,
+        };
+        reach(&mut c.enrollments[i], pb, step, ctx);
+    }
+
+    fn tag(&self, c: &mut CustomerState, add: bool, tags: &[Arc<str>]) {
+        let key = Sym::new("tags");
+        let mut items: Vec<Value> = match c.attrs.get(key) {
+            Value::List(items) => items.to_vec(),
+            _ => Vec::new(),
+        };
+        for t in tags {
+            let v = Value::Str(t.clone());
+            if add && !items.contains(&v) {
+                items.push(v);
+            } else if !add {
+                items.retain(|x| *x != v);
+            }
+        }
+        c.attrs.set(key, Value::List(items.into()));
+    }
+
+    /// The action a flow's cursor points at.
+    pub(super) fn action_at<'p>(&self, pb: &'p Playbook, cursor: &Cursor) -> Option<&'p Action> {
+        let step = pb.step_id(&cursor.step)?;
+        block_of(pb, step, &cursor.path)?.get(cursor.idx)
+    }
+
+    /// Counts one more run of the flow's current action and names it for its
+    /// idempotency key and deliveries.
+    fn site(
+        &self,
+        c: &mut CustomerState,
+        i: usize,
+        f: usize,
+        pb: &Playbook,
+        step: StepId,
+        plant: u32,
+    ) -> Site {
+        let e = &c.enrollments[i];
+        let flow = &e.flows[f];
+        let path = site_path(pb, step, flow);
+        let label = match &flow.hook {
+            None => pb.steps[step].name.clone(),
+            Some(h) => hook_label(pb, step, flow)
+                .unwrap_or_else(|| format!("{}/hook {}", pb.steps[step].name, h.name).into()),
+        };
+        let occurrence = c.enrollments[i].occurrences.count(&path);
+        let e = &c.enrollments[i];
+        let (mut n, mut p, mut o) = ([0u8; 20], [0u8; 20], [0u8; 20]);
+        let key = Key::new(&[
+            e.version.as_bytes(),
+            c.id.as_bytes(),
+            e.playbook.as_bytes(),
+            decimal(u64::from(e.n), &mut n),
+            path.as_bytes(),
+            decimal(u64::from(plant), &mut p),
+            decimal(u64::from(occurrence), &mut o),
+        ]);
+        Site {
+            i,
+            path,
+            key,
+            label,
+        }
+    }
+
+    /// A TIME expression as an instant, or `None` when its path is missing.
+    fn time_point(
+        &self,
+        c: &CustomerState,
+        i: usize,
+        t: &TimeExpr,
+        zone: Tz,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        match t {
+            TimeExpr::Next { weekday, clock } => Some(time::next(zone, now, *weekday, *clock)),
+            TimeExpr::Point { base, offsets, at } => {
+                let e = &c.enrollments[i];
+                let mut t = match base {
+                    TimeBase::Now => now,
+                    TimeBase::Date(d) => time::start_of(zone, *d),
+                    TimeBase::DateTime(dt) => time::resolve(zone, *dt),
+                    TimeBase::Path(root, rest) => {
+                        let v = match root {
+                            Root::Customer => c.attrs.path(rest),
+                            Root::Event => e.event.path(rest),
+                            Root::Received => e.received.path(rest),
+                            Root::Coupon => e.coupons.path(rest),
+                        };
+                        match v {
+                            Value::DateTime(t) => *t,
+                            Value::Date(d) => time::start_of(zone, *d),
+                            _ => return None,
+                        }
+                    }
+                };
+                for (sign, d) in offsets {
+                    t = time::add(zone, t, sign * d.days, sign * d.seconds);
+                }
+                if let Some(c) = at {
+                    t = time::at_clock(zone, t, *c);
+                }
+                Some(t)
+            }
+        }
+    }
+
+    /// Renders a text where enrollment `i` runs.
+    pub(super) fn render(
+        &self,
+        c: &CustomerState,
+        i: usize,
+        source: &str,
+        with: Vec<(Sym, Value)>,
+        zone: Tz,
+        now: DateTime<Utc>,
+    ) -> Result<String, String> {
+        let e = &c.enrollments[i];
+        let scope = Scope {
+            customer: &c.attrs,
+            id: &c.id,
+            event: &e.event,
+            received: &e.received,
+            coupon: &e.coupons,
+            now,
+            with,
+        };
+        self.texts.render(source, &scope, zone)
+    }
+}
+
+/// The block a cursor path leads to inside a step.
+pub(super) fn block_of<'p>(
+    pb: &'p Playbook,
+    step: StepId,
+    path: &[(usize, u8)],
+) -> Option<&'p Block> {
+    let mut block = &pb.steps.get(step)?.body;
+    for (ai, br) in path {
+        block = match (block.get(*ai)?, br) {
+            (Action::If { then, .. }, 0) => then,
+            (
+                Action::If {
+                    otherwise: Some(o), ..
+                },
+                1,
+            ) => o,
+            (Action::Hook { body, .. }, 2) => body,
+            _ => return None,
+        };
+    }
+    Some(block)
+}
+
+/// A hook flow's `step/hook NAME`, from the hook action that planted it.
+fn hook_label(pb: &Playbook, step: StepId, flow: &Flow) -> Option<Arc<str>> {
+    let depth = flow.root_depth.checked_sub(1)?;
+    let (ai, _) = flow.cursor.path.get(depth)?;
+    match block_of(pb, step, &flow.cursor.path[..depth])?.get(*ai)? {
+        Action::Hook { label, .. } => Some(label.clone()),
+        _ => None,
+    }
+}
+
+/// A site's path: the step (or `hook NAME`), the nested blocks, the action.
+fn site_path(pb: &Playbook, step: StepId, flow: &Flow) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(32);
+    match &flow.hook {
+        Some(h) => {
+            s.push_str("hook ");
+            s.push_str(&h.name);
+        }
+        None => s.push_str(&pb.steps[step].name),
+    }
+    for (ai, br) in &flow.cursor.path[flow.root_depth.min(flow.cursor.path.len())..] {
+        let _ = write!(s, "/{ai}.{br}");
+    }
+    let _ = write!(s, "/{}", flow.cursor.idx);
+    s
+}
+
+/// `n` in decimal, written into `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! Sends and the other deliveries: admission under quiet hours and caps,
+//! the channel's `requires` and the data its settings name, rendering, and
+//! what each delivery carries for its adapter.
+
+use super::admission::{admit, Admission, Cap, CapMax};
+use super::effect::{DeferReason, Delivery, Detail, Effect, Extra, Grant, RecordKind};
+use super::flow::Site;
+use super::state::{CustomerState, Sent, Wait};
+use super::{bucket, customer_of, Ctx, Engine};
+use crate::program::{Channel, Kind, Playbook, Root, Send, Text, Touchpoint};
+use crate::value::{Fields, Sym, Value};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use std::sync::Arc;
+
+impl Engine {
+    /// A send: admission, then `requires` and the channel's data, then
+    /// rendering. Returns the wait when it is deferred.
+    pub(super) fn send(
+        &self,
+        c: &mut CustomerState,
+        site: &Site,
+        pb: &Playbook,
+        s: &Send,
+        ctx: &mut Ctx<'_>,
+        retry: Option<(DateTime<Utc>, DeferReason)>,
+    ) -> Option<Wait> {
+        let now = ctx.now;
+        let zone = self.zone(c, pb);
+        let czone = self.customer_zone(c);
+        let Some(ch) = self.policy.channel(&s.channel) else {
+            let detail = format!("the channel `{}` is no longer configured", s.channel);
+            self.record(ctx, c, Some(&pb.name), RecordKind::Unreachable, detail);
+            return None;
+        };
+        if c.do_not_contact {
+            let detail = format!("send on {}", ch.name);
+            self.record(ctx, c, Some(&pb.name), RecordKind::Suppressed, detail);
+            return None;
+        }
+        let (tname, kind) = match &s.text {
+            Text::Named(t) => (Some(&t.name), t.kind),
+            Text::Inline(_) if ch.touchpoint.is_one_to_many() => (None, Kind::Content),
+            Text::Inline(_) => (None, Kind::Service),
+        };
+        // The playbook's, the project's and the channel's quiet hours.
+        let quiet: Vec<(Tz, crate::program::Quiet)> = [
+            pb.quiet.map(|q| (zone, q)),
+            self.policy.limits.quiet.map(|q| (czone, q)),
+            ch.quiet.map(|q| (czone, q)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let caps = if ch.touchpoint.is_one_to_one() {
+            self.caps(pb, ch, kind, zone, czone)
+        } else {
+            Vec::new()
+        };
+        let admission = if ch.touchpoint.is_message() {
+            admit(now, &quiet, &caps, &c.ledger)
+        } else {
+            Admission::Now
+        };
+        match admission {
+            Admission::Dropped { cap } => {
+                let detail = format!("{} over {cap}", tname.map_or("text", |t| &**t));
+                self.record(ctx, c, Some(&pb.name), RecordKind::Dropped, detail);
+                return None;
+            }
+            Admission::Deferred { at, reason } => {
+                let (from, reason) = match retry {
+                    Some((from, r)) => (from, r.and(reason)),
+                    None => {
+                        let detail = Detail::Deferred {
+                            reason,
+                            from: now,
+                            to: at,
+                        };
+                        self.record(ctx, c, Some(&pb.name), RecordKind::Deferred, detail);
+                        (now, reason)
+                    }
+                };
+                return Some(Wait::Deferred { at, from, reason });
+            }
+            Admission::Now => {}
+        }
+        let e = &c.enrollments[site.i];
+        let none = Fields::new();
+        if let Some(req) = &ch.requires {
+            if !self.cond(c, pb, req, (&e.event, &e.received, &none), now) {
+                let detail = format!("{} does not meet `requires` of {}", c.id, ch.name);
+                self.record(ctx, c, Some(&pb.name), RecordKind::Unreachable, detail);
+                return None;
+            }
+        }
+        let settings = match self.settings(c, site.i, ch) {
+            Ok(s) => s,
+            Err(detail) => {
+                self.record(ctx, c, Some(&pb.name), RecordKind::Unreachable, detail);
+                return None;
+            }
+        };
+        let (variant, source) = match &s.text {
+            Text::Named(t) => {
+                let w = t
+                    .wordings
+                    .get(bucket::variant_index(&c.id, &t.name, t.wordings.len()))?;
+                (w.variant.clone(), &w.source)
+            }
+            Text::Inline(source) => (None, source),
+        };
+        let with: Vec<(Sym, Value)> = s
+            .with
+            .iter()
+            .map(|(k, v)| {
+                let env = self.env(c, pb, (&e.event, &e.received, &e.coupons), now);
+                (*k, super::eval::eval(v, &env))
+            })
+            .collect();
+        let text = match self.render(c, site.i, source, with, zone, now) {
+            Ok(t) if t.is_empty() => {
+                let detail = tname.map_or(String::new(), |t| t.to_string());
+                self.record(ctx, c, Some(&pb.name), RecordKind::EmptyText, detail);
+                return None;
+            }
+            Ok(t) => t,
+            Err(e) => {
+                self.record(ctx, c, Some(&pb.name), RecordKind::RenderError, e);
+                return None;
+            }
+        };
+        if ch.touchpoint.is_one_to_one() {
+            c.ledger.push(Sent {
+                at: now,
+                playbook: pb.name.clone(),
+                channel: ch.name.clone(),
+                kind,
+            });
+        }
+        let extra = (!settings.is_empty()).then(|| {
+            Box::new(Extra {
+                settings,
+                ..Extra::default()
+            })
+        });
+        let mut d = self.delivery(c, site, pb, ch.name.clone(), ch.touchpoint, now);
+        d.template = tname.cloned();
+        d.variant = variant;
+        d.text = Some(text);
+        d.deferred_from = retry.map(|r| r.0);
+        d.reason = retry.map(|r| r.1);
+        d.extra = extra;
+        ctx.out.push(Effect::Deliver(d));
+        None
+    }
+
+    /// The caps that count this send: the playbook's (of its kind), `[limits]`, the channel's.
+    fn caps<'a>(
+        &'a self,
+        pb: &'a Playbook,
+        ch: &'a Channel,
+        kind: Kind,
+        zone: Tz,
+        czone: Tz,
+    ) -> Vec<Cap<'a>> {
+        let mut caps = Vec::with_capacity(pb.caps.len() + 4);
+        for cap in pb.caps.iter().filter(|c| c.kind.is_none_or(|k| k == kind)) {
+            caps.push(Cap {
+                name: &cap.name,
+                zone,
+                period: cap.period,
+                max: CapMax::Count(cap.count),
+                drop: cap.drop,
+                playbook: Some(&pb.name),
+                kind: cap.kind,
+                channel: None,
+            });
+        }
+        for ((n, p, _), name) in self.policy.limits.counts().zip(&self.limit_names) {
+            caps.push(Cap {
+                name,
+                zone: czone,
+                period: p,
+                max: CapMax::Count(n),
+                drop: false,
+                playbook: None,
+                kind: None,
+                channel: None,
+            });
+        }
+        if let Some(limit) = ch.cap {
+            caps.push(Cap {
+                name: &ch.cap_name,
+                zone: czone,
+                period: limit.period,
+                max: limit.count.map_or(CapMax::DaysInMonth, CapMax::Count),
+                drop: false,
+                playbook: None,
+                kind: None,
+                channel: Some(&ch.name),
+            });
+        }
+        caps
+    }
+
+    /// The channel settings that name data, resolved for this customer and
+    /// enrollment; a customer attribute the customer lacks makes them unreachable.
+    fn settings(
+        &self,
+        c: &CustomerState,
+        i: usize,
+        ch: &Channel,
+    ) -> Result<Vec<(Arc<str>, Value)>, String> {
+        let mut out = Vec::with_capacity(ch.refs.len());
+        for r in &ch.refs {
+            let v = match r.root {
+                Root::Customer => match &*r.path {
+                    [only]
+                        if only.as_str() == "id"
+                            && !c.attrs.contains(*only)
+                            && !c.id.is_empty() =>
+                    {
+                        Value::str(&c.id)
+                    }
+                    path => c.attrs.path(path).clone(),
+                },
+                _ => c.enrollments[i].event.path(&r.path).clone(),
+            };
+            if v == Value::Null {
+                if r.root == Root::Customer {
+                    let path: Vec<&str> = r.path.iter().map(|s| s.as_str()).collect();
+                    return Err(format!(
+                        "{} has no `customer.{}`, which channel {} needs for `{}`",
+                        if c.id.is_empty() {
+                            "a broadcast"
+                        } else {
+                            &c.id
+                        },
+                        path.join("."),
+                        ch.name,
+                        r.key
+                    ));
+                }
+                continue;
+            }
+            out.push((r.key.clone(), v));
+        }
+        Ok(out)
+    }
+
+    /// A delivery of this site, its text and template left to the caller.
+    fn delivery(
+        &self,
+        c: &CustomerState,
+        site: &Site,
+        pb: &Playbook,
+        channel: Arc<str>,
+        touchpoint: Touchpoint,
+        now: DateTime<Utc>,
+    ) -> Delivery {
+        let e = &c.enrollments[site.i];
+        Delivery {
+            at: now,
+            customer: customer_of(c),
+            playbook: pb.name.clone(),
+            version: pb.version.clone(),
+            enrollment: e.n,
+            step: site.label.clone(),
+            channel,
+            touchpoint,
+            template: None,
+            variant: None,
+            text: None,
+            deferred_from: None,
+            reason: None,
+            key: site.key,
+            extra: None,
+        }
+    }
+
+    /// A coupon grant through the `coupons` channel.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn grant(
+        &self,
+        c: &mut CustomerState,
+        site: &Site,
+        pb: &Playbook,
+        coupon: Sym,
+        worth: f64,
+        expires_at: DateTime<Utc>,
+        ctx: &mut Ctx<'_>,
+    ) {
+        if c.do_not_contact {
+            let detail = format!("grant {coupon}");
+            self.record(ctx, c, Some(&pb.name), RecordKind::Suppressed, detail);
+            return;
+        }
+        let mut d = self.delivery(c, site, pb, "coupons".into(), Touchpoint::Coupons, ctx.now);
+        d.template = Some(coupon.as_str().into());
+        d.extra = Some(Box::new(Extra {
+            grant: Some(Grant { worth, expires_at }),
+            ..Extra::default()
+        }));
+        ctx.out.push(Effect::Deliver(d));
+    }
+
+    /// A to-do through the `tasks` channel, for the customer's owner (else the playbook's).
+    pub(super) fn task(
+        &self,
+        c: &mut CustomerState,
+        site: &Site,
+        pb: &Playbook,
+        text: &str,
+        zone: Tz,
+        ctx: &mut Ctx<'_>,
+    ) {
+        if c.do_not_contact {
+            self.record(ctx, c, Some(&pb.name), RecordKind::Suppressed, "task");
+            return;
+        }
+        match self.render(c, site.i, text, Vec::new(), zone, ctx.now) {
+            Ok(t) => {
+                let assignee = match c.attrs.get_str("owner") {
+                    Value::Str(o) if self.policy.has_owner() && !o.is_empty() => Some(o.clone()),
+                    _ => pb.owner.clone(),
+                };
+                let mut d = self.delivery(c, site, pb, "tasks".into(), Touchpoint::Tasks, ctx.now);
+                d.text = Some(t);
+                d.extra = assignee.map(|a| {
+                    Box::new(Extra {
+                        assignee: Some(a),
+                        ..Extra::default()
+                    })
+                });
+                ctx.out.push(Effect::Deliver(d));
+            }
+            Err(e) => self.record(ctx, c, Some(&pb.name), RecordKind::RenderError, e),
+        }
+    }
+}
