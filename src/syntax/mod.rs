@@ -6,6 +6,7 @@ mod limits;
 mod literals;
 mod lower;
 mod parser;
+pub mod print;
 
 pub use parser::{Rule, SyntaxParser};
 
