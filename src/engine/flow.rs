@@ -60,7 +60,7 @@ impl Engine {
             };
             if idx >= block.len() {
                 let fl = &mut c.enrollments[i].flows[f];
-                if fl.cursor.path.len() > fl.root_depth {
+                if fl.cursor.path.len() > fl.root_depth() {
                     let (ai, _) = fl.cursor.path.pop().expect("a nested block");
                     fl.cursor.idx = ai + 1;
                 } else if fl.hook.is_none() && step + 1 < pb.steps.len() {
@@ -437,7 +437,7 @@ pub(super) fn block_of<'p>(
 
 /// A hook flow's `step/hook NAME`, from the hook action that planted it.
 fn hook_label(pb: &Playbook, step: StepId, flow: &Flow) -> Option<Arc<str>> {
-    let depth = flow.root_depth.checked_sub(1)?;
+    let depth = flow.root_depth().checked_sub(1)?;
     let (ai, _) = flow.cursor.path.get(depth)?;
     match block_of(pb, step, &flow.cursor.path[..depth])?.get(*ai)? {
         Action::Hook { label, .. } => Some(label.clone()),
@@ -456,7 +456,7 @@ fn site_path(pb: &Playbook, step: StepId, flow: &Flow) -> String {
         }
         None => s.push_str(&pb.steps[step].name),
     }
-    for (ai, br) in &flow.cursor.path[flow.root_depth.min(flow.cursor.path.len())..] {
+    for (ai, br) in &flow.cursor.path[flow.root_depth().min(flow.cursor.path.len())..] {
         let _ = write!(s, "/{ai}.{br}");
     }
     let _ = write!(s, "/{}", flow.cursor.idx);

@@ -69,6 +69,14 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+fn is_active(s: &Status) -> bool {
+    *s == Status::Active
+}
+
+fn is_service(k: &Kind) -> bool {
+    *k == Kind::Service
+}
+
 fn is_null(v: &Value) -> bool {
     *v == Value::Null
 }
@@ -135,20 +143,32 @@ pub struct Flow {
     /// `None` for the main flow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hook: Option<HookRun>,
-    /// Path depth of the hook's body (the flow ends when it leaves it).
-    #[serde(default, skip_serializing_if = "is_zero_usize")]
-    pub root_depth: usize,
     pub cursor: Cursor,
     pub wait: Wait,
 }
 
-fn is_zero_usize(n: &usize) -> bool {
-    *n == 0
+impl Flow {
+    /// The path depth of the flow's own body: 0 for the main flow; for a
+    /// hook, just inside the hook's body (the flow ends when it leaves it).
+    /// A hook flow's path goes through its hook (branch 2) and never into
+    /// another hook's body, so the last branch 2 on it is its own.
+    pub fn root_depth(&self) -> usize {
+        match self.hook {
+            None => 0,
+            Some(_) => self
+                .cursor
+                .path
+                .iter()
+                .rposition(|(_, br)| *br == 2)
+                .map_or(0, |i| i + 1),
+        }
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    #[default]
     Active,
     /// Flow and hooks done; a goal event inside the window still converts.
     Attributing,
@@ -178,6 +198,7 @@ pub struct Enrollment {
     pub event: Value,
     #[serde(default, skip_serializing_if = "is_false")]
     pub held_out: bool,
+    #[serde(default, skip_serializing_if = "is_active")]
     pub status: Status,
     /// While attributing: when the goal window closes.
     #[serde(with = "secs::opt", default, skip_serializing_if = "Option::is_none")]
@@ -248,8 +269,12 @@ pub struct Sent {
     pub playbook: Arc<str>,
     #[serde(rename = "c")]
     pub channel: Arc<str>,
-    #[serde(rename = "k")]
+    #[serde(rename = "k", default = "service", skip_serializing_if = "is_service")]
     pub kind: Kind,
+}
+
+fn service() -> Kind {
+    Kind::Service
 }
 
 /// The next fire of an `every` or `yearly` trigger.
@@ -362,10 +387,25 @@ impl CustomerState {
     }
 }
 
-/// Runs per site of one enrollment, for idempotency keys.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
+/// Runs per site of one enrollment, for idempotency keys; stored as a map
+/// from site path to count.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Occurrences(Vec<(Arc<str>, u32)>);
+
+impl Serialize for Occurrences {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, n)| (&**k, n)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Occurrences {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let m = std::collections::BTreeMap::<String, u32>::deserialize(d)?;
+        Ok(Occurrences(
+            m.into_iter().map(|(k, n)| (k.into(), n)).collect(),
+        ))
+    }
+}
 
 impl Occurrences {
     pub fn is_empty(&self) -> bool {

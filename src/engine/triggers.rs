@@ -667,6 +667,7 @@ impl Engine {
             .first()
             .map(|s| s.name.clone())
             .unwrap_or_else(|| "".into());
+        let event = self.kept_payload(pb, event);
         let e = Enrollment {
             playbook: pb.name.clone(),
             version: pb.version.clone(),
@@ -678,7 +679,6 @@ impl Engine {
             closes: None,
             flows: vec![Flow {
                 hook: None,
-                root_depth: 0,
                 cursor: Cursor {
                     step: first,
                     path: Vec::new(),
@@ -706,6 +706,28 @@ impl Engine {
             reach(&mut c.enrollments[i], pb, 0, ctx);
         }
         self.run(c, i, 0, ctx, None);
+    }
+
+    /// What an enrollment keeps of its triggering event: the fields its steps
+    /// read, and those a channel setting names (`event.welcome_code`).
+    fn kept_payload(&self, pb: &Playbook, event: Value) -> Value {
+        let (Some(read), Value::Record(data)) = (&pb.event_fields, &event) else {
+            return event;
+        };
+        let named = |k: crate::value::Sym| {
+            read.contains(&k)
+                || self.policy.channels.iter().any(|ch| {
+                    ch.refs.iter().any(|r| {
+                        r.root == crate::program::Root::Event && r.path.first() == Some(&k)
+                    })
+                })
+        };
+        Value::Record(
+            data.iter()
+                .filter(|(k, _)| named(*k))
+                .map(|(k, v)| (k, v.clone()))
+                .collect(),
+        )
     }
 
     /// Ends an enrollment: cancels its waits and hooks.
@@ -767,13 +789,11 @@ impl Engine {
         }
         let e = &mut c.enrollments[i];
         e.plants += 1;
-        let depth = cursor.path.len();
         e.flows.push(Flow {
             hook: Some(HookRun {
                 name: name.clone(),
                 plant: e.plants,
             }),
-            root_depth: depth,
             cursor,
             wait: Wait::Until(fire.max(ctx.now)),
         });

@@ -280,6 +280,10 @@ impl Lower<'_> {
             });
         }
         let looks_back = looks_back(&out_steps);
+        let mut reads = EventReads::default();
+        for step in &out_steps {
+            reads.block(&step.body);
+        }
         let mut built = Playbook {
             name: pb.name.name.as_str().into(),
             version: "".into(),
@@ -299,6 +303,7 @@ impl Lower<'_> {
             stops,
             steps: out_steps,
             looks_back,
+            event_fields: (!reads.whole).then(|| reads.fields.into_iter().collect()),
         };
         let text = version::canonical(self.config, pb, &built, &self.seg_defs, &self.tpl_defs);
         built.version = version::hash(&text).into();
@@ -616,4 +621,103 @@ fn looks_back(steps: &[Step]) -> Vec<Vec<Sym>> {
             events.into_iter().collect()
         })
         .collect()
+}
+
+/// Which fields of the triggering event's payload the steps read (as
+/// `event.*` in expressions and texts): only those are kept with an enrollment.
+#[derive(Default)]
+struct EventReads {
+    fields: BTreeSet<Sym>,
+    /// `event` read as a whole.
+    whole: bool,
+}
+
+impl EventReads {
+    fn expr(&mut self, e: &Expr) {
+        match e {
+            Expr::Path(Root::Event, path) => match path.first() {
+                Some(f) => {
+                    self.fields.insert(*f);
+                }
+                None => self.whole = true,
+            },
+            Expr::List(xs) | Expr::Call(_, xs) => xs.iter().for_each(|x| self.expr(x)),
+            Expr::Not(x) | Expr::Neg(x) => self.expr(x),
+            Expr::Binary(_, l, r) => {
+                self.expr(l);
+                self.expr(r);
+            }
+            _ => {}
+        }
+    }
+
+    fn text(&mut self, source: &str) {
+        let env = minijinja::Environment::new();
+        match env.template_from_str(source) {
+            Ok(t) => {
+                for v in t.undeclared_variables(true) {
+                    if v == "event" {
+                        self.whole = true;
+                    } else if let Some(rest) = v.strip_prefix("event.") {
+                        self.fields
+                            .insert(Sym::new(rest.split('.').next().unwrap_or(rest)));
+                    }
+                }
+            }
+            Err(_) => self.whole = true,
+        }
+    }
+
+    fn time(&mut self, t: &TimeExpr) {
+        if let TimeExpr::Point {
+            base: TimeBase::Path(Root::Event, path),
+            ..
+        } = t
+        {
+            match path.first() {
+                Some(f) => {
+                    self.fields.insert(*f);
+                }
+                None => self.whole = true,
+            }
+        }
+    }
+
+    fn block(&mut self, b: &Block) {
+        for a in b {
+            match a {
+                Action::Send(s) => {
+                    match &s.text {
+                        Text::Named(t) => t.wordings.iter().for_each(|w| self.text(&w.source)),
+                        Text::Inline(src) => self.text(src),
+                    }
+                    s.with.iter().for_each(|(_, e)| self.expr(e));
+                }
+                Action::WaitUntil(t) => self.time(t),
+                Action::WaitFor(w) => {
+                    if let Some(c) = &w.cond {
+                        self.expr(c);
+                    }
+                }
+                Action::If {
+                    cond,
+                    then,
+                    otherwise,
+                } => {
+                    self.expr(cond);
+                    self.block(then);
+                    if let Some(o) = otherwise {
+                        self.block(o);
+                    }
+                }
+                Action::Set { value, .. } => self.expr(value),
+                Action::Hook { at, body, .. } => {
+                    self.time(at);
+                    self.block(body);
+                }
+                Action::Task { text } => self.text(text),
+                _ => {}
+            }
+        }
+    }
 }
