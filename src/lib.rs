@@ -4,6 +4,7 @@
 //! and types them into one `Program` and runs the lint rules.
 
 pub mod check;
+pub mod command;
 pub mod config;
 pub mod cron;
 pub mod diag;

@@ -49,3 +49,8 @@ impl Schema {
         }
     }
 }
+
+/// Instants are whole seconds: an input's time is cut to its second.
+pub fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+}
