@@ -160,6 +160,8 @@ pub struct Channel {
     pub cap: Option<Limit>,
     /// Adapter settings, with `${VAR}` references left unresolved (only `tend run` reads them).
     pub settings: BTreeMap<String, String>,
+    /// Where each adapter setting's value is written.
+    pub setting_spans: BTreeMap<String, Span>,
     /// Where the channel is declared; `None` for the built-in `coupons` and `tasks`.
     pub span: Option<Span>,
 }
@@ -251,6 +253,7 @@ impl Config {
                     quiet: None,
                     cap: None,
                     settings: BTreeMap::new(),
+                    setting_spans: BTreeMap::new(),
                     span: None,
                 });
         }
@@ -579,6 +582,7 @@ impl Reader<'_> {
             quiet: None,
             cap: None,
             settings: BTreeMap::new(),
+            setting_spans: BTreeMap::new(),
             span: Some(span(name)),
         };
         let mut has_touchpoint = false;
@@ -640,6 +644,7 @@ impl Reader<'_> {
                 },
                 _ => {
                     ch.settings.insert(key.to_string(), s.to_string());
+                    ch.setting_spans.insert(key.to_string(), span(val));
                 }
             }
         }
@@ -694,7 +699,7 @@ impl Reader<'_> {
 }
 
 /// Moves an expression parsed from a string value to its place in tend.toml.
-fn shift_expr(e: &mut Expr, by: usize) {
+pub fn shift_expr(e: &mut Expr, by: usize) {
     use crate::syntax::ast::ExprKind::*;
     e.span = Span::new(e.span.start + by, e.span.end + by);
     match &mut e.kind {

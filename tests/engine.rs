@@ -648,3 +648,85 @@ fn a_customer_waiting_in_post_purchase_stores_in_under_a_kilobyte_and_reads_back
     let _ = Arc::<str>::from("");
     let _ = RecordKind::ALL;
 }
+
+#[test]
+fn channel_settings_that_name_data_ride_on_each_delivery_and_lint_checks_them() {
+    let toml = TOML.replace(
+            "[channels.wecom]\ntouchpoint = \"wecom\"\nadapter = \"console\"",
+            "[channels.wecom]\ntouchpoint = \"wecom\"\nadapter = \"console\"\nsender = \"customer.owner\"\nref = \"event.order_id\"",
+        );
+    let p = program(&toml, &format!("{TEMPLATES}{TWO_STEPS}"));
+    let engine = Engine::new(&p);
+    let paid = || event("order.paid", &[("order_id", "A1")]);
+    // An owner: the delivery names the sender and the order.
+    let mut c = customer("c1", None);
+    c.attrs.set(Sym::new("owner"), Value::str("xiaokai"));
+    engine.init(&mut c, t("2026-12-01T00:00:00+08:00"));
+    let out = drive(
+        &engine,
+        &mut c,
+        vec![("2026-12-01T10:00:00+08:00", paid())],
+        "2026-12-01T11:00:00+08:00",
+        None,
+    );
+    let settings = &deliveries(&out)[0].extra.as_ref().unwrap().settings;
+    assert_eq!(
+        settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect::<Vec<_>>(),
+        [
+            ("ref".to_string(), Value::str("A1")),
+            ("sender".to_string(), Value::str("xiaokai"))
+        ]
+    );
+    // No owner: the customer cannot be reached on the channel, and a record says why.
+    let mut d = customer("c2", None);
+    engine.init(&mut d, t("2026-12-01T00:00:00+08:00"));
+    let out = drive(
+        &engine,
+        &mut d,
+        vec![("2026-12-01T10:00:00+08:00", paid())],
+        "2026-12-01T11:00:00+08:00",
+        None,
+    );
+    assert!(deliveries(&out).is_empty());
+    let why: Vec<String> = out
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Record(r) if r.kind == RecordKind::Unreachable => Some(r.detail.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        why,
+        ["c2 has no `customer.owner`, which channel wecom needs for `sender`"]
+    );
+    // A misspelt attribute or payload field is a lint finding in tend.toml.
+    let bad = toml
+        .replace("customer.owner", "customer.ownr")
+        .replace("event.order_id", "event.order_idd");
+    let mut sources = Sources::default();
+    let cfg = sources.add(SourceFile::new("tend.toml", bad));
+    let pb = sources.add(SourceFile::new(
+        "p.playbook",
+        format!("{TEMPLATES}{TWO_STEPS}"),
+    ));
+    let linted = tend::project::lint_sources(sources, cfg, &[pb]);
+    let found: Vec<(&str, String)> = linted
+        .errors()
+        .map(|f| {
+            (
+                f.rule,
+                linted.sources.get(f.file).text[f.span.start..f.span.end].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("unknown-field", "ownr".to_string()),
+            ("unknown-field", "\"event.order_idd\"".to_string())
+        ]
+    );
+}

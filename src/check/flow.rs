@@ -77,6 +77,48 @@ impl<'a> Checker<'a> {
                 };
                 self.condition(e, &scope);
             }
+            self.check_setting_refs(ch);
+        }
+    }
+
+    /// A setting whose value names data (`to = "customer.email"`) must name
+    /// a customer attribute, or a field some declared event carries.
+    fn check_setting_refs(&mut self, ch: &crate::config::Channel) {
+        let config = self.config;
+        for (key, value) in &ch.settings {
+            let (Some(root), Some(vspan)) = (value.split('.').next(), ch.setting_spans.get(key))
+            else {
+                continue;
+            };
+            if !matches!(root, "customer" | "event") || !value.contains('.') {
+                continue;
+            }
+            let Ok(mut e) = crate::syntax::parse_expr(value) else {
+                continue;
+            };
+            crate::config::shift_expr(&mut e, vspan.start + 1);
+            let ExprKind::Path(p) = &e.kind else { continue };
+            if root == "customer" {
+                let scope = Scope {
+                    customer: Some(&config.customer),
+                    ..Scope::default()
+                };
+                self.path(p, &scope);
+                continue;
+            }
+            let segs: Vec<&str> = p.segments[1..].iter().map(String::as_str).collect();
+            if !config
+                .events
+                .values()
+                .any(|d| missing_field(&d.fields, &segs).is_none())
+            {
+                self.find(
+                    &rules::UNKNOWN_FIELD,
+                    *vspan,
+                    format!("no declared event carries `{}`", p.dotted()),
+                    format!("`{key}` of channel `{}` names a payload field; declare it under the event's [events.\"…\"] table, or fix the name", ch.name),
+                );
+            }
         }
     }
 
