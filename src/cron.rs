@@ -1,5 +1,5 @@
 //! Cron expressions as ops teams write them, read by croner (≥ 4.0.3) with the
-//! rules of SEMANTICS.md §8 checked first.
+//! rules of docs/language.md §13 checked first.
 
 use chrono::{DateTime, TimeZone, Utc};
 use croner::parser::{CronParser, Seconds, Year};

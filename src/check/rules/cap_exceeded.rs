@@ -1,5 +1,5 @@
 //! `cap-exceeded`: some path sends more 1:1 messages in a day, week or month
-//! than a playbook `cap`, `[limits]` or a channel's cap allows (SEMANTICS.md §10).
+//! than a playbook `cap`, `[limits]` or a channel's cap allows (docs/rules/cap-exceeded.md).
 
 use super::CAP_EXCEEDED;
 use crate::check::cfg::{Cfg, NodeKind};
