@@ -42,7 +42,8 @@ fn rfc3339(secs: i64) -> String {
 /// Customers who pay once within 50 days; most confirm the address, get the
 /// parcel and join the group; some buy again.
 fn write_input(dir: &Path, n: usize) -> std::io::Result<usize> {
-    let mut customers = std::io::BufWriter::new(std::fs::File::create(dir.join("customers.jsonl"))?);
+    let mut customers =
+        std::io::BufWriter::new(std::fs::File::create(dir.join("customers.jsonl"))?);
     let mut events = std::io::BufWriter::new(std::fs::File::create(dir.join("events.jsonl"))?);
     let mut count = 0;
     for i in 0..n {
@@ -63,9 +64,17 @@ fn write_input(dir: &Path, n: usize) -> std::io::Result<usize> {
             )
         };
         let order = |seq: u32| {
-            format!(r#"{{"order_id":"O{i}-{seq}","seq":{seq},"amount":89.0,"address":"杭州市西湖区文三路 90 号"}}"#)
+            format!(
+                r#"{{"order_id":"O{i}-{seq}","seq":{seq},"amount":89.0,"address":"杭州市西湖区文三路 90 号"}}"#
+            )
         };
-        event("1", paid, "order.paid", order(1), r#","attributes":{"orders":1}"#)?;
+        event(
+            "1",
+            paid,
+            "order.paid",
+            order(1),
+            r#","attributes":{"orders":1}"#,
+        )?;
         if rng.below(10) < 9 {
             let at = paid + rng.below(900) as i64 + 60;
             event("r", at, "message.replied", r#"{"text":"是"}"#.into(), "")?;
@@ -131,8 +140,19 @@ fn main() -> std::io::Result<()> {
         .arg(dir.join("customers.jsonl"))
         .arg("--events")
         .arg(dir.join("events.jsonl"))
-        .args(["--from", "2026-12-01T00:00:00+08:00", "--days", "60", "--format", &format])
-        .stdout(if format == "table" { Stdio::inherit() } else { Stdio::null() })
+        .args([
+            "--from",
+            "2026-12-01T00:00:00+08:00",
+            "--days",
+            "60",
+            "--format",
+            &format,
+        ])
+        .stdout(if format == "table" {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .status()?;
     let wall = start.elapsed().as_secs_f64();
     let (cpu, peak_kb) = children_usage();

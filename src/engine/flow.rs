@@ -200,7 +200,11 @@ impl Engine {
                         .collect();
                         c.enrollments[i].coupons.set(*coupon, Value::Record(record));
                         let site = self.site(c, i, f, &pb, step, plant);
-                        self.grant(c, &site, &pb, *coupon, *worth, expires, ctx);
+                        let grant = super::effect::Grant {
+                            worth: *worth,
+                            expires_at: expires,
+                        };
+                        self.grant(c, &site, &pb, (*coupon, grant), ctx);
                     }
                     advance(c);
                 }

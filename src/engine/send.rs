@@ -280,15 +280,12 @@ impl Engine {
     }
 
     /// A coupon grant through the `coupons` channel.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn grant(
         &self,
         c: &mut CustomerState,
         site: &Site,
         pb: &Playbook,
-        coupon: Sym,
-        worth: f64,
-        expires_at: DateTime<Utc>,
+        (coupon, grant): (Sym, Grant),
         ctx: &mut Ctx<'_>,
     ) {
         if c.do_not_contact {
@@ -299,7 +296,7 @@ impl Engine {
         let mut d = self.delivery(c, site, pb, "coupons".into(), Touchpoint::Coupons, ctx.now);
         d.template = Some(coupon.as_str().into());
         d.extra = Some(Box::new(Extra {
-            grant: Some(Grant { worth, expires_at }),
+            grant: Some(grant),
             ..Extra::default()
         }));
         ctx.out.push(Effect::Deliver(d));

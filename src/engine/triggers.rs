@@ -22,6 +22,13 @@ use std::sync::Arc;
 /// name, enrollment number, main flow before hooks, hook name, plant number)
 type DueKey<'a> = (DateTime<Utc>, u8, &'a str, u32, bool, &'a str, u32);
 
+/// Passes of `enter` re-evaluation after one input or timer: each may
+/// enroll and change attributes that move other memberships.
+const ENTER_PASSES: usize = 10;
+
+/// Cron fires each thread remembers (customers in one zone share them).
+const REMEMBERED_FIRES: usize = 4096;
+
 enum Due {
     Flow(usize, usize),
     Closing(usize),
@@ -80,6 +87,9 @@ impl Engine {
             }
         }
         self.reevaluate_enter(c, ctx);
+        if ctx.attrs_changed {
+            self.refresh_yearly(c, ctx.now);
+        }
         if !consumed {
             self.record(ctx, c, None, RecordKind::Unconsumed, Detail::Event(ev.name));
         }
@@ -515,7 +525,7 @@ impl Engine {
             .map(|t| t.with_timezone(&Utc));
         FIRES.with(|m| {
             let mut m = m.borrow_mut();
-            if m.len() >= 4096 {
+            if m.len() >= REMEMBERED_FIRES {
                 m.clear();
             }
             m.insert(memo_key, next);
@@ -570,7 +580,7 @@ impl Engine {
         if c.memberships.is_empty() {
             return;
         }
-        for _ in 0..10 {
+        for _ in 0..ENTER_PASSES {
             let mut changed = false;
             for pb in &self.current {
                 let mut enrolled = false;
