@@ -265,3 +265,5 @@ fn strip_bom(text: &str) -> &str {
     text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
+#[cfg(test)]
+mod tests;
