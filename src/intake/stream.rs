@@ -1,0 +1,581 @@
+//! Big files: read in blocks of whole lines (or of CSV rows), parsed on
+//! several threads, in file order; and the bookkeeping of ids seen.
+
+use super::{csv, jsonl, Customer, Envelope, Format, IntakeError, Loaded, Located, Schema};
+use crate::source::SourceFile;
+use ::csv::StringRecord;
+use std::collections::hash_map::{Entry as Slot, HashMap, RandomState};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Bytes of events per block: enough that taking a block is rare next to parsing it.
+const EVENT_BLOCK: usize = 4 << 20;
+/// Bytes of customers per block: a few thousand customers.
+const CUSTOMER_BLOCK: usize = 1 << 20;
+/// Repeated event ids warned about one by one; the rest are counted.
+const MAX_WARNINGS: usize = 100;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn display(path: &Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
+}
+
+fn cannot_read(file: &str, e: io::Error) -> IntakeError {
+    IntakeError {
+        file: Some(file.to_string()),
+        line: None,
+        message: format!("cannot read {file}: {e}"),
+    }
+}
+
+fn count_lines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
+/// A file in blocks of whole lines, each about `size` bytes (longer when one
+/// line is), with the number of its first line.
+struct LineBlocks {
+    file: File,
+    size: usize,
+    /// The start of a line the last block did not end.
+    carry: Vec<u8>,
+    next_line: usize,
+    eof: bool,
+    started: bool,
+}
+
+impl LineBlocks {
+    fn open(path: &Path, size: usize) -> io::Result<LineBlocks> {
+        Ok(LineBlocks {
+            file: File::open(path)?,
+            size: size.max(1),
+            carry: Vec::new(),
+            next_line: 1,
+            eof: false,
+            started: false,
+        })
+    }
+
+    fn next(&mut self) -> io::Result<Option<(Vec<u8>, usize)>> {
+        let mut buf = std::mem::take(&mut self.carry);
+        let mut want = self.size.max(buf.len() + 1);
+        loop {
+            if !self.eof && buf.len() < want {
+                let ask = want - buf.len();
+                buf.reserve(ask);
+                let got = (&mut self.file).take(ask as u64).read_to_end(&mut buf)?;
+                self.eof = got < ask;
+            }
+            if !self.started && buf.len() >= 3 {
+                self.started = true;
+                if buf.starts_with(b"\xEF\xBB\xBF") {
+                    buf.drain(..3);
+                }
+            }
+            if self.eof {
+                break;
+            }
+            match buf.iter().rposition(|&b| b == b'\n') {
+                Some(end) => {
+                    self.carry = buf[end + 1..].to_vec();
+                    buf.truncate(end + 1);
+                    break;
+                }
+                // One line longer than the block: read on to its end.
+                None => want = buf.len() * 2,
+            }
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let first = self.next_line;
+        self.next_line += count_lines(&buf);
+        Ok(Some((buf, first)))
+    }
+}
+
+/// A CSV file in blocks of rows, read in order (a quoted cell may hold a
+/// line break, so the file cannot be cut at line ends).
+struct CsvRows {
+    reader: ::csv::Reader<File>,
+    header: Arc<csv::Header>,
+    rows: usize,
+    done: bool,
+}
+
+impl CsvRows {
+    fn open(path: &Path, file: &str, rows: usize) -> Result<CsvRows, IntakeError> {
+        let f = File::open(path).map_err(|e| cannot_read(file, e))?;
+        let mut reader = csv::reader(f);
+        let header = Arc::new(csv::header(&mut reader, file)?);
+        Ok(CsvRows {
+            reader,
+            header,
+            rows: rows.max(1),
+            done: false,
+        })
+    }
+
+    /// Up to `rows` rows, and the error that stopped reading, if one did.
+    fn next(&mut self, file: &str) -> Option<Block> {
+        if self.done {
+            return None;
+        }
+        let mut rows = Vec::with_capacity(self.rows);
+        let mut error = None;
+        while rows.len() < self.rows {
+            let mut row = StringRecord::new();
+            match csv::next_row(&mut self.reader, &mut row, file) {
+                Ok(true) => rows.push(row),
+                Ok(false) => {
+                    self.done = true;
+                    break;
+                }
+                Err(e) => {
+                    self.done = true;
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        (!rows.is_empty() || error.is_some()).then(|| Block::Rows {
+            header: self.header.clone(),
+            rows,
+            error,
+        })
+    }
+}
+
+/// Where blocks come from.
+enum Source {
+    Lines(LineBlocks),
+    Csv(CsvRows),
+    /// Read whole already (TOML), handed out in chunks.
+    Read(std::vec::IntoIter<Located<Customer>>),
+    Done,
+}
+
+/// A part of a file, taken under the source's lock and parsed outside it.
+enum Block {
+    /// Whole lines, and the number of the first.
+    Lines(Vec<u8>, usize),
+    /// CSV rows, and the error that stopped reading after them.
+    Rows {
+        header: Arc<csv::Header>,
+        rows: Vec<StringRecord>,
+        error: Option<IntakeError>,
+    },
+    /// Customers read already.
+    Read(Vec<Located<Customer>>),
+}
+
+impl Source {
+    /// JSON lines or CSV; TOML is read whole by the caller.
+    fn open(path: &Path, file: &str, block: usize) -> Result<Source, IntakeError> {
+        Ok(match Format::of(path) {
+            Format::JsonLines => {
+                Source::Lines(LineBlocks::open(path, block).map_err(|e| cannot_read(file, e))?)
+            }
+            // Rows of either kind are a few hundred bytes.
+            Format::Csv => Source::Csv(CsvRows::open(path, file, block / 256)?),
+            Format::Toml => Source::Done,
+        })
+    }
+
+    fn next(&mut self, file: &str) -> Option<Result<Block, IntakeError>> {
+        let block = match self {
+            Source::Lines(lines) => match lines.next() {
+                Ok(Some((bytes, first))) => Ok(Block::Lines(bytes, first)),
+                Ok(None) => return None,
+                Err(e) => Err(cannot_read(file, e)),
+            },
+            Source::Csv(rows) => Ok(rows.next(file)?),
+            Source::Read(items) => {
+                let chunk: Vec<_> = items.by_ref().take(4096).collect();
+                if chunk.is_empty() {
+                    return None;
+                }
+                Ok(Block::Read(chunk))
+            }
+            Source::Done => return None,
+        };
+        if block.is_err() {
+            *self = Source::Done;
+        }
+        Some(block)
+    }
+}
+
+/// A block's items, by `lines` for JSON lines and `row` for CSV rows. A
+/// mistake is the first in the block's lines, before any read error after them.
+fn parse_block<T>(
+    block: Block,
+    file: &str,
+    lines: impl Fn(&str, usize) -> Result<Vec<Located<T>>, IntakeError>,
+    row: impl Fn(&csv::Header, &StringRecord) -> Result<Located<T>, IntakeError>,
+) -> Result<Vec<Located<T>>, IntakeError> {
+    match block {
+        Block::Lines(bytes, first) => match std::str::from_utf8(&bytes) {
+            Ok(text) => lines(text, first),
+            Err(e) => {
+                // The lines before the one that is not UTF-8 come first.
+                let good = bytes[..e.valid_up_to()]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |p| p + 1);
+                if let Ok(text) = std::str::from_utf8(&bytes[..good]) {
+                    lines(text, first)?;
+                }
+                let line = first + count_lines(&bytes[..good]);
+                Err(IntakeError::at(file, line, "this line is not valid UTF-8"))
+            }
+        },
+        Block::Rows {
+            header,
+            rows,
+            error,
+        } => {
+            let items = rows
+                .iter()
+                .map(|r| row(&header, r))
+                .collect::<Result<Vec<_>, _>>()?;
+            match error {
+                Some(e) => Err(e),
+                None => Ok(items),
+            }
+        }
+        // Only customers are read ahead, and they are returned as they are.
+        Block::Read(_) => Ok(Vec::new()),
+    }
+}
+
+/// Events from a file of any kind, in file order (the caller sorts by `at`,
+/// stably), a repeated event id dropped with a warning.
+///
+/// JSON lines are read in blocks of a few MB cut at line ends and parsed on
+/// `threads` threads (the calling one among them); CSV rows are read in
+/// order under a lock and converted on `threads` threads; TOML is read whole
+/// by [`super::read_events`].
+pub fn load_events(
+    path: &Path,
+    schema: &Schema,
+    threads: usize,
+) -> Result<Loaded<Envelope>, IntakeError> {
+    load_events_in_blocks(path, schema, threads, EVENT_BLOCK)
+}
+
+/// [`load_events`] with blocks of `block` bytes (tests use small ones).
+pub(super) fn load_events_in_blocks(
+    path: &Path,
+    schema: &Schema,
+    threads: usize,
+    block: usize,
+) -> Result<Loaded<Envelope>, IntakeError> {
+    let file = display(path);
+    if Format::of(path) == Format::Toml {
+        let text = std::fs::read_to_string(path).map_err(|e| cannot_read(&file, e))?;
+        return super::read_events(&SourceFile::new(path, text), schema);
+    }
+    // The next block's number goes with the source, so blocks are numbered in file order.
+    let source = Mutex::new((Source::open(path, &file, block)?, 0usize));
+    let merge = Mutex::new(Merge {
+        next: 0,
+        pending: BTreeMap::new(),
+        out: Vec::new(),
+        dedup: Dedup::new(&file),
+        error: None,
+    });
+    let stop = AtomicBool::new(false);
+    let work = || {
+        while !stop.load(Ordering::Relaxed) {
+            let (n, block) = {
+                let mut s = lock(&source);
+                let Some(block) = s.0.next(&file) else {
+                    break;
+                };
+                s.1 += 1;
+                (s.1 - 1, block)
+            };
+            let parsed = block.and_then(|b| {
+                parse_block(
+                    b,
+                    &file,
+                    |text, first| jsonl::events(text, first, schema, &file),
+                    |h, row| h.event(row, schema, &file),
+                )
+            });
+            let mut m = lock(&merge);
+            match parsed {
+                Ok(items) => m.arrive(n, items),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    m.fail(n, e);
+                }
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..threads.max(1) {
+            s.spawn(work);
+        }
+        work();
+    });
+    let mut m = merge.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, e)) = m.error {
+        return Err(e);
+    }
+    // The vector grew by doubling; millions of events should not keep the slack.
+    m.out.shrink_to_fit();
+    Ok(Loaded {
+        items: m.out,
+        warnings: m.dedup.finish(),
+    })
+}
+
+/// Blocks parsed out of order, put back in order.
+struct Merge {
+    /// The block `out` waits for.
+    next: usize,
+    pending: BTreeMap<usize, Vec<Located<Envelope>>>,
+    out: Vec<Located<Envelope>>,
+    dedup: Dedup,
+    /// The first block's mistake: the first mistake in the file.
+    error: Option<(usize, IntakeError)>,
+}
+
+impl Merge {
+    fn arrive(&mut self, n: usize, items: Vec<Located<Envelope>>) {
+        if self.error.is_some() {
+            return;
+        }
+        self.pending.insert(n, items);
+        while let Some(items) = self.pending.remove(&self.next) {
+            self.out.reserve(items.len());
+            for e in items {
+                self.dedup.push(&mut self.out, e);
+            }
+            self.next += 1;
+        }
+    }
+
+    fn fail(&mut self, n: usize, e: IntakeError) {
+        if self.error.as_ref().is_none_or(|(m, _)| n < *m) {
+            self.error = Some((n, e));
+        }
+        self.pending.clear();
+    }
+}
+
+/// Hashes that are hashes already: passed through.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x;
+    }
+}
+
+type ByHash<V> = HashMap<u64, V, BuildHasherDefault<Prehashed>>;
+
+/// Drops events whose id an earlier event of the file has, with a warning.
+/// It keeps a hash of each id and where its event is, not the id: 16 bytes an
+/// event, and the id itself is compared when hashes meet.
+pub(super) struct Dedup {
+    file: String,
+    state: RandomState,
+    by_hash: ByHash<usize>,
+    /// Ids whose hash another id had first.
+    collided: HashMap<String, usize>,
+    warnings: Vec<String>,
+    more: usize,
+}
+
+impl Dedup {
+    pub(super) fn new(file: &str) -> Dedup {
+        Dedup {
+            file: file.to_string(),
+            state: RandomState::new(),
+            by_hash: ByHash::default(),
+            collided: HashMap::new(),
+            warnings: Vec::new(),
+            more: 0,
+        }
+    }
+
+    /// Appends `e` to `out` unless its id repeats one there.
+    pub(super) fn push(&mut self, out: &mut Vec<Located<Envelope>>, e: Located<Envelope>) {
+        if let Some(id) = e.item.id.as_deref() {
+            let index = out.len();
+            let first = match self.by_hash.entry(self.state.hash_one(id)) {
+                Slot::Vacant(v) => {
+                    v.insert(index);
+                    None
+                }
+                Slot::Occupied(o) if out[*o.get()].item.id.as_deref() == Some(id) => {
+                    Some(out[*o.get()].line)
+                }
+                Slot::Occupied(_) => match self.collided.entry(id.to_string()) {
+                    Slot::Occupied(o) => Some(out[*o.get()].line),
+                    Slot::Vacant(v) => {
+                        v.insert(index);
+                        None
+                    }
+                },
+            };
+            if let Some(first) = first {
+                if self.warnings.len() < MAX_WARNINGS {
+                    self.warnings.push(format!(
+                        "{}:{}: event id `{id}` repeats the one at line {first}; the repeat is ignored",
+                        self.file, e.line
+                    ));
+                } else {
+                    self.more += 1;
+                }
+                return;
+            }
+        }
+        out.push(e);
+    }
+
+    pub(super) fn finish(mut self) -> Vec<String> {
+        if self.more > 0 {
+            self.warnings.push(format!(
+                "{}: {} more repeated event ids were ignored",
+                self.file, self.more
+            ));
+        }
+        self.warnings
+    }
+}
+
+/// A customer id's fingerprint: two independent 64-bit keyed hashes. Two
+/// different ids share one with a chance near 2^-128, so the set of a
+/// million customers keeps 24 bytes each and not the ids.
+#[derive(PartialEq, Eq)]
+struct Fingerprint(u64, u64);
+
+impl Hash for Fingerprint {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.0)
+    }
+}
+
+/// The customer ids seen in one file, and the line of each.
+#[derive(Default)]
+pub(super) struct IdSet {
+    states: (RandomState, RandomState),
+    seen: HashMap<Fingerprint, usize, BuildHasherDefault<Prehashed>>,
+}
+
+impl IdSet {
+    /// An error when `id` was seen already, at the later of the two lines.
+    pub(super) fn insert(&mut self, id: &str, line: usize, file: &str) -> Result<(), IntakeError> {
+        let fp = Fingerprint(self.states.0.hash_one(id), self.states.1.hash_one(id));
+        match self.seen.entry(fp) {
+            Slot::Vacant(v) => {
+                v.insert(line);
+                Ok(())
+            }
+            Slot::Occupied(o) => {
+                let (first, again) = (line.min(*o.get()), line.max(*o.get()));
+                Err(IntakeError::at(
+                    file,
+                    again,
+                    format!("customer `{id}` is listed twice; the first is at line {first}"),
+                ))
+            }
+        }
+    }
+}
+
+/// Customers from a big file, block by block: several threads call
+/// [`CustomerStream::next_block`] at once, each parsing its block outside
+/// any lock. JSON lines are cut in blocks at line ends; CSV rows are read in
+/// order under a lock; TOML is read whole when opened. A customer listed
+/// twice is an error; after an error every caller gets `None`.
+pub struct CustomerStream {
+    schema: Arc<Schema>,
+    file: String,
+    source: Mutex<Source>,
+    seen: Mutex<IdSet>,
+    failed: AtomicBool,
+}
+
+impl CustomerStream {
+    pub fn open(path: &Path, schema: Arc<Schema>) -> Result<CustomerStream, IntakeError> {
+        CustomerStream::open_in_blocks(path, schema, CUSTOMER_BLOCK)
+    }
+
+    /// [`CustomerStream::open`] with blocks of `block` bytes (tests use small ones).
+    pub(super) fn open_in_blocks(
+        path: &Path,
+        schema: Arc<Schema>,
+        block: usize,
+    ) -> Result<CustomerStream, IntakeError> {
+        let file = display(path);
+        let source = match Format::of(path) {
+            Format::Toml => {
+                let text = std::fs::read_to_string(path).map_err(|e| cannot_read(&file, e))?;
+                let loaded = super::read_customers(&SourceFile::new(path, text), &schema)?;
+                Source::Read(loaded.items.into_iter())
+            }
+            _ => Source::open(path, &file, block)?,
+        };
+        Ok(CustomerStream {
+            schema,
+            file,
+            source: Mutex::new(source),
+            seen: Mutex::new(IdSet::default()),
+            failed: AtomicBool::new(false),
+        })
+    }
+
+    /// The next block of customers (a few thousand), in file order within
+    /// the block, parsed by the calling thread outside any lock; `None` at
+    /// the end.
+    pub fn next_block(&self) -> Option<Result<Vec<Located<Customer>>, IntakeError>> {
+        if self.failed.load(Ordering::Relaxed) {
+            return None;
+        }
+        let block = lock(&self.source).next(&self.file)?;
+        let (schema, file) = (&*self.schema, self.file.as_str());
+        let parsed = block.and_then(|b| match b {
+            // Checked when read whole.
+            Block::Read(items) => Ok(items),
+            b => {
+                let items = parse_block(
+                    b,
+                    file,
+                    |text, first| jsonl::customers(text, first, schema, file),
+                    |h, row| h.customer(row, schema, file),
+                )?;
+                let mut seen = lock(&self.seen);
+                for c in &items {
+                    seen.insert(&c.item.id, c.line, file)?;
+                }
+                Ok(items)
+            }
+        });
+        if parsed.is_err() {
+            self.failed.store(true, Ordering::Relaxed);
+        }
+        Some(parsed)
+    }
+}
