@@ -48,8 +48,8 @@ struct Generated {
 }
 
 impl Population for Generated {
-    fn len(&self) -> usize {
-        self.n
+    fn known_len(&self) -> Option<usize> {
+        Some(self.n)
     }
 
     fn next_batch(&self) -> Option<Vec<Sample<'_>>> {
@@ -76,11 +76,10 @@ fn customer(i: usize, from: DateTime<Utc>, prototype: &Fields) -> Sample<'static
         .collect(),
     );
     let mut events: Vec<Cow<SampleEvent>> = Vec::with_capacity(5);
-    let mut event = |suffix: &str, at: DateTime<Utc>, name: &str, data: Fields, patch| {
+    let mut event = |at: DateTime<Utc>, name: &str, data: Fields, patch| {
         events.push(Cow::Owned(SampleEvent {
-            id: [id.as_str(), "-", suffix].concat(),
-            origin: String::new(),
             customer: id.clone(),
+            line: 0,
             at,
             event: Event {
                 name: Sym::new(name),
@@ -99,25 +98,25 @@ fn customer(i: usize, from: DateTime<Utc>, prototype: &Fields) -> Sample<'static
         ])
     };
     let patch: Fields = [("orders", Value::Int(1))].into_iter().collect();
-    event("1", paid, "order.paid", order(1), patch);
+    event(paid, "order.paid", order(1), patch);
     if rng.below(10) < 9 {
         let at = paid + Duration::seconds(rng.below(900) as i64 + 60);
         let data = record([("text", Value::str("是"))]);
-        event("r", at, "message.replied", data, Fields::new());
+        event(at, "message.replied", data, Fields::new());
     }
     if rng.below(10) < 8 {
         let at = paid + Duration::seconds(rng.below(3 * 86_400) as i64 + 86_400);
         let data = record([("city", Value::str("杭州"))]);
-        event("p", at, "parcel.in_city", data, Fields::new());
+        event(at, "parcel.in_city", data, Fields::new());
     }
     if rng.below(10) < 6 {
         let at = paid + Duration::seconds(rng.below(5 * 86_400) as i64 + 2 * 86_400);
         let data = record([("group", Value::str("喵友群"))]);
-        event("g", at, "group.joined", data, Fields::new());
+        event(at, "group.joined", data, Fields::new());
     }
     if rng.below(10) < 2 {
         let at = paid + Duration::seconds(rng.below(30 * 86_400) as i64 + 86_400);
-        event("2", at, "order.paid", order(2), Fields::new());
+        event(at, "order.paid", order(2), Fields::new());
     }
     events.sort_by_key(|e| e.at);
     Sample { id, attrs, events }

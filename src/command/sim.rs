@@ -110,51 +110,36 @@ pub fn run(r: &Request) -> Result<(), Error> {
         .parent()
         .map(PathBuf::from)
         .unwrap_or_default();
-    let read = |p: PathBuf| {
-        std::fs::read_to_string(&p)
-            .map(|t| crate::source::SourceFile::new(p.clone(), t))
-            .map_err(|e| Error::Usage(format!("cannot read `{}`: {e}", p.display())))
+    let customers = r
+        .customers
+        .clone()
+        .unwrap_or_else(|| root.join("customers.toml"));
+    let events = r.events.clone().unwrap_or_else(|| root.join("events.toml"));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let open = || {
+        sim::files::FilePopulation::open(
+            &customers,
+            &events,
+            program.policy.schema.clone(),
+            (from, until),
+            threads,
+            r.customer.clone(),
+        )
+        .map_err(input_error)
     };
-    let customers_src = read(
-        r.customers
-            .clone()
-            .unwrap_or_else(|| root.join("customers.toml")),
-    )?;
-    let events_src = read(r.events.clone().unwrap_or_else(|| root.join("events.toml")))?;
-    let cs = sim::input::load_customers(&customers_src, &config)
-        .map_err(|e| Error::Usage(e.to_string()))?;
-    let es =
-        sim::input::load_events(&events_src, &config).map_err(|e| Error::Usage(e.to_string()))?;
-    if let Some(id) = &r.customer {
-        // Events outside the window create no one.
-        let ids = || {
-            cs.iter().map(|c| c.id.as_str()).chain(
-                es.iter()
-                    .filter(|e| e.at >= from && e.at < until)
-                    .map(|e| e.customer.as_str()),
-            )
-        };
-        if !ids().any(|c| c == id) {
-            let near = ids()
-                .filter(|c| strsim::levenshtein(c, id) <= 2)
-                .min_by_key(|c| (strsim::levenshtein(c, id), *c));
-            return Err(Error::Usage(match near {
-                Some(n) => format!("--customer `{id}` is in neither the customers nor the events of the window; did you mean `{n}`?"),
-                None => format!("--customer `{id}` is in neither the customers nor the events of the window"),
-            }));
-        }
-    }
     let behaviour = match &r.assume {
         None => None,
-        Some(p) => Some(
-            Behaviour::load(&read(p.clone())?, &config, r.seed)
-                .map_err(|e| Error::Usage(e.to_string()))?,
-        ),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Error::Usage(format!("cannot read `{}`: {e}", p.display())))?;
+            let src = crate::source::SourceFile::new(p.clone(), text);
+            Some(Behaviour::load(&src, &config, r.seed).map_err(input_error)?)
+        }
     };
     let mut opts = Options::new(from, until);
     opts.behaviour = behaviour.as_ref();
     if r.runs > 1 {
-        // Only the funnels are reported.
+        // Only the funnels are reported; each run reads the files again.
         opts.keep = Keep::UpTo(0);
         let progress = std::io::stderr().is_terminal() && r.output == Output::Table;
         let mut funnels = Vec::new();
@@ -170,7 +155,12 @@ pub fn run(r: &Request) -> Result<(), Error> {
                 behaviour: b.as_ref(),
                 ..opts.clone()
             };
-            funnels.push(sim::simulate_with(&program, &cs, &es, &opts).playbooks);
+            let population = open()?;
+            let outcome = sim::simulate_population(&program, &population, &opts);
+            if let Some(e) = population.error() {
+                return Err(input_error(e));
+            }
+            funnels.push(outcome.playbooks);
         }
         if progress {
             eprintln!();
@@ -181,13 +171,14 @@ pub fn run(r: &Request) -> Result<(), Error> {
         };
         return emit(|out| out.write_all(text.as_bytes()));
     }
+    let population = open()?;
     // A progress bar on stderr for long runs, when a person is watching the table.
     let done = std::sync::atomic::AtomicUsize::new(0);
     let finished = std::sync::atomic::AtomicBool::new(false);
-    let show = std::io::stderr().is_terminal() && r.output == Output::Table && cs.len() >= 10_000;
+    let show = std::io::stderr().is_terminal() && r.output == Output::Table;
     let outcome = std::thread::scope(|scope| {
         if show {
-            scope.spawn(|| progress_bar(&done, &finished, cs.len()));
+            scope.spawn(|| progress_bar(&done, &finished));
         }
         let opts = Options {
             progress: Some(&done),
@@ -199,10 +190,22 @@ pub fn run(r: &Request) -> Result<(), Error> {
             },
             ..opts
         };
-        let o = sim::simulate_with(&program, &cs, &es, &opts);
+        let o = sim::simulate_population(&program, &population, &opts);
         finished.store(true, std::sync::atomic::Ordering::Relaxed);
         o
     });
+    if let Some(e) = population.error() {
+        return Err(input_error(e));
+    }
+    if let Some(id) = &r.customer {
+        // Events outside the window create no one.
+        if !outcome.zones.contains_key(id.as_str()) {
+            return Err(Error::Usage(match population.nearest() {
+                Some(n) => format!("--customer `{id}` is in neither the customers nor the events of the window; did you mean `{n}`?"),
+                None => format!("--customer `{id}` is in neither the customers nor the events of the window"),
+            }));
+        }
+    }
     let zone = program.policy.zone;
     emit(|out| match r.output {
         Output::Json => sim::report::write_json(&outcome, zone, out),
@@ -212,21 +215,25 @@ pub fn run(r: &Request) -> Result<(), Error> {
     })
 }
 
-fn progress_bar(
-    done: &std::sync::atomic::AtomicUsize,
-    finished: &std::sync::atomic::AtomicBool,
-    total: usize,
-) {
+/// Bad input: exit 2, naming the file and line.
+fn input_error(e: crate::intake::IntakeError) -> Error {
+    Error::Usage(e.to_string())
+}
+
+/// How many customers have run, on stderr, while a person watches; only
+/// after ten thousand (small runs finish before it would show).
+fn progress_bar(done: &std::sync::atomic::AtomicUsize, finished: &std::sync::atomic::AtomicBool) {
     use std::sync::atomic::Ordering::Relaxed;
+    let mut shown = false;
     while !finished.load(Relaxed) {
-        let n = done.load(Relaxed).min(total);
-        let filled = n * 30 / total.max(1);
-        eprint!(
-            "\r[{}{}] {n}/{total} customers",
-            "#".repeat(filled),
-            " ".repeat(30 - filled)
-        );
+        let n = done.load(Relaxed);
+        if n >= 10_000 {
+            shown = true;
+            eprint!("\r{n} customers simulated");
+        }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    eprint!("\r{}\r", " ".repeat(60));
+    if shown {
+        eprint!("\r{}\r", " ".repeat(60));
+    }
 }

@@ -4,9 +4,7 @@
 use super::{Customer, Entry, Envelope, Event, FieldError, Raw, Schema};
 use crate::types::{Record, Type};
 use crate::value::{Fields, Sym, Value};
-use chrono::{
-    DateTime, Datelike, NaiveDate, NaiveDateTime, Utc,
-};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use std::collections::BTreeMap;
 use std::fmt;

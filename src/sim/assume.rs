@@ -3,7 +3,7 @@
 //! how long they take. Draws are stable hashes of (seed, run, customer, where),
 //! so the same seed gives the same output on any number of threads.
 
-use super::input::InputError;
+use super::input::IntakeError;
 use crate::config::Config;
 use crate::source::SourceFile;
 use crate::types::Type;
@@ -59,10 +59,10 @@ impl Behaviour {
 
     /// Reads `[[assume]]` tables: `event`, `probability` (0.9 or "90%"),
     /// `within` (a duration such as "15m"), optional `step` and `data`.
-    pub fn load(src: &SourceFile, config: &Config, seed: u64) -> Result<Behaviour, InputError> {
-        let err = |line: usize, message: String| InputError {
-            file: src.display_path(),
-            line,
+    pub fn load(src: &SourceFile, config: &Config, seed: u64) -> Result<Behaviour, IntakeError> {
+        let err = |line: usize, message: String| IntakeError {
+            file: Some(src.display_path()),
+            line: Some(line),
             message,
         };
         let table: toml::Table = src.text.parse().map_err(|e: toml::de::Error| {

@@ -4,6 +4,7 @@
 //! customer's state.
 
 pub mod assume;
+pub mod files;
 pub mod input;
 pub mod population;
 pub mod report;
@@ -115,7 +116,7 @@ pub fn simulate_with(
     events: &[SampleEvent],
     opts: &Options,
 ) -> Outcome {
-    let population = SlicePopulation::new(customers, events, opts.from, opts.until);
+    let population = SlicePopulation::new(customers, events, opts.from, opts.until, "");
     simulate_population(program, &population, opts)
 }
 
@@ -126,14 +127,23 @@ pub fn simulate_population(
     opts: &Options,
 ) -> Outcome {
     let engine = Engine::new(program);
-    let total = population.len();
-    let keep_all = match &opts.keep {
-        Keep::All => true,
-        Keep::Customer(_) => false,
-        Keep::UpTo(n) => total <= *n,
+    // With `Keep::UpTo(n)`, customers are kept while no more than n have
+    // run; when more ran in the end, none are (the count may be known only then).
+    let settled = AtomicUsize::new(0);
+    let keep_upto = match &opts.keep {
+        Keep::UpTo(n) if population.known_len().is_none_or(|len| len <= *n) => Some(*n),
+        _ => None,
     };
-    let kept =
-        |id: &str| keep_all || id.is_empty() || matches!(&opts.keep, Keep::Customer(c) if c == id);
+    let kept = |id: &str| {
+        id.is_empty()
+            || match &opts.keep {
+                Keep::All => true,
+                Keep::Customer(c) => c == id,
+                Keep::UpTo(_) => {
+                    keep_upto.is_some_and(|n| settled.fetch_add(1, Ordering::Relaxed) < n)
+                }
+            }
+    };
     let empty: Vec<Funnel> = program
         .playbooks
         .iter()
@@ -143,12 +153,17 @@ pub fn simulate_population(
             ..Funnel::default()
         })
         .collect();
-    let threads = opts.threads.max(1).min(total.div_ceil(64)).max(1);
+    let threads = opts
+        .threads
+        .max(1)
+        .min(population.known_len().map_or(usize::MAX, |n| n.div_ceil(64)))
+        .max(1);
     let (engine, empty, kept) = (&engine, &empty, &kept);
     let work = move || {
         let mut part = Part::new(empty.clone());
         while let Some(batch) = population.next_batch() {
             for sample in batch {
+                part.customers += 1;
                 let mut state = CustomerState::new(sample.id, sample.attrs);
                 let effects = run_customer(engine, &mut state, &sample.events, opts);
                 part.settle(engine, state, effects, kept);
@@ -176,7 +191,7 @@ pub fn simulate_population(
     }
     let mut outcome = Outcome {
         warnings: population.warnings(),
-        customers: total,
+        customers: parts.iter().map(|p| p.customers).sum(),
         ..Outcome::default()
     };
     let mut funnels = empty.clone();
@@ -203,6 +218,12 @@ pub fn simulate_population(
         outcome.zones.extend(part.zones);
         part.sends.move_into(&mut outcome.sends);
         part.records.move_into(&mut outcome.records);
+    }
+    if keep_upto.is_some_and(|n| outcome.customers > n) {
+        // More customers ran than the timelines are shown for: keep only the broadcasts'.
+        outcome.sends.retain(|d| d.customer.is_none());
+        outcome.records.retain(|r| r.customer.is_none());
+        outcome.zones.retain(|c, _| c.is_empty());
     }
     sort_by_time(&mut outcome.sends, |d| (d.at, d.customer.as_deref()));
     sort_by_time(&mut outcome.records, |r| (r.at, r.customer.as_deref()));
@@ -262,6 +283,8 @@ fn sort_by_time<T>(v: &mut [T], key: impl Fn(&T) -> (DateTime<Utc>, Option<&str>
 
 /// What one simulator thread hands back.
 struct Part {
+    /// Customers run (the broadcast pseudo-customer not counted).
+    customers: usize,
     funnels: Vec<Funnel>,
     tally: Tally,
     zones: Vec<(String, chrono_tz::Tz)>,
@@ -301,6 +324,7 @@ impl<T> Chunks<T> {
 impl Part {
     fn new(funnels: Vec<Funnel>) -> Self {
         Part {
+            customers: 0,
             funnels,
             tally: Tally::default(),
             zones: Vec::new(),

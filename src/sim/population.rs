@@ -1,6 +1,7 @@
-//! Where simulated customers come from: loaded sample files, or a generator
-//! (the benchmark's million). Customers are handed out in batches so threads
-//! share the work and only the customers in flight are in memory.
+//! Where simulated customers come from: loaded samples, files read as the
+//! run goes (`files.rs`), or a generator (the benchmark's million).
+//! Customers are handed out in batches so threads share the work and only
+//! the customers in flight are in memory.
 
 use super::input::{SampleCustomer, SampleEvent};
 use crate::value::Fields;
@@ -17,11 +18,9 @@ pub struct Sample<'a> {
 }
 
 pub trait Population: Sync {
-    /// How many customers it will hand out.
-    fn len(&self) -> usize;
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+    /// How many customers it will hand out, when known ahead (a file read
+    /// as the run goes knows only at the end).
+    fn known_len(&self) -> Option<usize>;
     /// The next customers to run, or `None` when all have been handed out.
     fn next_batch(&self) -> Option<Vec<Sample<'_>>>;
     /// What the user should know about the input (events ignored, customers made up).
@@ -30,13 +29,31 @@ pub trait Population: Sync {
     }
 }
 
-const BATCH: usize = 256;
+pub const BATCH: usize = 256;
 
 /// The next batch of indices in `0..len` for whichever thread asks, from a
 /// shared cursor; `None` once all are handed out.
 pub fn claim(next: &AtomicUsize, len: usize) -> Option<std::ops::Range<usize>> {
     let start = next.fetch_add(BATCH, Ordering::Relaxed);
     (start < len).then(|| start..(start + BATCH).min(len))
+}
+
+/// The warning for events outside the window.
+pub fn outside_warning(n: usize) -> Option<String> {
+    (n > 0).then(|| format!("{n} events fall outside the window and were ignored"))
+}
+
+/// The warning for a customer who appears only in events: such an event
+/// creates the customer (docs/language.md §12). `origin` is `file:line`.
+pub fn stranger_warning(origin: &str, id: &str) -> String {
+    let at = if origin.is_empty() {
+        String::new()
+    } else {
+        format!("{origin}: ")
+    };
+    format!(
+        "{at}customer `{id}` is not in the customers file; created with only the attributes its events give (the others read as null). Add it to the customers file if that is not what you meant"
+    )
 }
 
 /// Loaded customers and events, borrowed: each run clones a customer's attributes
@@ -50,23 +67,21 @@ pub struct SlicePopulation<'a> {
 
 impl<'a> SlicePopulation<'a> {
     /// Events outside [from, until) are left out, with a warning; a customer
-    /// that appears only in events is created with the attributes those events give.
+    /// that appears only in events is created with the attributes those
+    /// events give. `events_file` names where events were read, for warnings.
     pub fn new(
         customers: &'a [SampleCustomer],
         events: &'a [SampleEvent],
         from: DateTime<Utc>,
         until: DateTime<Utc>,
+        events_file: &str,
     ) -> Self {
         let mut warnings = Vec::new();
         let outside = events
             .iter()
             .filter(|e| e.at < from || e.at >= until)
             .count();
-        if outside > 0 {
-            warnings.push(format!(
-                "{outside} events fall outside the window and were ignored"
-            ));
-        }
+        warnings.extend(outside_warning(outside));
         let mut by_customer: HashMap<&str, Vec<&SampleEvent>> = HashMap::new();
         for e in events.iter().filter(|e| e.at >= from && e.at < until) {
             by_customer.entry(e.customer.as_str()).or_default().push(e);
@@ -76,22 +91,19 @@ impl<'a> SlicePopulation<'a> {
             .map(|c| (c.id.as_str(), Some(&c.attrs)))
             .collect();
         let known: std::collections::HashSet<&str> = list.iter().map(|c| c.0).collect();
-        let mut strangers: Vec<(&str, &str)> = by_customer
+        let mut strangers: Vec<(&str, usize)> = by_customer
             .iter()
             .filter(|(id, _)| !known.contains(*id))
-            .map(|(id, evs)| (*id, evs.first().map_or("", |e| e.origin.as_str())))
+            .map(|(id, evs)| (*id, evs.first().map_or(0, |e| e.line)))
             .collect();
         strangers.sort_unstable();
-        // An event for an unknown id creates the customer (docs/language.md §12).
-        for (id, origin) in strangers {
-            let at = if origin.is_empty() {
+        for (id, line) in strangers {
+            let origin = if events_file.is_empty() || line == 0 {
                 String::new()
             } else {
-                format!("{origin}: ")
+                format!("{events_file}:{line}")
             };
-            warnings.push(format!(
-                "{at}customer `{id}` is not in the customers file; created with only the attributes its events give (the others read as null). Add it to the customers file if that is not what you meant"
-            ));
+            warnings.push(stranger_warning(&origin, id));
             list.push((id, None));
         }
         SlicePopulation {
@@ -104,12 +116,12 @@ impl<'a> SlicePopulation<'a> {
 }
 
 impl Population for SlicePopulation<'_> {
-    fn len(&self) -> usize {
-        self.customers.len()
+    fn known_len(&self) -> Option<usize> {
+        Some(self.customers.len())
     }
 
     fn next_batch(&self) -> Option<Vec<Sample<'_>>> {
-        let batch = &self.customers[claim(&self.next, self.len())?];
+        let batch = &self.customers[claim(&self.next, self.customers.len())?];
         Some(
             batch
                 .iter()
