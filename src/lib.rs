@@ -9,6 +9,7 @@ pub mod config;
 pub mod cron;
 pub mod diag;
 pub mod engine;
+pub mod hash;
 pub mod intake;
 pub mod memory;
 pub mod program;

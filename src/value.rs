@@ -11,10 +11,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, OnceLock, RwLock};
 
-/// An interned name: an attribute, a payload field, an event name. Equal
-/// names are the same pointer, so comparing two is one pointer compare.
-/// Names come from the schema and the playbooks (input is checked against
-/// the schema before its names are interned), so the table stays small.
+/// An interned name: an attribute, a payload field, an event name, and the
+/// program's own names (playbooks, versions, steps, channels, templates).
+/// Equal names are the same pointer, so comparing two is one pointer
+/// compare, and copying one touches no shared counter (threads running
+/// customers side by side would contend on one). Names come from the schema
+/// and the program (input is checked against the schema before its names
+/// are interned), so the table stays small.
 #[derive(Clone, Copy)]
 pub struct Sym(&'static str);
 
@@ -41,6 +44,39 @@ impl Sym {
     pub fn as_str(self) -> &'static str {
         self.0
     }
+}
+
+/// Names the engine itself reads, interned once.
+pub mod names {
+    use super::Sym;
+    use std::sync::OnceLock;
+
+    macro_rules! names {
+        ($($f:ident => $s:literal),*) => {$(
+            pub fn $f() -> Sym {
+                static S: OnceLock<Sym> = OnceLock::new();
+                *S.get_or_init(|| Sym::new($s))
+            }
+        )*};
+    }
+
+    names!(
+        timezone => "timezone",
+        tags => "tags",
+        owner => "owner",
+        id => "id",
+        expires_at => "expires_at",
+        granted_at => "granted_at",
+        worth => "worth",
+        coupons => "coupons",
+        tasks => "tasks",
+        empty => ""
+    );
+}
+
+/// Whether two names are equal: the same text in memory (shared names) or equal text.
+pub fn same(a: &str, b: &str) -> bool {
+    (std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()) || a == b
 }
 
 impl PartialEq for Sym {
@@ -74,6 +110,19 @@ impl Ord for Sym {
     }
 }
 
+impl std::ops::Deref for Sym {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0
+    }
+}
+
+impl AsRef<str> for Sym {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
 impl std::fmt::Display for Sym {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.0)
@@ -89,6 +138,19 @@ impl std::fmt::Debug for Sym {
 impl From<&str> for Sym {
     fn from(s: &str) -> Sym {
         Sym::new(s)
+    }
+}
+
+impl Default for Sym {
+    /// The empty name.
+    fn default() -> Sym {
+        names::empty()
+    }
+}
+
+impl From<String> for Sym {
+    fn from(s: String) -> Sym {
+        Sym::new(&s)
     }
 }
 

@@ -516,7 +516,10 @@ fn versions_keys_and_buckets_are_pinned_values() {
         "2026-12-03T00:00:00+08:00",
         None,
     );
-    let keys: Vec<String> = deliveries(&out).iter().map(|d| d.key.to_string()).collect();
+    let keys: Vec<String> = deliveries(&out)
+        .iter()
+        .map(|d| d.key().to_string())
+        .collect();
     assert_eq!(
         keys,
         [
@@ -546,9 +549,8 @@ fn versions_keys_and_buckets_are_pinned_values() {
 #[test]
 fn a_version_changes_with_what_the_playbook_says_or_reads_and_nothing_else() {
     let base = program(TOML, &format!("{TEMPLATES}{TWO_STEPS}")).playbooks[0]
-        .version
-        .clone();
-    let version = |toml: &str, src: &str| program(toml, src).playbooks[0].version.clone();
+        .version;
+    let version = |toml: &str, src: &str| program(toml, src).playbooks[0].version;
     let relaid = TWO_STEPS.replace("  step one {", "  # a comment\n\n  step one   {");
     assert_eq!(
         version(TOML, &format!("{TEMPLATES}{relaid}")),

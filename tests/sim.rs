@@ -533,12 +533,12 @@ fn every_delivery_carries_a_stable_distinct_key() {
     let pb = "playbook p {\n  trigger event order.paid\n  step a {\n    send wecom hi\n    send wecom hi\n  }\n}\n";
     let a = sim(pb, &paid("c1", "2026-12-01T10:00:00+08:00"));
     let b = sim(pb, &paid("c1", "2026-12-01T10:00:00+08:00"));
-    let keys: Vec<_> = a.outcome.sends.iter().map(|s| s.key).collect();
+    let keys: Vec<_> = a.outcome.sends.iter().map(|s| s.key()).collect();
     assert_eq!(keys.len(), 2);
     assert_ne!(keys[0], keys[1]);
     assert_eq!(
         keys,
-        b.outcome.sends.iter().map(|s| s.key).collect::<Vec<_>>()
+        b.outcome.sends.iter().map(|s| s.key()).collect::<Vec<_>>()
     );
 }
 
@@ -768,13 +768,13 @@ fn a_behaviour_model_answers_waits_with_seeded_draws() {
     // Same seed, same result, on any number of threads; another seed differs.
     let b = run(1, 2);
     assert_eq!(
-        a.sends.iter().map(|s| (&s.key, s.at)).collect::<Vec<_>>(),
-        b.sends.iter().map(|s| (&s.key, s.at)).collect::<Vec<_>>()
+        a.sends.iter().map(|s| (s.key(), s.at)).collect::<Vec<_>>(),
+        b.sends.iter().map(|s| (s.key(), s.at)).collect::<Vec<_>>()
     );
     let c = run(2, 1);
     assert_ne!(
-        a.sends.iter().map(|s| (&s.key, s.at)).collect::<Vec<_>>(),
-        c.sends.iter().map(|s| (&s.key, s.at)).collect::<Vec<_>>()
+        a.sends.iter().map(|s| (s.key(), s.at)).collect::<Vec<_>>(),
+        c.sends.iter().map(|s| (s.key(), s.at)).collect::<Vec<_>>()
     );
     let bad = tend::sim::assume::Behaviour::load(
         &SourceFile::new(
@@ -903,7 +903,10 @@ fn a_table_run_counts_everyone_and_keeps_only_the_timeline_it_shows() {
     }
     let t = &all.tally;
     assert_eq!(t.deliveries, 60);
-    assert_eq!(t.per_channel.get("wecom"), Some(&60));
+    assert_eq!(
+        t.per_channel.get(&tend::value::Sym::new("wecom")),
+        Some(&60)
+    );
     let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
     assert_eq!(t.per_day.get(&day("2026-12-01")), Some(&30));
     assert_eq!(t.per_day.get(&day("2026-12-02")), Some(&30));

@@ -38,9 +38,12 @@ pub struct Cap<'a> {
 
 impl Cap<'_> {
     fn counts(&self, s: &Sent) -> bool {
-        self.playbook.is_none_or(|p| p == &*s.playbook)
+        self.playbook
+            .is_none_or(|p| crate::value::same(p, &s.playbook))
             && self.kind.is_none_or(|k| k == s.kind)
-            && self.channel.is_none_or(|c| c == &*s.channel)
+            && self
+                .channel
+                .is_none_or(|c| crate::value::same(c, &s.channel))
     }
 
     fn full_at(&self, t: DateTime<Utc>, ledger: &[Sent]) -> bool {

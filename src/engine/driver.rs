@@ -84,7 +84,7 @@ impl Engine {
             let wake = c.next_wake().filter(|t| *t < until);
             match (wake, input) {
                 (Some(w), i) if i.is_none_or(|i| w <= i) => {
-                    if last_wake == Some(w) && c.next_wake() == Some(w) {
+                    if last_wake == Some(w) {
                         break;
                     }
                     last_wake = Some(w);
@@ -93,6 +93,8 @@ impl Engine {
                 (_, Some(at)) => {
                     let Some(ev) = inputs.take() else { break };
                     self.handle_event_into(c, at, &ev, out);
+                    // A timer the input created at this instant runs next.
+                    last_wake = None;
                 }
                 _ => break,
             }

@@ -26,23 +26,60 @@ pub struct Delivery {
     pub at: DateTime<Utc>,
     /// `None` for a broadcast.
     pub customer: Option<Arc<str>>,
-    pub playbook: Arc<str>,
-    pub version: Arc<str>,
+    pub playbook: Sym,
+    pub version: Sym,
     /// The enrollment's number (the customer's n-th in this playbook).
     pub enrollment: u32,
     /// The step, or `step/hook NAME` inside a hook.
-    pub step: Arc<str>,
-    pub channel: Arc<str>,
+    pub step: Sym,
+    pub channel: Sym,
     pub touchpoint: Touchpoint,
     /// The template, or the coupon id of a grant; `None` for inline texts and tasks.
-    pub template: Option<Arc<str>>,
-    pub variant: Option<Arc<str>>,
+    pub template: Option<Sym>,
+    pub variant: Option<Sym>,
     pub text: Option<String>,
     pub deferred_from: Option<DateTime<Utc>>,
     pub reason: Option<DeferReason>,
-    pub key: Key,
+    /// The action's site and the run of it this is (with the rest, the
+    /// idempotency key: see [`Delivery::key`]).
+    pub site: Sym,
+    pub plant: u32,
+    pub occurrence: u32,
     /// What some adapters need besides the text.
     pub extra: Option<Box<Extra>>,
+}
+
+impl Delivery {
+    /// The idempotency key: the first 16 bytes of a SHA-256 over the playbook
+    /// version, the customer (empty for a broadcast), the playbook, the
+    /// enrollment number, the site, the hook's plant number and the
+    /// occurrence, joined by U+001F. Computed when asked: a dry-run's table
+    /// never needs it.
+    pub fn key(&self) -> Key {
+        let (mut n, mut p, mut o) = ([0u8; 20], [0u8; 20], [0u8; 20]);
+        Key::new(&[
+            self.version.as_bytes(),
+            self.customer.as_deref().unwrap_or("").as_bytes(),
+            self.playbook.as_bytes(),
+            decimal(u64::from(self.enrollment), &mut n),
+            self.site.as_bytes(),
+            decimal(u64::from(self.plant), &mut p),
+            decimal(u64::from(self.occurrence), &mut o),
+        ])
+    }
+}
+
+/// `n` in decimal, written into `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
 }
 
 /// A grant's worth and expiry, a task's assignee, and the channel settings
@@ -51,7 +88,7 @@ pub struct Delivery {
 pub struct Extra {
     pub grant: Option<Grant>,
     pub assignee: Option<Arc<str>>,
-    pub settings: Vec<(Arc<str>, Value)>,
+    pub settings: Vec<(Sym, Value)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -63,8 +100,8 @@ pub struct Grant {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reached {
-    pub playbook: Arc<str>,
-    pub step: Arc<str>,
+    pub playbook: Sym,
+    pub step: Sym,
 }
 
 /// Why a send went out later than it was due.
@@ -143,7 +180,7 @@ pub struct Record {
     /// `None` for a broadcast.
     pub customer: Option<Arc<str>>,
     /// `None` for an event nothing consumed.
-    pub playbook: Option<Arc<str>>,
+    pub playbook: Option<Sym>,
     pub kind: RecordKind,
     pub detail: Detail,
 }
@@ -209,7 +246,7 @@ pub enum Detail {
         to: DateTime<Utc>,
     },
     Planted {
-        hook: Arc<str>,
+        hook: Sym,
         at: DateTime<Utc>,
     },
     /// An event nothing consumed.

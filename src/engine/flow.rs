@@ -1,7 +1,7 @@
 //! The flow interpreter: runs one flow of an enrollment (its main flow or a
 //! hook) until it blocks or ends, action by action.
 
-use super::effect::{DeferReason, Key, RecordKind};
+use super::effect::{DeferReason, RecordKind};
 use super::state::{Cursor, CustomerState, Flow, Status, Wait};
 use super::text::Scope;
 use super::triggers::reach;
@@ -12,14 +12,16 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use std::sync::Arc;
 
-/// Where an action runs: its enrollment and flow, and what identifies its runs.
+/// Where an action runs: its enrollment, and what identifies this run of it.
 pub(super) struct Site {
     pub i: usize,
     /// `step/i.b/…/n` or `hook NAME/…/n`.
-    pub path: String,
-    pub key: Key,
+    pub path: Sym,
+    pub plant: u32,
+    /// Runs of this site before this one in the enrollment.
+    pub occurrence: u32,
     /// How deliveries name where they came from: the step, or `step/hook NAME`.
-    pub label: Arc<str>,
+    pub label: Sym,
 }
 
 impl Engine {
@@ -33,7 +35,7 @@ impl Engine {
         ctx: &mut Ctx<'_>,
         mut retry: Option<(DateTime<Utc>, DeferReason)>,
     ) {
-        let Some(pb) = self.version_of(&c.enrollments[i]).cloned() else {
+        let Some(pb) = self.version_of(&c.enrollments[i]) else {
             let e = &c.enrollments[i];
             let detail = format!(
                 "version {} of playbook {} is not loaded, so the enrollment cannot go on",
@@ -42,7 +44,7 @@ impl Engine {
             self.end(c, i, ctx, RecordKind::Failed, detail);
             return;
         };
-        let zone = self.zone(c, &pb);
+        let zone = self.zone(c, pb);
         for _ in 0..RUNAWAY {
             if c.enrollments[i].status != Status::Active
                 || c.enrollments[i].flows[f].wait != Wait::Ready
@@ -53,7 +55,7 @@ impl Engine {
             let (idx, plant) = (flow.cursor.idx, flow.hook.as_ref().map_or(0, |h| h.plant));
             let step = pb.step_id(&flow.cursor.step);
             let Some((step, block)) =
-                step.and_then(|s| Some((s, block_of(&pb, s, &flow.cursor.path)?)))
+                step.and_then(|s| Some((s, block_of(pb, s, &flow.cursor.path)?)))
             else {
                 c.enrollments[i].flows[f].wait = Wait::Done;
                 break;
@@ -64,7 +66,7 @@ impl Engine {
                     let (ai, _) = fl.cursor.path.pop().expect("a nested block");
                     fl.cursor.idx = ai + 1;
                 } else if fl.hook.is_none() && step + 1 < pb.steps.len() {
-                    self.goto(c, i, f, &pb, step + 1, ctx);
+                    self.goto(c, i, f, pb, step + 1, ctx);
                 } else {
                     fl.wait = Wait::Done;
                     break;
@@ -80,10 +82,10 @@ impl Engine {
                         advance(c);
                         continue;
                     }
-                    let site = self.site(c, i, f, &pb, step, plant);
-                    if let Some(wait) = self.send(c, &site, &pb, send, ctx, retry.take()) {
+                    let site = self.site(c, i, f, pb, step, (send.site, plant));
+                    if let Some(wait) = self.send(c, &site, pb, send, ctx, retry.take()) {
                         // Deferred: the same site runs again, so it keeps its occurrence and key.
-                        c.enrollments[i].occurrences.uncount(&site.path);
+                        c.enrollments[i].occurrences.uncount(site.path);
                         c.enrollments[i].flows[f].wait = wait;
                         return;
                     }
@@ -95,12 +97,11 @@ impl Engine {
                         Wait::Until(time::add(zone, now, d.days, d.seconds));
                     return;
                 }
-                Action::WaitUntil(t) => {
+                Action::WaitUntil { at: t, site } => {
                     let at = self.time_point(c, i, t, zone, now);
                     if at.is_none() {
-                        let site = site_path(&pb, step, &c.enrollments[i].flows[f]);
                         let detail = format!("{site}: the time is missing");
-                        self.record(ctx, c, Some(&pb.name), RecordKind::WaitSkipped, detail);
+                        self.record(ctx, c, Some(pb.name), RecordKind::WaitSkipped, detail);
                     }
                     advance(c);
                     if let Some(at) = at.filter(|at| *at > now) {
@@ -121,7 +122,7 @@ impl Engine {
                                     && w.cond.as_ref().is_none_or(|cond| {
                                         self.cond(
                                             c,
-                                            &pb,
+                                            pb,
                                             cond,
                                             (&e.event, &data, &Fields::new()),
                                             now,
@@ -138,7 +139,7 @@ impl Engine {
                     c.enrollments[i].flows[f].wait = Wait::Event {
                         name: w.event,
                         deadline: w.within.map(|d| time::add(zone, now, d.days, d.seconds)),
-                        else_step: w.else_step.map(|s| pb.steps[s].name.clone()),
+                        else_step: w.else_step.map(|s| pb.steps[s].name),
                         opened: now,
                     };
                     return;
@@ -147,7 +148,7 @@ impl Engine {
                     cond, otherwise, ..
                 } => {
                     let e = &c.enrollments[i];
-                    let yes = self.cond(c, &pb, cond, (&e.event, &e.received, &e.coupons), now);
+                    let yes = self.cond(c, pb, cond, (&e.event, &e.received, &e.coupons), now);
                     let fl = &mut c.enrollments[i].flows[f];
                     if yes {
                         fl.cursor.path.push((fl.cursor.idx, 0));
@@ -163,7 +164,7 @@ impl Engine {
                     let bps: Vec<u32> = arms.iter().map(|a| a.0).collect();
                     let arm =
                         bucket::split_arm(&c.id, &pb.name, &pb.steps[step].name, *ordinal, &bps);
-                    self.goto(c, i, f, &pb, arms[arm].1, ctx);
+                    self.goto(c, i, f, pb, arms[arm].1, ctx);
                 }
                 Action::Tag { add, tags } => {
                     if !held_out {
@@ -177,7 +178,7 @@ impl Engine {
                         let e = &c.enrollments[i];
                         let v = super::eval::eval(
                             value,
-                            &self.env(c, &pb, (&e.event, &e.received, &e.coupons), now),
+                            &self.env(c, pb, (&e.event, &e.received, &e.coupons), now),
                         );
                         c.attrs.set_path(path, v);
                         ctx.attrs_changed = true;
@@ -185,26 +186,28 @@ impl Engine {
                     advance(c);
                 }
                 Action::Grant {
+                    site,
                     coupon,
                     worth,
                     valid,
                 } => {
                     if !held_out {
                         let expires = time::add(zone, now, valid.days, valid.seconds);
+                        use crate::value::names;
                         let record: Fields = [
-                            ("expires_at", Value::DateTime(expires)),
-                            ("granted_at", Value::DateTime(now)),
-                            ("worth", Value::Float(*worth)),
+                            (names::expires_at(), Value::DateTime(expires)),
+                            (names::granted_at(), Value::DateTime(now)),
+                            (names::worth(), Value::Float(*worth)),
                         ]
                         .into_iter()
                         .collect();
                         c.enrollments[i].coupons.set(*coupon, Value::Record(record));
-                        let site = self.site(c, i, f, &pb, step, plant);
+                        let site = self.site(c, i, f, pb, step, (*site, plant));
                         let grant = super::effect::Grant {
                             worth: *worth,
                             expires_at: expires,
                         };
-                        self.grant(c, &site, &pb, (*coupon, grant), ctx);
+                        self.grant(c, &site, pb, (*coupon, grant), ctx);
                     }
                     advance(c);
                 }
@@ -216,28 +219,28 @@ impl Engine {
                     match self.time_point(c, i, at, zone, now) {
                         None => {
                             let detail = format!("{name}: the time is missing");
-                            self.record(ctx, c, Some(&pb.name), RecordKind::HookUnplanted, detail);
+                            self.record(ctx, c, Some(pb.name), RecordKind::HookUnplanted, detail);
                         }
                         Some(fire) => {
                             let mut path = c.enrollments[i].flows[f].cursor.path.clone();
                             path.push((idx, 2));
                             let cursor = Cursor {
-                                step: pb.steps[step].name.clone(),
+                                step: pb.steps[step].name,
                                 path,
                                 idx: 0,
                             };
-                            self.plant(c, i, name, cursor, fire, ctx);
+                            self.plant(c, i, *name, cursor, fire, ctx);
                         }
                     }
                 }
-                Action::Task { text } => {
+                Action::Task { text, site } => {
                     if !held_out {
-                        let site = self.site(c, i, f, &pb, step, plant);
-                        self.task(c, &site, &pb, text, zone, ctx);
+                        let site = self.site(c, i, f, pb, step, (*site, plant));
+                        self.task(c, &site, pb, text, zone, ctx);
                     }
                     advance(c);
                 }
-                Action::Jump(target) => self.goto(c, i, f, &pb, *target, ctx),
+                Action::Jump(target) => self.goto(c, i, f, pb, *target, ctx),
                 Action::End => {
                     c.enrollments[i].flows[f].wait = Wait::Done;
                     break;
@@ -257,7 +260,7 @@ impl Engine {
                 .goal
                 .as_ref()
                 .and_then(|g| g.within)
-                .map(|d| time::add(self.zone(c, &pb), e.entered, d.days, d.seconds));
+                .map(|d| time::add(self.zone(c, pb), e.entered, d.days, d.seconds));
             let e = &mut c.enrollments[i];
             match closes.filter(|t| *t > ctx.now) {
                 Some(t) => {
@@ -266,7 +269,7 @@ impl Engine {
                 }
                 None => e.status = Status::Ended,
             }
-            self.record(ctx, c, Some(&pb.name), RecordKind::Finished, "");
+            self.record(ctx, c, Some(pb.name), RecordKind::Finished, "");
         }
     }
 
@@ -281,7 +284,7 @@ impl Engine {
         ctx: &mut Ctx<'_>,
     ) {
         c.enrollments[i].flows[f].cursor = Cursor {
-            step: pb.steps[step].name.clone(),
+            step: pb.steps[step].name,
             path: Vec::new(),
             idx: 0,
         };
@@ -289,7 +292,7 @@ impl Engine {
     }
 
     fn tag(&self, c: &mut CustomerState, add: bool, tags: &[Arc<str>]) {
-        let key = Sym::new("tags");
+        let key = crate::value::names::tags();
         let mut items: Vec<Value> = match c.attrs.get(key) {
             Value::List(items) => items.to_vec(),
             _ => Vec::new(),
@@ -311,8 +314,8 @@ impl Engine {
         block_of(pb, step, &cursor.path)?.get(cursor.idx)
     }
 
-    /// Counts one more run of the flow's current action and names it for its
-    /// idempotency key and deliveries.
+    /// Counts one more run of the flow's current action (at `path`, in hook
+    /// plant `plant`) and names it for its idempotency key and deliveries.
     fn site(
         &self,
         c: &mut CustomerState,
@@ -320,32 +323,20 @@ impl Engine {
         f: usize,
         pb: &Playbook,
         step: StepId,
-        plant: u32,
+        (path, plant): (Sym, u32),
     ) -> Site {
-        let e = &c.enrollments[i];
-        let flow = &e.flows[f];
-        let path = site_path(pb, step, flow);
+        let flow = &c.enrollments[i].flows[f];
         let label = match &flow.hook {
-            None => pb.steps[step].name.clone(),
+            None => pb.steps[step].name,
             Some(h) => hook_label(pb, step, flow)
-                .unwrap_or_else(|| format!("{}/hook {}", pb.steps[step].name, h.name).into()),
+                .unwrap_or_else(|| Sym::new(&format!("{}/hook {}", pb.steps[step].name, h.name))),
         };
-        let occurrence = c.enrollments[i].occurrences.count(&path);
-        let e = &c.enrollments[i];
-        let (mut n, mut p, mut o) = ([0u8; 20], [0u8; 20], [0u8; 20]);
-        let key = Key::new(&[
-            e.version.as_bytes(),
-            c.id.as_bytes(),
-            e.playbook.as_bytes(),
-            decimal(u64::from(e.n), &mut n),
-            path.as_bytes(),
-            decimal(u64::from(plant), &mut p),
-            decimal(u64::from(occurrence), &mut o),
-        ]);
+        let occurrence = c.enrollments[i].occurrences.count(path);
         Site {
             i,
             path,
-            key,
+            plant,
+            occurrence,
             label,
         }
     }
@@ -440,42 +431,11 @@ pub(super) fn block_of<'p>(
 }
 
 /// A hook flow's `step/hook NAME`, from the hook action that planted it.
-fn hook_label(pb: &Playbook, step: StepId, flow: &Flow) -> Option<Arc<str>> {
+fn hook_label(pb: &Playbook, step: StepId, flow: &Flow) -> Option<Sym> {
     let depth = flow.root_depth().checked_sub(1)?;
     let (ai, _) = flow.cursor.path.get(depth)?;
     match block_of(pb, step, &flow.cursor.path[..depth])?.get(*ai)? {
-        Action::Hook { label, .. } => Some(label.clone()),
+        Action::Hook { label, .. } => Some(*label),
         _ => None,
-    }
-}
-
-/// A site's path: the step (or `hook NAME`), the nested blocks, the action.
-fn site_path(pb: &Playbook, step: StepId, flow: &Flow) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(32);
-    match &flow.hook {
-        Some(h) => {
-            s.push_str("hook ");
-            s.push_str(&h.name);
-        }
-        None => s.push_str(&pb.steps[step].name),
-    }
-    for (ai, br) in &flow.cursor.path[flow.root_depth().min(flow.cursor.path.len())..] {
-        let _ = write!(s, "/{ai}.{br}");
-    }
-    let _ = write!(s, "/{}", flow.cursor.idx);
-    s
-}
-
-/// `n` in decimal, written into `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[at..];
-        }
     }
 }

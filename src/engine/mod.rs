@@ -30,11 +30,10 @@ pub use state::CustomerState;
 
 use crate::intake::Event;
 use crate::program::{Playbook, Policy, Program, Zone};
-use crate::value::{Fields, Value};
+use crate::value::{Fields, Sym, Value};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use state::{Enrollment, Status};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Actions one input may run without blocking before the enrollment is
@@ -54,8 +53,8 @@ pub struct Engine {
     policy: Arc<Policy>,
     /// The newest version of each playbook, in name order (the order of work).
     current: Vec<Arc<Playbook>>,
-    /// Every version this engine can step, by playbook name.
-    versions: HashMap<Arc<str>, Vec<Arc<Playbook>>>,
+    /// Every version this engine can step.
+    versions: Vec<Arc<Playbook>>,
     texts: text::Texts,
     /// How `[limits]` caps are named in records.
     limit_names: Vec<String>,
@@ -83,14 +82,16 @@ impl Engine {
         program: &Program,
         older: impl IntoIterator<Item = Arc<Playbook>>,
     ) -> Self {
-        let mut versions: HashMap<Arc<str>, Vec<Arc<Playbook>>> = HashMap::new();
+        let mut versions: Vec<Arc<Playbook>> = Vec::new();
         for p in program.playbooks.iter().cloned().chain(older) {
-            let list = versions.entry(p.name.clone()).or_default();
-            if !list.iter().any(|q| q.version == p.version) {
-                list.push(p);
+            if !versions
+                .iter()
+                .any(|q| q.name == p.name && q.version == p.version)
+            {
+                versions.push(p);
             }
         }
-        let texts = text::Texts::new(versions.values().flatten().map(|p| &**p));
+        let texts = text::Texts::new(versions.iter().map(|p| &**p));
         static ENGINES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Engine {
             limit_names: program
@@ -118,22 +119,27 @@ impl Engine {
 
     /// The newest version of a playbook, if the program still has it.
     fn current(&self, name: &str) -> Option<&Arc<Playbook>> {
+        // Names in state mostly share the program's text: try those first.
         self.current
-            .binary_search_by(|p| (*p.name).cmp(name))
-            .ok()
-            .map(|i| &self.current[i])
+            .iter()
+            .find(|p| std::ptr::eq(p.name.as_ptr(), name.as_ptr()))
+            .or_else(|| {
+                self.current
+                    .binary_search_by(|p| (*p.name).cmp(name))
+                    .ok()
+                    .map(|i| &self.current[i])
+            })
     }
 
     /// The version an enrollment runs on, if this engine has it.
     pub fn version_of(&self, e: &Enrollment) -> Option<&Arc<Playbook>> {
         self.versions
-            .get(&*e.playbook)?
             .iter()
-            .find(|p| p.version == e.version)
+            .find(|p| p.version == e.version && p.name == e.playbook)
     }
 
     pub fn customer_zone(&self, c: &CustomerState) -> Tz {
-        match c.attrs.get_str("timezone") {
+        match c.attrs.get(crate::value::names::timezone()) {
             Value::Str(s) => s.parse().unwrap_or(self.policy.zone),
             _ => self.policy.zone,
         }
@@ -152,14 +158,14 @@ impl Engine {
         &self,
         ctx: &mut Ctx<'_>,
         c: &CustomerState,
-        playbook: Option<&Arc<str>>,
+        playbook: Option<Sym>,
         kind: RecordKind,
         detail: impl Into<Detail>,
     ) {
         ctx.out.push(Effect::Record(Record {
             at: ctx.now,
             customer: customer_of(c),
-            playbook: playbook.cloned(),
+            playbook,
             kind,
             detail: detail.into(),
         }));

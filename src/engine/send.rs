@@ -30,12 +30,12 @@ impl Engine {
         let czone = self.customer_zone(c);
         let Some(ch) = self.policy.channel(&s.channel) else {
             let detail = format!("the channel `{}` is no longer configured", s.channel);
-            self.record(ctx, c, Some(&pb.name), RecordKind::Unreachable, detail);
+            self.record(ctx, c, Some(pb.name), RecordKind::Unreachable, detail);
             return None;
         };
         if c.do_not_contact {
             let detail = format!("send on {}", ch.name);
-            self.record(ctx, c, Some(&pb.name), RecordKind::Suppressed, detail);
+            self.record(ctx, c, Some(pb.name), RecordKind::Suppressed, detail);
             return None;
         }
         let (tname, kind) = match &s.text {
@@ -65,7 +65,7 @@ impl Engine {
         match admission {
             Admission::Dropped { cap } => {
                 let detail = format!("{} over {cap}", tname.map_or("text", |t| &**t));
-                self.record(ctx, c, Some(&pb.name), RecordKind::Dropped, detail);
+                self.record(ctx, c, Some(pb.name), RecordKind::Dropped, detail);
                 return None;
             }
             Admission::Deferred { at, reason } => {
@@ -77,7 +77,7 @@ impl Engine {
                             from: now,
                             to: at,
                         };
-                        self.record(ctx, c, Some(&pb.name), RecordKind::Deferred, detail);
+                        self.record(ctx, c, Some(pb.name), RecordKind::Deferred, detail);
                         (now, reason)
                     }
                 };
@@ -90,14 +90,14 @@ impl Engine {
         if let Some(req) = &ch.requires {
             if !self.cond(c, pb, req, (&e.event, &e.received, &none), now) {
                 let detail = format!("{} does not meet `requires` of {}", c.id, ch.name);
-                self.record(ctx, c, Some(&pb.name), RecordKind::Unreachable, detail);
+                self.record(ctx, c, Some(pb.name), RecordKind::Unreachable, detail);
                 return None;
             }
         }
         let settings = match self.settings(c, site.i, ch) {
             Ok(s) => s,
             Err(detail) => {
-                self.record(ctx, c, Some(&pb.name), RecordKind::Unreachable, detail);
+                self.record(ctx, c, Some(pb.name), RecordKind::Unreachable, detail);
                 return None;
             }
         };
@@ -106,7 +106,7 @@ impl Engine {
                 let w = t
                     .wordings
                     .get(bucket::variant_index(&c.id, &t.name, t.wordings.len()))?;
-                (w.variant.clone(), &w.source)
+                (w.variant, &w.source)
             }
             Text::Inline(source) => (None, source),
         };
@@ -121,20 +121,20 @@ impl Engine {
         let text = match self.render(c, site.i, source, with, zone, now) {
             Ok(t) if t.is_empty() => {
                 let detail = tname.map_or(String::new(), |t| t.to_string());
-                self.record(ctx, c, Some(&pb.name), RecordKind::EmptyText, detail);
+                self.record(ctx, c, Some(pb.name), RecordKind::EmptyText, detail);
                 return None;
             }
             Ok(t) => t,
             Err(e) => {
-                self.record(ctx, c, Some(&pb.name), RecordKind::RenderError, e);
+                self.record(ctx, c, Some(pb.name), RecordKind::RenderError, e);
                 return None;
             }
         };
         if ch.touchpoint.is_one_to_one() {
             c.ledger.push(Sent {
                 at: now,
-                playbook: pb.name.clone(),
-                channel: ch.name.clone(),
+                playbook: pb.name,
+                channel: ch.name,
                 kind,
             });
         }
@@ -144,7 +144,7 @@ impl Engine {
                 ..Extra::default()
             })
         });
-        let mut d = self.delivery(c, site, pb, ch.name.clone(), ch.touchpoint, now);
+        let mut d = self.delivery(c, site, pb, ch.name, ch.touchpoint, now);
         d.template = tname.cloned();
         d.variant = variant;
         d.text = Some(text);
@@ -172,7 +172,7 @@ impl Engine {
                 period: cap.period,
                 max: CapMax::Count(cap.count),
                 drop: cap.drop,
-                playbook: Some(&pb.name),
+                playbook: Some(pb.name.as_str()),
                 kind: cap.kind,
                 channel: None,
             });
@@ -211,7 +211,7 @@ impl Engine {
         c: &CustomerState,
         i: usize,
         ch: &Channel,
-    ) -> Result<Vec<(Arc<str>, Value)>, String> {
+    ) -> Result<Vec<(Sym, Value)>, String> {
         let mut out = Vec::with_capacity(ch.refs.len());
         for r in &ch.refs {
             let v = match r.root {
@@ -244,7 +244,7 @@ impl Engine {
                 }
                 continue;
             }
-            out.push((r.key.clone(), v));
+            out.push((r.key, v));
         }
         Ok(out)
     }
@@ -255,7 +255,7 @@ impl Engine {
         c: &CustomerState,
         site: &Site,
         pb: &Playbook,
-        channel: Arc<str>,
+        channel: Sym,
         touchpoint: Touchpoint,
         now: DateTime<Utc>,
     ) -> Delivery {
@@ -263,10 +263,10 @@ impl Engine {
         Delivery {
             at: now,
             customer: customer_of(c),
-            playbook: pb.name.clone(),
-            version: pb.version.clone(),
+            playbook: pb.name,
+            version: pb.version,
             enrollment: e.n,
-            step: site.label.clone(),
+            step: site.label,
             channel,
             touchpoint,
             template: None,
@@ -274,7 +274,9 @@ impl Engine {
             text: None,
             deferred_from: None,
             reason: None,
-            key: site.key,
+            site: site.path,
+            plant: site.plant,
+            occurrence: site.occurrence,
             extra: None,
         }
     }
@@ -290,10 +292,17 @@ impl Engine {
     ) {
         if c.do_not_contact {
             let detail = format!("grant {coupon}");
-            self.record(ctx, c, Some(&pb.name), RecordKind::Suppressed, detail);
+            self.record(ctx, c, Some(pb.name), RecordKind::Suppressed, detail);
             return;
         }
-        let mut d = self.delivery(c, site, pb, "coupons".into(), Touchpoint::Coupons, ctx.now);
+        let mut d = self.delivery(
+            c,
+            site,
+            pb,
+            crate::value::names::coupons(),
+            Touchpoint::Coupons,
+            ctx.now,
+        );
         d.template = Some(coupon.as_str().into());
         d.extra = Some(Box::new(Extra {
             grant: Some(grant),
@@ -313,16 +322,23 @@ impl Engine {
         ctx: &mut Ctx<'_>,
     ) {
         if c.do_not_contact {
-            self.record(ctx, c, Some(&pb.name), RecordKind::Suppressed, "task");
+            self.record(ctx, c, Some(pb.name), RecordKind::Suppressed, "task");
             return;
         }
         match self.render(c, site.i, text, Vec::new(), zone, ctx.now) {
             Ok(t) => {
-                let assignee = match c.attrs.get_str("owner") {
+                let assignee = match c.attrs.get(crate::value::names::owner()) {
                     Value::Str(o) if self.policy.has_owner() && !o.is_empty() => Some(o.clone()),
-                    _ => pb.owner.clone(),
+                    _ => pb.owner.map(|o| Arc::from(o.as_str())),
                 };
-                let mut d = self.delivery(c, site, pb, "tasks".into(), Touchpoint::Tasks, ctx.now);
+                let mut d = self.delivery(
+                    c,
+                    site,
+                    pb,
+                    crate::value::names::tasks(),
+                    Touchpoint::Tasks,
+                    ctx.now,
+                );
                 d.text = Some(t);
                 d.extra = assignee.map(|a| {
                     Box::new(Extra {
@@ -332,7 +348,7 @@ impl Engine {
                 });
                 ctx.out.push(Effect::Deliver(d));
             }
-            Err(e) => self.record(ctx, c, Some(&pb.name), RecordKind::RenderError, e),
+            Err(e) => self.record(ctx, c, Some(pb.name), RecordKind::RenderError, e),
         }
     }
 }

@@ -86,7 +86,7 @@ fn is_null(v: &Value) -> bool {
 /// Branch 0 is an `if`'s then-block, 1 its else-block, 2 a hook's body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cursor {
-    pub step: Arc<str>,
+    pub step: Sym,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub path: Vec<(usize, u8)>,
     pub idx: usize,
@@ -113,7 +113,7 @@ pub enum Wait {
         #[serde(with = "secs::opt", default, skip_serializing_if = "Option::is_none")]
         deadline: Option<DateTime<Utc>>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        else_step: Option<Arc<str>>,
+        else_step: Option<Sym>,
         #[serde(with = "secs")]
         opened: DateTime<Utc>,
     },
@@ -134,7 +134,7 @@ impl Wait {
 /// A hook's name and plant number.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HookRun {
-    pub name: Arc<str>,
+    pub name: Sym,
     pub plant: u32,
 }
 
@@ -187,9 +187,9 @@ pub struct Seen {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Enrollment {
-    pub playbook: Arc<str>,
+    pub playbook: Sym,
     /// The playbook version it entered on, and runs on until it ends.
-    pub version: Arc<str>,
+    pub version: Sym,
     pub n: u32,
     #[serde(with = "secs")]
     pub entered: DateTime<Utc>,
@@ -252,7 +252,7 @@ impl Enrollment {
 /// for numbering the next one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Past {
-    pub playbook: Arc<str>,
+    pub playbook: Sym,
     /// The number of the last enrollment.
     pub n: u32,
     /// When the last enrollment started.
@@ -266,9 +266,9 @@ pub struct Sent {
     #[serde(rename = "t", with = "secs")]
     pub at: DateTime<Utc>,
     #[serde(rename = "p")]
-    pub playbook: Arc<str>,
+    pub playbook: Sym,
     #[serde(rename = "c")]
-    pub channel: Arc<str>,
+    pub channel: Sym,
     #[serde(rename = "k", default = "service", skip_serializing_if = "is_service")]
     pub kind: Kind,
 }
@@ -282,9 +282,9 @@ fn service() -> Kind {
 pub struct Scheduled {
     #[serde(with = "secs")]
     pub at: DateTime<Utc>,
-    pub playbook: Arc<str>,
+    pub playbook: Sym,
     /// The trigger's canonical text.
-    pub trigger: Arc<str>,
+    pub trigger: Sym,
     /// `yearly`: the date the fire was computed from (a changed date reschedules).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date: Option<NaiveDate>,
@@ -298,8 +298,8 @@ pub struct Scheduled {
 /// Whether the customer is in an `enter` trigger's segment: it fires on false → true only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Membership {
-    pub playbook: Arc<str>,
-    pub trigger: Arc<str>,
+    pub playbook: Sym,
+    pub trigger: Sym,
     pub member: bool,
 }
 
@@ -390,7 +390,7 @@ impl CustomerState {
 /// Runs per site of one enrollment, for idempotency keys; stored as a map
 /// from site path to count.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Occurrences(Vec<(Arc<str>, u32)>);
+pub struct Occurrences(Vec<(Sym, u32)>);
 
 impl Serialize for Occurrences {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -413,22 +413,22 @@ impl Occurrences {
     }
 
     /// Counts one more run of `site`; returns how many runs came before.
-    pub fn count(&mut self, site: &str) -> u32 {
-        match self.0.iter_mut().find(|(k, _)| &**k == site) {
+    pub fn count(&mut self, site: Sym) -> u32 {
+        match self.0.iter_mut().find(|(k, _)| *k == site) {
             Some((_, n)) => {
                 *n += 1;
                 *n - 1
             }
             None => {
-                self.0.push((site.into(), 1));
+                self.0.push((site, 1));
                 0
             }
         }
     }
 
     /// Takes back the last run of `site` (a deferred send runs again with the same key).
-    pub fn uncount(&mut self, site: &str) {
-        if let Some((_, n)) = self.0.iter_mut().find(|(k, _)| &**k == site) {
+    pub fn uncount(&mut self, site: Sym) {
+        if let Some((_, n)) = self.0.iter_mut().find(|(k, _)| *k == site) {
             *n = n.saturating_sub(1);
         }
     }

@@ -105,7 +105,7 @@ pub struct Texts {
     by_source: HashMap<String, usize>,
     /// The same texts by where their source lives in the program, so a render
     /// finds its text without hashing the whole source.
-    by_address: HashMap<(usize, usize), usize>,
+    by_address: crate::hash::FastMap<(usize, usize), usize>,
 }
 
 fn sources<'p>(b: &'p Block, out: &mut Vec<&'p std::sync::Arc<str>>) {
@@ -115,7 +115,7 @@ fn sources<'p>(b: &'p Block, out: &mut Vec<&'p std::sync::Arc<str>>) {
                 Text::Named(t) => out.extend(t.wordings.iter().map(|w| &w.source)),
                 Text::Inline(s) => out.push(s),
             },
-            Action::Task { text } => out.push(text),
+            Action::Task { text, .. } => out.push(text),
             Action::If {
                 then, otherwise, ..
             } => {
@@ -140,8 +140,11 @@ impl Texts {
                 sources(&s.body, &mut all);
             }
         }
-        let (mut texts, mut by_source, mut by_address) =
-            (Vec::new(), HashMap::<String, usize>::new(), HashMap::new());
+        let (mut texts, mut by_source, mut by_address) = (
+            Vec::new(),
+            HashMap::<String, usize>::new(),
+            crate::hash::FastMap::default(),
+        );
         for src in all {
             let address = (src.as_ptr() as usize, src.len());
             if let Some(&n) = by_source.get(&**src) {

@@ -10,7 +10,7 @@ use super::state::{
 use super::{bucket, time, Ctx, Engine, RUNAWAY, SEEN_PER_EVENT};
 use crate::intake::Event;
 use crate::program::{Action, Playbook, Reenter, TriggerKind};
-use crate::value::{Fields, Value};
+use crate::value::{Fields, Sym, Value};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use std::cell::RefCell;
@@ -97,7 +97,7 @@ impl Engine {
 
     /// Offers an event to one enrollment: stop > goal > `wait for`. Says whether it was used.
     fn offer(&self, c: &mut CustomerState, i: usize, ev: &Event, ctx: &mut Ctx<'_>) -> bool {
-        let Some(pb) = self.version_of(&c.enrollments[i]).cloned() else {
+        let Some(pb) = self.version_of(&c.enrollments[i]) else {
             return false;
         };
         let now = ctx.now;
@@ -110,7 +110,7 @@ impl Engine {
                 if s.event == ev.name
                     && s.cond
                         .as_ref()
-                        .is_none_or(|e| self.cond(c, &pb, e, incoming, now))
+                        .is_none_or(|e| self.cond(c, pb, e, incoming, now))
                 {
                     let detail = format!("event {}", ev.name);
                     self.end(c, i, ctx, RecordKind::Stopped, detail);
@@ -122,9 +122,9 @@ impl Engine {
             if g.event == ev.name
                 && g.cond
                     .as_ref()
-                    .is_none_or(|e| self.cond(c, &pb, e, incoming, now))
+                    .is_none_or(|e| self.cond(c, pb, e, incoming, now))
             {
-                let zone = self.zone(c, &pb);
+                let zone = self.zone(c, pb);
                 let e = &c.enrollments[i];
                 let inside = g
                     .within
@@ -134,7 +134,7 @@ impl Engine {
                     self.end(c, i, ctx, RecordKind::Goal, detail);
                 } else if inside {
                     // Attributing: the conversion is recorded and the enrollment is done.
-                    self.record(ctx, c, Some(&pb.name), RecordKind::Goal, detail);
+                    self.record(ctx, c, Some(pb.name), RecordKind::Goal, detail);
                     c.enrollments[i].status = Status::Ended;
                 }
                 return true;
@@ -143,7 +143,7 @@ impl Engine {
         if !active {
             return false;
         }
-        if self.remembers(&pb, &c.enrollments[i], ev) {
+        if self.remembers(pb, &c.enrollments[i], ev) {
             let seen = &mut c.enrollments[i].seen;
             seen.push(super::state::Seen {
                 name: ev.name,
@@ -165,14 +165,14 @@ impl Engine {
             if *name != ev.name || *opened > now {
                 continue;
             }
-            let Some(Action::WaitFor(w)) = self.action_at(&pb, &c.enrollments[i].flows[f].cursor)
+            let Some(Action::WaitFor(w)) = self.action_at(pb, &c.enrollments[i].flows[f].cursor)
             else {
                 continue;
             };
             let e = &c.enrollments[i];
             if w.cond
                 .as_ref()
-                .is_some_and(|cond| !self.cond(c, &pb, cond, (&e.event, &data, &none), now))
+                .is_some_and(|cond| !self.cond(c, pb, cond, (&e.event, &data, &none), now))
             {
                 continue;
             }
@@ -308,13 +308,13 @@ impl Engine {
                 match else_step {
                     Some(s) => {
                         flow.cursor = Cursor {
-                            step: s.clone(),
+                            step: s,
                             path: Vec::new(),
                             idx: 0,
                         };
-                        if let Some(pb) = self.version_of(e).cloned() {
+                        if let Some(pb) = self.version_of(e) {
                             if let Some(id) = pb.step_id(&s) {
-                                reach(e, &pb, id, ctx);
+                                reach(e, pb, id, ctx);
                             }
                         }
                     }
@@ -369,8 +369,8 @@ impl Engine {
                         }
                         let mut entry = Scheduled {
                             at,
-                            playbook: pb.name.clone(),
-                            trigger: t.id.clone(),
+                            playbook: pb.name,
+                            trigger: t.id,
                             date: None,
                             year: None,
                             fired: None,
@@ -388,8 +388,8 @@ impl Engine {
                         {
                             let member = self.in_segment(c, segment, at);
                             c.memberships.push(Membership {
-                                playbook: pb.name.clone(),
-                                trigger: t.id.clone(),
+                                playbook: pb.name,
+                                trigger: t.id,
                                 member,
                             });
                         }
@@ -410,7 +410,7 @@ impl Engine {
     fn refresh_yearly(&self, c: &mut CustomerState, now: DateTime<Utc>) {
         for k in 0..c.schedule.len() {
             let s = &c.schedule[k];
-            let Some(pb) = self.current(&s.playbook).cloned() else {
+            let Some(pb) = self.current(&s.playbook) else {
                 continue;
             };
             let Some(t) = pb.triggers.iter().find(|t| t.id == s.trigger) else {
@@ -419,12 +419,12 @@ impl Engine {
             let TriggerKind::Yearly { path, .. } = &t.kind else {
                 continue;
             };
-            let zone = self.zone(c, &pb);
+            let zone = self.zone(c, pb);
             if yearly_date(&c.attrs, path, zone) == s.date {
                 continue;
             }
             let mut entry = c.schedule[k].clone();
-            if self.schedule_next(c, &pb, &t.kind, &mut entry, now, true) {
+            if self.schedule_next(c, pb, &t.kind, &mut entry, now, true) {
                 c.schedule[k] = entry;
             } else {
                 c.schedule.remove(k);
@@ -536,7 +536,7 @@ impl Engine {
     /// A scheduled trigger fires: reschedule it, then enroll if it applies.
     fn fire(&self, c: &mut CustomerState, k: usize, catch_up: Option<&CatchUp>, ctx: &mut Ctx<'_>) {
         let entry = c.schedule[k].clone();
-        let found = self.current(&entry.playbook).cloned().and_then(|pb| {
+        let found = self.current(&entry.playbook).and_then(|pb| {
             let t = pb.triggers.iter().position(|t| t.id == entry.trigger)?;
             Some((pb, t))
         });
@@ -547,7 +547,7 @@ impl Engine {
         let kind = &pb.triggers[ti].kind;
         let mut next = entry.clone();
         next.fired = entry.year.or(entry.fired);
-        if self.schedule_next(c, &pb, kind, &mut next, entry.at, false) {
+        if self.schedule_next(c, pb, kind, &mut next, entry.at, false) {
             c.schedule[k] = next;
         } else {
             c.schedule.remove(k);
@@ -559,7 +559,7 @@ impl Engine {
                     pb.triggers[ti].id,
                     time::Rfc3339(entry.at)
                 );
-                self.record(ctx, c, Some(&pb.name), RecordKind::SkippedFire, detail);
+                self.record(ctx, c, Some(pb.name), RecordKind::SkippedFire, detail);
                 return;
             }
         }
@@ -570,7 +570,7 @@ impl Engine {
             _ => true,
         };
         if applies {
-            self.enroll(c, &pb, Value::Null, ctx, true);
+            self.enroll(c, pb, Value::Null, ctx, true);
         }
     }
 
@@ -625,7 +625,7 @@ impl Engine {
             self.record(
                 ctx,
                 c,
-                Some(&pb.name),
+                Some(pb.name),
                 RecordKind::Suppressed,
                 "trigger ignored: the customer opted out",
             );
@@ -635,7 +635,7 @@ impl Engine {
             self.record(
                 ctx,
                 c,
-                Some(&pb.name),
+                Some(pb.name),
                 RecordKind::Ignored,
                 "trigger while already enrolled",
             );
@@ -654,7 +654,7 @@ impl Engine {
                 self.record(
                     ctx,
                     c,
-                    Some(&pb.name),
+                    Some(pb.name),
                     RecordKind::Ignored,
                     "reenter does not allow a new enrollment yet",
                 );
@@ -672,15 +672,11 @@ impl Engine {
         let held_out = pb
             .holdout
             .is_some_and(|h| bucket::held_out(&c.id, &pb.name, h));
-        let first = pb
-            .steps
-            .first()
-            .map(|s| s.name.clone())
-            .unwrap_or_else(|| "".into());
+        let first = pb.steps.first().map(|s| s.name).unwrap_or_default();
         let event = self.kept_payload(pb, event);
         let e = Enrollment {
-            playbook: pb.name.clone(),
-            version: pb.version.clone(),
+            playbook: pb.name,
+            version: pb.version,
             n,
             entered: ctx.now,
             event,
@@ -708,7 +704,7 @@ impl Engine {
         self.record(
             ctx,
             c,
-            Some(&pb.name),
+            Some(pb.name),
             RecordKind::Entered,
             Detail::Entered { held_out },
         );
@@ -759,17 +755,17 @@ impl Engine {
         for f in &mut e.flows {
             f.wait = Wait::Done;
         }
-        let name = e.playbook.clone();
+        let name = e.playbook;
         if pending_hooks > 0 {
             self.record(
                 ctx,
                 c,
-                Some(&name),
+                Some(name),
                 RecordKind::HookCancelled,
                 format!("{pending_hooks} pending"),
             );
         }
-        self.record(ctx, c, Some(&name), kind, detail);
+        self.record(ctx, c, Some(name), kind, detail);
     }
 
     /// Plants a hook's flow beside the main flow.
@@ -777,22 +773,22 @@ impl Engine {
         &self,
         c: &mut CustomerState,
         i: usize,
-        name: &Arc<str>,
+        name: Sym,
         cursor: Cursor,
         fire: DateTime<Utc>,
         ctx: &mut Ctx<'_>,
     ) {
-        let playbook = c.enrollments[i].playbook.clone();
+        let playbook = c.enrollments[i].playbook;
         let replaced = c.enrollments[i]
             .flows
             .iter_mut()
-            .find(|fl| fl.hook.as_ref().is_some_and(|h| h.name == *name) && fl.wait != Wait::Done);
+            .find(|fl| fl.hook.as_ref().is_some_and(|h| h.name == name) && fl.wait != Wait::Done);
         if let Some(old) = replaced {
             old.wait = Wait::Done;
             self.record(
                 ctx,
                 c,
-                Some(&playbook),
+                Some(playbook),
                 RecordKind::HookReplaced,
                 name.to_string(),
             );
@@ -801,7 +797,7 @@ impl Engine {
         e.plants += 1;
         e.flows.push(Flow {
             hook: Some(HookRun {
-                name: name.clone(),
+                name,
                 plant: e.plants,
             }),
             cursor,
@@ -810,10 +806,10 @@ impl Engine {
         self.record(
             ctx,
             c,
-            Some(&playbook),
+            Some(playbook),
             RecordKind::HookPlanted,
             Detail::Planted {
-                hook: name.clone(),
+                hook: name,
                 at: fire,
             },
         );
@@ -824,8 +820,8 @@ impl Engine {
 pub(super) fn reach(e: &mut Enrollment, pb: &Playbook, step: usize, ctx: &mut Ctx<'_>) {
     if e.reach(step) {
         ctx.out.push(Effect::Reached(Reached {
-            playbook: pb.name.clone(),
-            step: pb.steps[step].name.clone(),
+            playbook: pb.name,
+            step: pb.steps[step].name,
         }));
     }
 }

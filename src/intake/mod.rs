@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 pub use raw::MAX_DEPTH;
-pub use stream::{load_events, CustomerStream};
+pub use stream::{load_events, load_events_into, CustomerStream};
 
 /// An incoming event for one customer, as the engine sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -250,11 +250,11 @@ pub fn read_events(src: &SourceFile, schema: &Schema) -> Result<Loaded<Envelope>
         Format::JsonLines => jsonl::events(strip_bom(&src.text), 1, schema, &file)?,
         Format::Csv => csv::events(strip_bom(&src.text).as_bytes(), schema, &file)?,
     };
-    let mut dedup = stream::Dedup::new(&file);
-    let mut out = Vec::with_capacity(items.len());
-    for e in items {
-        dedup.push(&mut out, e);
-    }
+    let (ids, mut dedup) = (stream::Ids::default(), stream::Dedup::new(&file));
+    let out = items
+        .into_iter()
+        .filter(|e| dedup.admit(ids.of(&e.item), e))
+        .collect();
     Ok(Loaded {
         items: out,
         warnings: dedup.finish(),

@@ -269,29 +269,48 @@ pub fn load_events(
     schema: &Schema,
     threads: usize,
 ) -> Result<Loaded<Envelope>, IntakeError> {
-    load_events_in_blocks(path, schema, threads, EVENT_BLOCK)
+    let mut items = Vec::new();
+    let warnings = load_events_into(path, schema, threads, |e| items.push(e))?;
+    Ok(Loaded { items, warnings })
 }
 
-/// [`load_events`] with blocks of `block` bytes (tests use small ones).
+/// [`load_events`], handing each event to `sink` in file order as soon as
+/// the blocks before it are in, so the caller's own work on them overlaps
+/// the parsing; returns the warnings.
+pub fn load_events_into(
+    path: &Path,
+    schema: &Schema,
+    threads: usize,
+    sink: impl FnMut(Located<Envelope>) + Send,
+) -> Result<Vec<String>, IntakeError> {
+    load_events_in_blocks(path, schema, threads, EVENT_BLOCK, sink)
+}
+
+/// [`load_events_into`] with blocks of `block` bytes (tests use small ones).
 pub(super) fn load_events_in_blocks(
     path: &Path,
     schema: &Schema,
     threads: usize,
     block: usize,
-) -> Result<Loaded<Envelope>, IntakeError> {
+    mut sink: impl FnMut(Located<Envelope>) + Send,
+) -> Result<Vec<String>, IntakeError> {
     let file = display(path);
     if Format::of(path) == Format::Toml {
         let text = std::fs::read_to_string(path).map_err(|e| cannot_read(&file, e))?;
-        return super::read_events(&SourceFile::new(path, text), schema);
+        let loaded = super::read_events(&SourceFile::new(path, text), schema)?;
+        loaded.items.into_iter().for_each(&mut sink);
+        return Ok(loaded.warnings);
     }
     // The next block's number goes with the source, so blocks are numbered in file order.
     let source = Mutex::new((Source::open(path, &file, block)?, 0usize));
-    let merge = Mutex::new(Merge {
+    let ids = Ids::default();
+    let pending: Mutex<Pending> = Mutex::new(Pending::default());
+    // Whoever holds this hands ready blocks to the sink, in order, while the
+    // other threads go on parsing.
+    let drain = Mutex::new(Drain {
         next: 0,
-        pending: BTreeMap::new(),
-        out: Vec::new(),
+        sink: &mut sink,
         dedup: Dedup::new(&file),
-        error: None,
     });
     let stop = AtomicBool::new(false);
     let work = || {
@@ -312,12 +331,19 @@ pub(super) fn load_events_in_blocks(
                     |h, row| h.event(row, schema, &file),
                 )
             });
-            let mut m = lock(&merge);
             match parsed {
-                Ok(items) => m.arrive(n, items),
+                Ok(items) => {
+                    // Fingerprinted here, on this thread; the drain only looks them up.
+                    let items = items.into_iter().map(|e| (ids.of(&e.item), e)).collect();
+                    lock(&pending).ready.insert(n, items);
+                    drain_ready(&drain, &pending);
+                }
                 Err(e) => {
                     stop.store(true, Ordering::Relaxed);
-                    m.fail(n, e);
+                    let mut p = lock(&pending);
+                    if p.error.as_ref().is_none_or(|(m, _)| n < *m) {
+                        p.error = Some((n, e));
+                    }
                 }
             }
         }
@@ -328,49 +354,61 @@ pub(super) fn load_events_in_blocks(
         }
         work();
     });
-    let mut m = merge.into_inner().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, e)) = m.error {
+    drain_ready(&drain, &pending);
+    let p = pending.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, e)) = p.error {
         return Err(e);
     }
-    // The vector grew by doubling; millions of events should not keep the slack.
-    m.out.shrink_to_fit();
-    Ok(Loaded {
-        items: m.out,
-        warnings: m.dedup.finish(),
-    })
+    let d = drain.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok(d.dedup.finish())
 }
 
-/// Blocks parsed out of order, put back in order.
-struct Merge {
-    /// The block `out` waits for.
-    next: usize,
-    pending: BTreeMap<usize, Vec<Located<Envelope>>>,
-    out: Vec<Located<Envelope>>,
-    dedup: Dedup,
+type Fingerprinted = Vec<(Option<Fingerprint>, Located<Envelope>)>;
+
+/// Blocks parsed out of order, waiting for their turn; the first mistake.
+#[derive(Default)]
+struct Pending {
+    ready: BTreeMap<usize, Fingerprinted>,
     /// The first block's mistake: the first mistake in the file.
     error: Option<(usize, IntakeError)>,
 }
 
-impl Merge {
-    fn arrive(&mut self, n: usize, items: Vec<Located<Envelope>>) {
-        if self.error.is_some() {
+/// Hands blocks to the sink in file order.
+struct Drain<'s> {
+    /// The block the sink waits for.
+    next: usize,
+    sink: &'s mut (dyn FnMut(Located<Envelope>) + Send),
+    dedup: Dedup,
+}
+
+/// Hands every block that is ready to the sink, unless another thread is at
+/// it; then checks again, so a block that came in meanwhile is not left.
+fn drain_ready(drain: &Mutex<Drain>, pending: &Mutex<Pending>) {
+    loop {
+        let Ok(mut d) = drain.try_lock() else {
+            return;
+        };
+        loop {
+            let items = {
+                let mut p = lock(pending);
+                if p.error.is_some() {
+                    return;
+                }
+                p.ready.remove(&d.next)
+            };
+            let Some(items) = items else { break };
+            for (fp, e) in items {
+                if d.dedup.admit(fp, &e) {
+                    (d.sink)(e);
+                }
+            }
+            d.next += 1;
+        }
+        let next = d.next;
+        drop(d);
+        if !lock(pending).ready.contains_key(&next) {
             return;
         }
-        self.pending.insert(n, items);
-        while let Some(items) = self.pending.remove(&self.next) {
-            self.out.reserve(items.len());
-            for e in items {
-                self.dedup.push(&mut self.out, e);
-            }
-            self.next += 1;
-        }
-    }
-
-    fn fail(&mut self, n: usize, e: IntakeError) {
-        if self.error.as_ref().is_none_or(|(m, _)| n < *m) {
-            self.error = Some((n, e));
-        }
-        self.pending.clear();
     }
 }
 
@@ -392,17 +430,29 @@ impl Hasher for Prehashed {
     }
 }
 
-type ByHash<V> = HashMap<u64, V, BuildHasherDefault<Prehashed>>;
+/// Fingerprints of ids: two independent keyed 64-bit hashes.
+#[derive(Default)]
+pub(super) struct Ids {
+    states: (RandomState, RandomState),
+}
+
+impl Ids {
+    pub(super) fn of_str(&self, id: &str) -> Fingerprint {
+        Fingerprint(self.states.0.hash_one(id), self.states.1.hash_one(id))
+    }
+
+    /// An event's id's fingerprint (any thread may compute it).
+    pub(super) fn of(&self, e: &Envelope) -> Option<Fingerprint> {
+        e.id.as_deref().map(|id| self.of_str(id))
+    }
+}
 
 /// Drops events whose id an earlier event of the file has, with a warning.
-/// It keeps a hash of each id and where its event is, not the id: 16 bytes an
-/// event, and the id itself is compared when hashes meet.
+/// It keeps each id's fingerprint and line, not the id: 24 bytes an event,
+/// and two different ids share a fingerprint with a chance near 2^-128.
 pub(super) struct Dedup {
     file: String,
-    state: RandomState,
-    by_hash: ByHash<usize>,
-    /// Ids whose hash another id had first.
-    collided: HashMap<String, usize>,
+    seen: HashMap<Fingerprint, usize, BuildHasherDefault<Prehashed>>,
     warnings: Vec<String>,
     more: usize,
 }
@@ -411,47 +461,36 @@ impl Dedup {
     pub(super) fn new(file: &str) -> Dedup {
         Dedup {
             file: file.to_string(),
-            state: RandomState::new(),
-            by_hash: ByHash::default(),
-            collided: HashMap::new(),
+            seen: HashMap::default(),
             warnings: Vec::new(),
             more: 0,
         }
     }
 
-    /// Appends `e` to `out` unless its id repeats one there.
-    pub(super) fn push(&mut self, out: &mut Vec<Located<Envelope>>, e: Located<Envelope>) {
-        if let Some(id) = e.item.id.as_deref() {
-            let index = out.len();
-            let first = match self.by_hash.entry(self.state.hash_one(id)) {
-                Slot::Vacant(v) => {
-                    v.insert(index);
-                    None
-                }
-                Slot::Occupied(o) if out[*o.get()].item.id.as_deref() == Some(id) => {
-                    Some(out[*o.get()].line)
-                }
-                Slot::Occupied(_) => match self.collided.entry(id.to_string()) {
-                    Slot::Occupied(o) => Some(out[*o.get()].line),
-                    Slot::Vacant(v) => {
-                        v.insert(index);
-                        None
-                    }
-                },
-            };
-            if let Some(first) = first {
+    /// Whether `e` is new; a repeat is noted and refused. `fp` is its id's fingerprint.
+    pub(super) fn admit(&mut self, fp: Option<Fingerprint>, e: &Located<Envelope>) -> bool {
+        let (Some(fp), Some(id)) = (fp, e.item.id.as_deref()) else {
+            return true;
+        };
+        match self.seen.entry(fp) {
+            Slot::Vacant(v) => {
+                v.insert(e.line);
+                true
+            }
+            Slot::Occupied(o) => {
                 if self.warnings.len() < MAX_WARNINGS {
                     self.warnings.push(format!(
-                        "{}:{}: event id `{id}` repeats the one at line {first}; the repeat is ignored",
-                        self.file, e.line
+                        "{}:{}: event id `{id}` repeats the one at line {}; the repeat is ignored",
+                        self.file,
+                        e.line,
+                        o.get()
                     ));
                 } else {
                     self.more += 1;
                 }
-                return;
+                false
             }
         }
-        out.push(e);
     }
 
     pub(super) fn finish(mut self) -> Vec<String> {
@@ -465,11 +504,11 @@ impl Dedup {
     }
 }
 
-/// A customer id's fingerprint: two independent 64-bit keyed hashes. Two
-/// different ids share one with a chance near 2^-128, so the set of a
-/// million customers keeps 24 bytes each and not the ids.
-#[derive(PartialEq, Eq)]
-struct Fingerprint(u64, u64);
+/// An id's fingerprint: two independent 64-bit keyed hashes. Two different
+/// ids share one with a chance near 2^-128, so a set of millions keeps 24
+/// bytes each and not the ids.
+#[derive(PartialEq, Eq, Clone, Copy)]
+pub(super) struct Fingerprint(u64, u64);
 
 impl Hash for Fingerprint {
     fn hash<H: Hasher>(&self, h: &mut H) {
@@ -480,15 +519,14 @@ impl Hash for Fingerprint {
 /// The customer ids seen in one file, and the line of each.
 #[derive(Default)]
 pub(super) struct IdSet {
-    states: (RandomState, RandomState),
+    ids: Ids,
     seen: HashMap<Fingerprint, usize, BuildHasherDefault<Prehashed>>,
 }
 
 impl IdSet {
     /// An error when `id` was seen already, at the later of the two lines.
     pub(super) fn insert(&mut self, id: &str, line: usize, file: &str) -> Result<(), IntakeError> {
-        let fp = Fingerprint(self.states.0.hash_one(id), self.states.1.hash_one(id));
-        match self.seen.entry(fp) {
+        match self.seen.entry(self.ids.of_str(id)) {
             Slot::Vacant(v) => {
                 v.insert(line);
                 Ok(())

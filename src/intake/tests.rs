@@ -721,8 +721,13 @@ fn load_events_on_threads_reads_as_read_events_does() {
     assert_eq!(whole.items.len(), 3000);
     assert_eq!(whole.warnings.len(), 60);
     for (threads, block) in [(1, 1000), (2, 1000), (2, 64), (3, 1 << 20), (2, 1)] {
-        let loaded = load_events_in_blocks(&path, &s, threads, block).unwrap();
-        assert_eq!(loaded, whole, "{threads} threads, blocks of {block}");
+        let mut items = Vec::new();
+        let warnings = load_events_in_blocks(&path, &s, threads, block, |e| items.push(e)).unwrap();
+        assert_eq!(
+            Loaded { items, warnings },
+            whole,
+            "{threads} threads, blocks of {block}"
+        );
     }
     // The first mistake in the file is the one reported, whichever thread finds it.
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
@@ -732,7 +737,7 @@ fn load_events_on_threads_reads_as_read_events_does() {
     lines[early] = lines[early].replace("+08:00", "");
     let bad = dir.file("bad.jsonl", &(lines.join("\n") + "\n"));
     for threads in [1, 2, 4] {
-        let e = load_events_in_blocks(&bad, &s, threads, 500).unwrap_err();
+        let e = load_events_in_blocks(&bad, &s, threads, 500, |_| {}).unwrap_err();
         assert_eq!(e.line, Some(early + 1), "{e}");
         assert!(e.message.contains("no offset"), "{e}");
     }
@@ -742,7 +747,7 @@ fn load_events_on_threads_reads_as_read_events_does() {
     bytes.extend_from_slice(b"{\"id\": \"\xff\"}\n");
     let p = dir.0.join("utf8.jsonl");
     std::fs::write(&p, bytes).unwrap();
-    let e = load_events_in_blocks(&p, &s, 2, 16).unwrap_err();
+    let e = load_events_in_blocks(&p, &s, 2, 16, |_| {}).unwrap_err();
     assert_eq!(
         (e.line, e.message.as_str()),
         (Some(3), "this line is not valid UTF-8")
@@ -778,14 +783,19 @@ fn load_events_reads_csv_and_toml_too() {
     );
     assert_eq!(whole.warnings.len(), 1);
     for (threads, block) in [(1, 256), (2, 256), (2, 256 * 7), (2, 1 << 22)] {
-        let loaded = load_events_in_blocks(&path, &s, threads, block).unwrap();
-        assert_eq!(loaded, whole, "{threads} threads, blocks of {block}");
+        let mut items = Vec::new();
+        let warnings = load_events_in_blocks(&path, &s, threads, block, |e| items.push(e)).unwrap();
+        assert_eq!(
+            Loaded { items, warnings },
+            whole,
+            "{threads} threads, blocks of {block}"
+        );
     }
     let bad = dir.file(
         "bad.csv",
         &text.replace("e300,order.paid", "e300,order.payed"),
     );
-    let e = load_events_in_blocks(&bad, &s, 2, 256 * 3).unwrap_err();
+    let e = load_events_in_blocks(&bad, &s, 2, 256 * 3, |_| {}).unwrap_err();
     let line = 2 + 300 + 300usize.div_ceil(9);
     assert_eq!(e.line, Some(line), "{e}");
     let toml =

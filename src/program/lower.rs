@@ -50,7 +50,7 @@ pub fn build<'a>(
     for pb in playbooks {
         out.push(Arc::new(lower.playbook(pb)?));
     }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.sort_by_key(|a| a.name);
     Ok(Program {
         policy,
         playbooks: out,
@@ -276,7 +276,7 @@ impl Lower<'_> {
         for step in &pb.steps {
             out_steps.push(Step {
                 name: step.name.name.as_str().into(),
-                body: self.block(&step.body, &steps, &step.name.name)?,
+                body: self.block(&step.body, &steps, &step.name.name, &step.name.name)?,
             });
         }
         let looks_back = looks_back(&out_steps);
@@ -340,16 +340,26 @@ impl Lower<'_> {
         })
     }
 
-    fn block(&mut self, b: &ast::Block, steps: &Steps, step: &str) -> Result<Block, String> {
+    /// Lowers a block; `prefix` is where its actions' sites start: the step's
+    /// name, `hook NAME` inside a hook, then `/i.b` for each enclosing branch.
+    fn block(
+        &mut self,
+        b: &ast::Block,
+        steps: &Steps,
+        step: &str,
+        prefix: &str,
+    ) -> Result<Block, String> {
         let mut out = Vec::with_capacity(b.len());
         let mut splits = 0;
-        for a in b {
+        for (idx, a) in b.iter().enumerate() {
+            let site = || Sym::new(&format!("{prefix}/{idx}"));
             out.push(match &a.kind {
                 ast::ActionKind::Send {
                     channel,
                     template,
                     with,
                 } => Action::Send(Send {
+                    site: site(),
                     channel: channel.name.as_str().into(),
                     text: match template {
                         ast::TemplateRef::Named(t) => Text::Named(self.template(&t.name)?),
@@ -361,7 +371,10 @@ impl Lower<'_> {
                         .collect::<Result<_, String>>()?,
                 }),
                 ast::ActionKind::Wait(d) => Action::Wait(dur(d)),
-                ast::ActionKind::WaitUntil(t) => Action::WaitUntil(self.time(t)?),
+                ast::ActionKind::WaitUntil(t) => Action::WaitUntil {
+                    at: self.time(t)?,
+                    site: site(),
+                },
                 ast::ActionKind::WaitFor(w) => Action::WaitFor(WaitFor {
                     event: Sym::new(&w.event.name),
                     cond: self.opt_expr(&w.cond)?,
@@ -378,9 +391,11 @@ impl Lower<'_> {
                     otherwise,
                 } => Action::If {
                     cond: self.expr(cond)?,
-                    then: self.block(then, steps, step)?,
+                    then: self.block(then, steps, step, &format!("{prefix}/{idx}.0"))?,
                     otherwise: match otherwise {
-                        Some(o) => Some(self.block(o, steps, step)?),
+                        Some(o) => {
+                            Some(self.block(o, steps, step, &format!("{prefix}/{idx}.1"))?)
+                        }
                         None => None,
                     },
                 },
@@ -409,6 +424,7 @@ impl Lower<'_> {
                     valid,
                     ..
                 } => Action::Grant {
+                    site: site(),
                     coupon: Sym::new(&coupon.name),
                     worth: *worth,
                     valid: dur(valid),
@@ -417,9 +433,10 @@ impl Lower<'_> {
                     name: name.name.as_str().into(),
                     label: format!("{step}/hook {}", name.name).into(),
                     at: self.time(at)?,
-                    body: self.block(body, steps, step)?,
+                    body: self.block(body, steps, step, &format!("hook {}", name.name))?,
                 },
                 ast::ActionKind::Task { text, .. } => Action::Task {
+                    site: site(),
                     text: text.value.as_str().into(),
                 },
                 ast::ActionKind::Jump(target) => Action::Jump(steps.id(&target.name)?),
@@ -693,7 +710,7 @@ impl EventReads {
                     }
                     s.with.iter().for_each(|(_, e)| self.expr(e));
                 }
-                Action::WaitUntil(t) => self.time(t),
+                Action::WaitUntil { at, .. } => self.time(at),
                 Action::WaitFor(w) => {
                     if let Some(c) = &w.cond {
                         self.expr(c);
@@ -715,7 +732,7 @@ impl EventReads {
                     self.time(at);
                     self.block(body);
                 }
-                Action::Task { text } => self.text(text),
+                Action::Task { text, .. } => self.text(text),
                 _ => {}
             }
         }

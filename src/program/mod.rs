@@ -86,10 +86,16 @@ pub struct Policy {
 
 impl Policy {
     pub fn channel(&self, name: &str) -> Option<&Channel> {
+        // Sends name channels with the program's own text: try that first.
         self.channels
-            .binary_search_by(|c| (*c.name).cmp(name))
-            .ok()
-            .map(|i| &self.channels[i])
+            .iter()
+            .find(|c| std::ptr::eq(c.name.as_ptr(), name.as_ptr()))
+            .or_else(|| {
+                self.channels
+                    .binary_search_by(|c| (*c.name).cmp(name))
+                    .ok()
+                    .map(|i| &self.channels[i])
+            })
     }
 
     /// Whether the schema declares a customer attribute `owner` (who gets tasks).
@@ -100,13 +106,13 @@ impl Policy {
 
 #[derive(Debug, Clone)]
 pub struct Channel {
-    pub name: Arc<str>,
+    pub name: Sym,
     pub touchpoint: Touchpoint,
     pub adapter: String,
     pub quiet: Option<Quiet>,
     pub cap: Option<Limit>,
     /// How records name the channel's cap: `channel NAME`.
-    pub cap_name: Arc<str>,
+    pub cap_name: Sym,
     /// A condition on the customer; a send to a customer who fails it is skipped.
     pub requires: Option<Expr>,
     /// Adapter settings as written (`${VAR}` unresolved).
@@ -121,7 +127,7 @@ pub struct Channel {
 /// started the enrollment, passed on when present).
 #[derive(Debug, Clone)]
 pub struct SettingRef {
-    pub key: Arc<str>,
+    pub key: Sym,
     pub root: Root,
     pub path: Box<[Sym]>,
 }
@@ -150,7 +156,7 @@ pub struct Cap {
     pub kind: Option<Kind>,
     pub drop: bool,
     /// How records name it: `cap 3 per day`.
-    pub name: Arc<str>,
+    pub name: Sym,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -163,16 +169,16 @@ pub enum Reenter {
 /// One version of one playbook, with everything it uses.
 #[derive(Debug)]
 pub struct Playbook {
-    pub name: Arc<str>,
+    pub name: Sym,
     /// The first 8 bytes of the SHA-256 of `text`, in hex.
-    pub version: Arc<str>,
+    pub version: Sym,
     /// The canonical text of the playbook's slice: what a store keeps to
     /// rebuild this version, and what the version hashes.
     pub text: Arc<str>,
     pub zone: Zone,
     /// Only `every` triggers without `for`: one run per fire, no customer.
     pub broadcast: bool,
-    pub owner: Option<Arc<str>>,
+    pub owner: Option<Sym>,
     pub quiet: Option<Quiet>,
     pub caps: Vec<Cap>,
     /// `None`: the default (never for event and enter triggers, always for scheduled ones).
@@ -193,7 +199,9 @@ pub struct Playbook {
 
 impl Playbook {
     pub fn step_id(&self, name: &str) -> Option<StepId> {
-        self.steps.iter().position(|s| &*s.name == name)
+        self.steps
+            .iter()
+            .position(|s| crate::value::same(&s.name, name))
     }
 
     /// Whether a `wait for … since entry` of this playbook looks back for `event`.
@@ -208,7 +216,7 @@ pub type StepId = usize;
 pub struct Trigger {
     /// The trigger in canonical text (`every "0 20 * * 5" for vip`): how
     /// stored schedules and memberships name it across versions.
-    pub id: Arc<str>,
+    pub id: Sym,
     pub kind: TriggerKind,
 }
 
@@ -249,7 +257,7 @@ pub struct Stop {
 
 #[derive(Debug)]
 pub struct Step {
-    pub name: Arc<str>,
+    pub name: Sym,
     pub body: Block,
 }
 
@@ -259,7 +267,10 @@ pub type Block = Vec<Action>;
 pub enum Action {
     Send(Send),
     Wait(Dur),
-    WaitUntil(TimeExpr),
+    WaitUntil {
+        at: TimeExpr,
+        site: Sym,
+    },
     WaitFor(WaitFor),
     If {
         cond: Expr,
@@ -282,19 +293,21 @@ pub enum Action {
         value: Expr,
     },
     Grant {
+        site: Sym,
         coupon: Sym,
         worth: f64,
         valid: Dur,
     },
     Hook {
-        name: Arc<str>,
+        name: Sym,
         /// How deliveries name where they came from: `step/hook NAME`.
-        label: Arc<str>,
+        label: Sym,
         at: TimeExpr,
         body: Block,
     },
     /// A to-do for the customer's owner (else the playbook's); its text is a template.
     Task {
+        site: Sym,
         text: Arc<str>,
     },
     Jump(StepId),
@@ -303,7 +316,9 @@ pub enum Action {
 
 #[derive(Debug)]
 pub struct Send {
-    pub channel: Arc<str>,
+    /// Where it is, for its idempotency key: `step/i.b/…/n` or `hook NAME/…/n`.
+    pub site: Sym,
+    pub channel: Sym,
     pub text: Text,
     pub with: Vec<(Sym, Expr)>,
 }
@@ -325,7 +340,7 @@ pub struct WaitFor {
 
 #[derive(Debug)]
 pub struct Template {
-    pub name: Arc<str>,
+    pub name: Sym,
     pub kind: Kind,
     /// `text` first, then the variants in source order.
     pub wordings: Vec<Wording>,
@@ -334,13 +349,13 @@ pub struct Template {
 #[derive(Debug)]
 pub struct Wording {
     /// `None` for `text`.
-    pub variant: Option<Arc<str>>,
+    pub variant: Option<Sym>,
     pub source: Arc<str>,
 }
 
 #[derive(Debug)]
 pub struct Segment {
-    pub name: Arc<str>,
+    pub name: Sym,
     pub expr: Expr,
     /// Reads the clock (`days_since`, `age_years`), directly or through
     /// another segment: re-evaluated at each local midnight.

@@ -177,7 +177,7 @@ impl Uses {
                         self.expr(e);
                     }
                 }
-                Action::WaitUntil(t) => self.time(t),
+                Action::WaitUntil { at, .. } => self.time(at),
                 Action::WaitFor(w) => {
                     self.events.insert(w.event.to_string());
                     self.expr_opt(&w.cond);
@@ -201,7 +201,7 @@ impl Uses {
                     self.time(at);
                     self.block(body);
                 }
-                Action::Task { text } => {
+                Action::Task { text, .. } => {
                     self.text(text);
                     // The task goes to the customer's `owner` when the schema has one.
                     self.attrs.insert("owner".into());

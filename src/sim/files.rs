@@ -5,10 +5,10 @@
 
 use super::input::SampleEvent;
 use super::population::{outside_warning, stranger_warning, Population, Sample, BATCH};
-use crate::intake::{load_events, CustomerStream, IntakeError, Schema};
+use crate::hash::FastMap;
+use crate::intake::{load_events_into, CustomerStream, IntakeError, Schema};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -22,7 +22,7 @@ pub struct FilePopulation {
     /// Events of the window by customer, in time order; a customer's are
     /// taken when the customer runs, so what is left at the end belongs to
     /// customers the customers file does not have.
-    events: Mutex<HashMap<Box<str>, Vec<SampleEvent>>>,
+    events: Mutex<FastMap<Box<str>, Vec<SampleEvent>>>,
     /// Held for reading while a block of customers is read and its events
     /// taken; the strangers are gathered under the write lock, once no block
     /// is in flight.
@@ -51,29 +51,24 @@ impl FilePopulation {
         threads: usize,
         wanted: Option<String>,
     ) -> Result<Self, IntakeError> {
-        let loaded = load_events(events, &schema, threads)?;
-        let mut warnings = loaded.warnings;
+        // Grouped as the blocks come in, while the other threads parse.
+        let mut by_customer: FastMap<Box<str>, Vec<SampleEvent>> = FastMap::default();
         let mut outside = 0;
-        let mut by_customer: HashMap<Box<str>, Vec<SampleEvent>> = HashMap::new();
-        for e in loaded.items {
+        let mut warnings = load_events_into(events, &schema, threads, |e| {
             if e.item.at < from || e.item.at >= until {
                 outside += 1;
-                continue;
+                return;
             }
-            let list = by_customer
+            by_customer
                 .entry(e.item.customer.into_boxed_str())
-                .or_default();
-            list.push(SampleEvent {
-                customer: String::new(),
-                at: e.item.at,
-                event: e.item.event,
-                line: e.line,
-            });
-        }
-        for list in by_customer.values_mut() {
-            // Stable: events at one instant keep their file order.
-            list.sort_by_key(|e| e.at);
-        }
+                .or_default()
+                .push(SampleEvent {
+                    customer: String::new(),
+                    at: e.item.at,
+                    event: e.item.event,
+                    line: e.line,
+                });
+        })?;
         warnings.extend(outside_warning(outside));
         Ok(FilePopulation {
             customers: CustomerStream::open(customers, schema)?,
@@ -127,7 +122,7 @@ impl FilePopulation {
                         .map(|c| {
                             let id = c.item.id;
                             self.note(&id);
-                            let evs = events.remove(id.as_str()).unwrap_or_default();
+                            let evs = in_time_order(events.remove(id.as_str()).unwrap_or_default());
                             Sample {
                                 id,
                                 attrs: c.item.attrs,
@@ -170,7 +165,11 @@ impl Population for FilePopulation {
             left.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let mut warnings = lock(&self.warnings);
             for (id, evs) in &left {
-                let line = evs.first().map_or(0, |e| e.line);
+                // Where its first event in time is.
+                let line = evs
+                    .iter()
+                    .min_by_key(|e| (e.at, e.line))
+                    .map_or(0, |e| e.line);
                 warnings.push(stranger_warning(
                     &format!("{}:{line}", self.events_file),
                     id,
@@ -186,7 +185,7 @@ impl Population for FilePopulation {
                 Sample {
                     id: id.into_string(),
                     attrs: Default::default(),
-                    events: evs.into_iter().map(Cow::Owned).collect(),
+                    events: in_time_order(evs).into_iter().map(Cow::Owned).collect(),
                 }
             })
             .collect();
@@ -196,4 +195,10 @@ impl Population for FilePopulation {
     fn warnings(&self) -> Vec<String> {
         lock(&self.warnings).clone()
     }
+}
+
+/// A customer's events by time; events at one instant keep their file order.
+fn in_time_order(mut events: Vec<SampleEvent>) -> Vec<SampleEvent> {
+    events.sort_by_key(|e| e.at);
+    events
 }

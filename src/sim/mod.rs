@@ -21,7 +21,6 @@ use input::{SampleCustomer, SampleEvent};
 pub use population::{Population, Sample, SlicePopulation};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 pub use tally::Tally;
 
 /// Per playbook: how many entered, converted, stopped, are still active, were held out,
@@ -29,6 +28,8 @@ pub use tally::Tally;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Funnel {
     pub name: String,
+    /// The playbook's name as the program holds it (effects carry the same text).
+    pub key: crate::value::Sym,
     pub entered: usize,
     pub goal: usize,
     pub stopped: usize,
@@ -149,6 +150,7 @@ pub fn simulate_population(
         .iter()
         .map(|p| Funnel {
             name: p.name.to_string(),
+            key: p.name,
             steps: p.steps.iter().map(|s| (s.name.to_string(), 0)).collect(),
             ..Funnel::default()
         })
@@ -156,7 +158,11 @@ pub fn simulate_population(
     let threads = opts
         .threads
         .max(1)
-        .min(population.known_len().map_or(usize::MAX, |n| n.div_ceil(64)))
+        .min(
+            population
+                .known_len()
+                .map_or(usize::MAX, |n| n.div_ceil(64)),
+        )
         .max(1);
     let (engine, empty, kept) = (&engine, &empty, &kept);
     let work = move || {
@@ -394,7 +400,7 @@ struct SimInputs<'a, 'e> {
     answers: Vec<(DateTime<Utc>, Event)>,
     behaviour: Option<&'a Behaviour>,
     /// Waits already asked about: (playbook, enrollment, flow, opened).
-    asked: HashSet<(Arc<str>, u32, usize, DateTime<Utc>)>,
+    asked: HashSet<(crate::value::Sym, u32, usize, DateTime<Utc>)>,
     roundtrip: bool,
 }
 
@@ -437,7 +443,7 @@ fn answer_waits(
     engine: &Engine,
     state: &CustomerState,
     b: &Behaviour,
-    asked: &mut HashSet<(Arc<str>, u32, usize, DateTime<Utc>)>,
+    asked: &mut HashSet<(crate::value::Sym, u32, usize, DateTime<Utc>)>,
     answers: &mut Vec<(DateTime<Utc>, Event)>,
 ) {
     for e in &state.enrollments {
@@ -448,7 +454,7 @@ fn answer_waits(
             let Wait::Event { name, opened, .. } = &flow.wait else {
                 continue;
             };
-            if !asked.insert((e.playbook.clone(), e.n, f, *opened)) {
+            if !asked.insert((e.playbook, e.n, f, *opened)) {
                 continue;
             }
             let step = &flow.cursor.step;
@@ -488,7 +494,9 @@ fn answer_waits(
 /// active, from the state at the end.
 fn count(state: &CustomerState, effects: &[Effect], funnels: &mut [Funnel]) {
     let find = |funnels: &mut [Funnel], name: &str| {
-        funnels.binary_search_by(|f| f.name.as_str().cmp(name)).ok()
+        funnels
+            .iter()
+            .position(|f| crate::value::same(&f.key, name))
     };
     for effect in effects {
         match effect {

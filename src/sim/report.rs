@@ -41,7 +41,7 @@ pub fn write_json(
                     text: s.text.as_deref(),
                     deferred_from: s.deferred_from.map(|t| local(s.customer.as_deref(), t)),
                     reason: s.reason.map(|r| r.name()),
-                    key: s.key,
+                    key: s.key(),
                     enrollment: s.enrollment,
                     version: &s.version,
                     worth: extra.and_then(|x| x.grant.as_ref()).map(|g| g.worth),
@@ -137,7 +137,7 @@ struct SendRow<'a> {
 }
 
 /// The channel settings a delivery resolved, as an object by setting name.
-struct Settings<'a>(&'a [(std::sync::Arc<str>, crate::value::Value)]);
+struct Settings<'a>(&'a [(crate::value::Sym, crate::value::Value)]);
 
 impl Serialize for Settings<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tally {
     pub deliveries: usize,
-    pub per_channel: BTreeMap<String, usize>,
+    /// By channel name (`Sym` orders by name).
+    pub per_channel: BTreeMap<crate::value::Sym, usize>,
     /// By local date in the customer's zone.
     pub per_day: BTreeMap<NaiveDate, usize>,
     /// Deliveries that went out later than due, by reason.
@@ -29,12 +30,7 @@ impl Tally {
             match effect {
                 Effect::Deliver(d) => {
                     self.deliveries += 1;
-                    match self.per_channel.get_mut(&*d.channel) {
-                        Some(n) => *n += 1,
-                        None => {
-                            self.per_channel.insert(d.channel.to_string(), 1);
-                        }
-                    }
+                    *self.per_channel.entry(d.channel).or_default() += 1;
                     let day = d.at.with_timezone(&zone).date_naive();
                     *self.per_day.entry(day).or_default() += 1;
                     match days.iter_mut().find(|(d, _)| *d == day) {
