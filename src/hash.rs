@@ -38,7 +38,6 @@ pub type FastMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<Fnv>
 /// The FNV-1a hash of a string, as a [`FastMap`] keyed by it would hash it.
 pub fn of(s: &str) -> u64 {
     use std::hash::BuildHasher;
-    
-    
+
     BuildHasherDefault::<Fnv>::default().hash_one(s)
 }

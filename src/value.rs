@@ -269,6 +269,19 @@ impl Fields {
     }
 }
 
+impl Fields {
+    /// Fields already sorted by name, each name once (a reader that fills a
+    /// schema's fields in its order has them so).
+    pub fn from_sorted(fields: Vec<(Sym, Value)>) -> Fields {
+        debug_assert!(fields.windows(2).all(|w| w[0].0 < w[1].0));
+        if fields.is_empty() {
+            Fields::new()
+        } else {
+            Fields(Some(fields.into()))
+        }
+    }
+}
+
 impl FromIterator<(Sym, Value)> for Fields {
     /// Sorted by name; a name given twice keeps its last value.
     fn from_iter<I: IntoIterator<Item = (Sym, Value)>>(iter: I) -> Fields {

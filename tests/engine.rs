@@ -548,8 +548,7 @@ fn versions_keys_and_buckets_are_pinned_values() {
 
 #[test]
 fn a_version_changes_with_what_the_playbook_says_or_reads_and_nothing_else() {
-    let base = program(TOML, &format!("{TEMPLATES}{TWO_STEPS}")).playbooks[0]
-        .version;
+    let base = program(TOML, &format!("{TEMPLATES}{TWO_STEPS}")).playbooks[0].version;
     let version = |toml: &str, src: &str| program(toml, src).playbooks[0].version;
     let relaid = TWO_STEPS.replace("  step one {", "  # a comment\n\n  step one   {");
     assert_eq!(

@@ -14,32 +14,32 @@ use std::ops::Range;
 /// for lookup by the names input gives.
 #[derive(Debug, Clone)]
 pub(super) struct Plan {
-    customer: Rec,
-    events: BTreeMap<String, (Sym, Rec)>,
+    pub(super) customer: Rec,
+    pub(super) events: BTreeMap<String, (Sym, Rec)>,
 }
 
 #[derive(Debug, Clone, Default)]
-struct Rec {
+pub(super) struct Rec {
     /// Sorted by name, as [`Fields`] keeps them.
-    fields: Vec<FieldPlan>,
+    pub(super) fields: Vec<FieldPlan>,
 }
 
 #[derive(Debug, Clone)]
-struct FieldPlan {
-    name: Sym,
-    optional: bool,
-    ty: Ty,
+pub(super) struct FieldPlan {
+    pub(super) name: Sym,
+    pub(super) optional: bool,
+    pub(super) ty: Ty,
 }
 
 #[derive(Debug, Clone)]
-struct Ty {
+pub(super) struct Ty {
     /// As messages name it: "(the schema says list<string>)".
     shown: Type,
-    kind: Kind,
+    pub(super) kind: Kind,
 }
 
 #[derive(Debug, Clone)]
-enum Kind {
+pub(super) enum Kind {
     String,
     Int,
     Float,
@@ -79,7 +79,7 @@ impl Rec {
         }
     }
 
-    fn find(&self, key: &str) -> Option<(usize, &FieldPlan)> {
+    pub(super) fn find(&self, key: &str) -> Option<(usize, &FieldPlan)> {
         let i = self
             .fields
             .binary_search_by(|f| f.name.as_str().cmp(key))
@@ -191,7 +191,7 @@ fn out_of_i64(path: Path) -> String {
 }
 
 /// A parse that can fail because the text is no date, or because its year is out of range.
-enum Parsed<T> {
+pub(super) enum Parsed<T> {
     Ok(T),
     Bad,
     OutOfRange,
@@ -208,7 +208,7 @@ fn far_year(s: &str) -> bool {
 }
 
 /// `YYYY-MM-DD`, years 1 to 9999.
-fn parse_date(s: &str) -> Parsed<NaiveDate> {
+pub(super) fn parse_date(s: &str) -> Parsed<NaiveDate> {
     match NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
         Ok(d) if YEARS.contains(&d.year()) => Parsed::Ok(d),
         Ok(_) => Parsed::OutOfRange,
@@ -218,7 +218,7 @@ fn parse_date(s: &str) -> Parsed<NaiveDate> {
 }
 
 /// RFC 3339 with an offset.
-fn parse_offset_datetime(s: &str) -> Parsed<DateTime<Utc>> {
+pub(super) fn parse_offset_datetime(s: &str) -> Parsed<DateTime<Utc>> {
     match DateTime::parse_from_rfc3339(s.trim()) {
         Ok(t) if YEARS.contains(&t.year()) => Parsed::Ok(t.with_timezone(&Utc)),
         Ok(_) => Parsed::OutOfRange,

@@ -10,6 +10,7 @@
 
 mod convert;
 mod csv;
+pub(super) mod fast;
 mod jsonl;
 mod raw;
 mod stream;

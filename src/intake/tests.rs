@@ -952,3 +952,59 @@ fn throughput() {
         );
     }
 }
+
+#[test]
+fn the_fast_path_reads_as_the_general_way_or_leaves_the_line_to_it() {
+    let s = schema();
+    let general_customer = |l: &str| jsonl::parse_line(l).ok().and_then(|e| s.customer(e).ok());
+    let general_event = |l: &str| jsonl::parse_line(l).ok().and_then(|e| s.event(e).ok());
+    let customers = [
+        r#"{"id":"c1","name":"林","tags":["a","b"],"orders":2,"personal_added":true,"pet":{"name":"咪咪"}}"#,
+        r#"{"tags":[],"id":7,"orders":0,"name":"x\"y","personal_added":false,"score":3,"birthday":"1990-02-28","last_active_at":"2026-11-20T10:00:00+08:00"}"#,
+        r#"{"id":"c2","name":"a","tags":[],"orders":1,"personal_added":true,"timezone":null,"pet":{"name":"b","kind":null}}"#,
+        // Each of these the fast path leaves to the general way.
+        r#"{"id":"c3","name":"a","tags":[],"orders":1,"personal_added":true,"last_active_at":"2026-11-20T10:00:00"}"#,
+        r#"{"id":"","name":"a","tags":[],"orders":1,"personal_added":true}"#,
+        r#"{"id":"c4","name":"a","tags":[],"orders":1.5,"personal_added":true}"#,
+        r#"{"id":"c5","name":"a","tags":[],"orders":1,"personal_added":true,"nope":1}"#,
+        r#"{"id":"c6","name":"a","tags":[],"personal_added":true}"#,
+        r#"{"id":"c7","name":"a","name":"b","tags":[],"orders":1,"personal_added":true}"#,
+        r#"{"id":"c8","name":"a","tags":[null],"orders":1,"personal_added":true}"#,
+        r#"{"id":"c9","name":"a","tags":[],"orders":1,"personal_added":true,"birthday":"0000-01-01"}"#,
+        r#"{"id":"c10","n\u0061me":"a","tags":[],"orders":1,"personal_added":true}"#,
+    ];
+    for l in customers {
+        let fast = fast::customer(l, &s);
+        assert!(
+            fast.is_none() || fast == general_customer(l),
+            "{l}: {fast:?} vs {:?}",
+            general_customer(l)
+        );
+    }
+    assert!(customers[..3]
+        .iter()
+        .all(|l| fast::customer(l, &s).is_some()));
+    let events = [
+        r#"{"id":"e1","name":"order.paid","customer":"c1","at":"2026-12-01T10:00:00.7+08:00","data":{"order_id":"A"},"attributes":{"orders":1}}"#,
+        r#"{"name":"order.refunded","customer":5,"at":"2026-12-01T10:00:00Z","data":{}}"#,
+        r#"{"name":"customer.updated","customer":"c1","id":null,"at":"2026-12-01T10:00:00+08:00","data":{},"attributes":{"pet":{"name":"a"}}}"#,
+        // Left to the general way.
+        r#"{"data":{"order_id":"A"},"name":"order.paid","customer":"c1","at":"2026-12-01T10:00:00+08:00"}"#,
+        r#"{"name":"order.paid","customer":"c1","at":"2026-12-01T10:00:00","data":{"order_id":"A"}}"#,
+        r#"{"name":"order.payed","customer":"c1","at":"2026-12-01T10:00:00+08:00","data":{}}"#,
+        r#"{"name":"order.paid","customer":"c1","at":"2026-12-01T10:00:00+08:00","data":{"order_id":7}}"#,
+        r#"{"name":"order.paid","customer":"c1","at":"2026-12-01T10:00:00+08:00","data":{"order_id":"A"},"extra":1}"#,
+        r#"{"name":"order.refunded","customer":"c1","at":"2026-12-01T10:00:00+08:00"}"#,
+        r#"{"name":"order.paid","customer":"","at":"2026-12-01T10:00:00+08:00","data":{"order_id":"A"}}"#,
+    ];
+    for l in events {
+        let fast = fast::event(l, &s);
+        assert!(
+            fast.is_none() || fast == general_event(l),
+            "{l}: {fast:?} vs {:?}",
+            general_event(l)
+        );
+    }
+    assert!(events[..3].iter().all(|l| fast::event(l, &s).is_some()));
+    assert!(events[3..].iter().all(|l| fast::event(l, &s).is_none()));
+}
