@@ -221,8 +221,19 @@ impl Fields {
         self.slice().iter().map(|(k, v)| (*k, v))
     }
 
+    /// The value of a field already there, to change in place when these
+    /// fields are not shared.
+    fn get_mut(&mut self, key: Sym) -> Option<&mut Value> {
+        let slice = Arc::get_mut(self.0.as_mut()?)?;
+        slice.iter_mut().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
     /// Sets one field (a copy when the fields are shared).
     pub fn set(&mut self, key: Sym, value: Value) {
+        if let Some(slot) = self.get_mut(key) {
+            *slot = value;
+            return;
+        }
         let mut v: Vec<(Sym, Value)> = self.slice().to_vec();
         match v.binary_search_by(|(k, _)| k.cmp(&key)) {
             Ok(i) => v[i].1 = value,
@@ -256,6 +267,16 @@ impl Fields {
         }
         if self.is_empty() {
             *self = patch.clone();
+            return;
+        }
+        if patch.iter().all(|(k, _)| self.contains(k))
+            && self.0.as_mut().is_some_and(|a| Arc::get_mut(a).is_some())
+        {
+            for (k, v) in patch.iter() {
+                if let Some(slot) = self.get_mut(k) {
+                    *slot = v.clone();
+                }
+            }
             return;
         }
         let mut v: Vec<(Sym, Value)> = self.slice().to_vec();

@@ -232,9 +232,9 @@ pub fn read_customers(src: &SourceFile, schema: &Schema) -> Result<Loaded<Custom
         Format::JsonLines => jsonl::customers(strip_bom(&src.text), 1, schema, &file)?,
         Format::Csv => csv::customers(strip_bom(&src.text).as_bytes(), schema, &file)?,
     };
-    let mut seen = stream::IdSet::default();
+    let (ids, mut seen) = (stream::Ids::default(), stream::IdSet::default());
     for c in &items {
-        seen.insert(&c.item.id, c.line, &file)?;
+        seen.insert(ids.of_str(&c.item.id), &c.item.id, c.line, &file)?;
     }
     Ok(Loaded {
         items,

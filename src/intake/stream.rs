@@ -519,14 +519,19 @@ impl Hash for Fingerprint {
 /// The customer ids seen in one file, and the line of each.
 #[derive(Default)]
 pub(super) struct IdSet {
-    ids: Ids,
     seen: HashMap<Fingerprint, usize, BuildHasherDefault<Prehashed>>,
 }
 
 impl IdSet {
     /// An error when `id` was seen already, at the later of the two lines.
-    pub(super) fn insert(&mut self, id: &str, line: usize, file: &str) -> Result<(), IntakeError> {
-        match self.seen.entry(self.ids.of_str(id)) {
+    pub(super) fn insert(
+        &mut self,
+        fp: Fingerprint,
+        id: &str,
+        line: usize,
+        file: &str,
+    ) -> Result<(), IntakeError> {
+        match self.seen.entry(fp) {
             Slot::Vacant(v) => {
                 v.insert(line);
                 Ok(())
@@ -550,6 +555,7 @@ impl IdSet {
 /// twice is an error; after an error every caller gets `None`.
 pub struct CustomerStream {
     schema: Arc<Schema>,
+    ids: Ids,
     file: String,
     source: Mutex<Source>,
     seen: Mutex<IdSet>,
@@ -580,6 +586,7 @@ impl CustomerStream {
             schema,
             file,
             source: Mutex::new(source),
+            ids: Ids::default(),
             seen: Mutex::new(IdSet::default()),
             failed: AtomicBool::new(false),
         })
@@ -604,9 +611,12 @@ impl CustomerStream {
                     |text, first| jsonl::customers(text, first, schema, file),
                     |h, row| h.customer(row, schema, file),
                 )?;
+                // Fingerprinted here, outside the lock.
+                let prints: Vec<Fingerprint> =
+                    items.iter().map(|c| self.ids.of_str(&c.item.id)).collect();
                 let mut seen = lock(&self.seen);
-                for c in &items {
-                    seen.insert(&c.item.id, c.line, file)?;
+                for (c, fp) in items.iter().zip(prints) {
+                    seen.insert(fp, &c.item.id, c.line, file)?;
                 }
                 Ok(items)
             }
