@@ -17,21 +17,9 @@ use tend::value::{Fields, Sym, Value};
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// A small deterministic generator, so every run sees the same input.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+#[path = "support/mod.rs"]
+mod support;
+use support::Lcg;
 
 fn record<const N: usize>(pairs: [(&str, Value); N]) -> Fields {
     pairs.into_iter().collect()

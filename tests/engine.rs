@@ -88,6 +88,21 @@ fn drive(
     out
 }
 
+/// A customer who paid order A1 at 10:00 on 1 December, an hour on.
+fn paid_at_ten(engine: &Engine, id: &str) -> CustomerState {
+    let mut c = customer(id, None);
+    engine.init(&mut c, t("2026-12-01T00:00:00+08:00"));
+    let paid = event("order.paid", &[("order_id", "A1")]);
+    drive(
+        engine,
+        &mut c,
+        vec![("2026-12-01T10:00:00+08:00", paid)],
+        "2026-12-01T11:00:00+08:00",
+        None,
+    );
+    c
+}
+
 /// Stores the state and reads it back, as a runner does between calls.
 fn stored(c: &CustomerState) -> CustomerState {
     CustomerState::from_json(&c.to_json()).unwrap()
@@ -298,16 +313,8 @@ playbook welcome {
 fn an_edited_playbook_finishes_old_enrollments_on_their_version_and_starts_new_ones_on_the_new() {
     let old = program(TOML, &format!("{TEMPLATES}{TWO_STEPS}"));
     let engine = Engine::new(&old);
-    let mut c = customer("c1", None);
-    engine.init(&mut c, t("2026-12-01T00:00:00+08:00"));
+    let c = paid_at_ten(&engine, "c1");
     let paid = || event("order.paid", &[("order_id", "A1")]);
-    drive(
-        &engine,
-        &mut c,
-        vec![("2026-12-01T10:00:00+08:00", paid())],
-        "2026-12-01T11:00:00+08:00",
-        None,
-    );
     // What an uninterrupted run on the old version sends the next day.
     let mut alone = stored(&c);
     let expected = drive(
@@ -354,18 +361,7 @@ fn an_edited_playbook_finishes_old_enrollments_on_their_version_and_starts_new_o
 fn a_removed_playbook_takes_no_new_entries_and_its_enrollments_finish() {
     let old = program(TOML, &format!("{TEMPLATES}{TWO_STEPS}"));
     let engine = Engine::new(&old);
-    let mut c = customer("c1", None);
-    engine.init(&mut c, t("2026-12-01T00:00:00+08:00"));
-    drive(
-        &engine,
-        &mut c,
-        vec![(
-            "2026-12-01T10:00:00+08:00",
-            event("order.paid", &[("order_id", "A1")]),
-        )],
-        "2026-12-01T11:00:00+08:00",
-        None,
-    );
+    let c = paid_at_ten(&engine, "c1");
     // The project now has only the daily post; the old version stays loaded.
     let new = program(TOML, &format!("{TEMPLATES}{DAILY_POST}"));
     let engine = Engine::with_versions(&new, old.playbooks.iter().cloned());
@@ -384,19 +380,7 @@ fn a_removed_playbook_takes_no_new_entries_and_its_enrollments_finish() {
     assert_eq!(sent(&out), [("12-02 10:00".into(), "later".into())]);
     assert_eq!(kinds(&out), ["finished", "unconsumed"]);
     // Without the old version loaded, the enrollment cannot go on: a record says so.
-    let mut c = customer("c9", None);
-    let engine_old = Engine::new(&old);
-    engine_old.init(&mut c, t("2026-12-01T00:00:00+08:00"));
-    drive(
-        &engine_old,
-        &mut c,
-        vec![(
-            "2026-12-01T10:00:00+08:00",
-            event("order.paid", &[("order_id", "A1")]),
-        )],
-        "2026-12-01T11:00:00+08:00",
-        None,
-    );
+    let mut c = paid_at_ten(&Engine::new(&old), "c9");
     let bare = Engine::new(&new);
     let out = drive(&bare, &mut c, vec![], "2026-12-04T00:00:00+08:00", None);
     assert_eq!(kinds(&out), ["failed"]);

@@ -151,11 +151,6 @@ fn sim_with(
     Run { rows, outcome }
 }
 
-/// The schema of the tend.toml above.
-fn schema() -> tend::intake::Schema {
-    tend::intake::Schema::from_config(&config())
-}
-
 /// The tend.toml above, read.
 fn config() -> tend::config::Config {
     let mut sources = Sources::default();
@@ -542,22 +537,6 @@ fn every_delivery_carries_a_stable_distinct_key() {
     );
 }
 
-#[test]
-fn bad_input_names_file_and_line() {
-    let e = input::events(&SourceFile::new("events.toml", "[[event]]\nname = \"order.paid\"\ncustomer = \"c1\"\nat = 2026-12-01T10:00:00\ndata = { order_id = \"A\" }\n"), &schema()).unwrap_err();
-    assert_eq!((e.file.as_deref(), e.line), (Some("events.toml"), Some(4)));
-    assert!(e.message.contains("no offset"), "{}", e.message);
-    let e = input::customers(&SourceFile::new("customers.toml", "[[customer]]\nid = \"c1\"\nname = \"x\"\ntags = []\norders = \"three\"\npersonal_added = true\n"), &schema()).unwrap_err();
-    assert_eq!(e.line, Some(5));
-    assert!(
-        e.message.contains("`orders` must be a whole number"),
-        "{}",
-        e.message
-    );
-    let e = input::events(&SourceFile::new("events.toml", "[[event]]\nname = \"order.payed\"\ncustomer = \"c1\"\nat = 2026-12-01T10:00:00+08:00\n"), &schema()).unwrap_err();
-    assert!(e.message.contains("not declared"), "{}", e.message);
-}
-
 fn with_dates(toml: &str) -> String {
     toml.replace(
         "timezone = \"string?\"",
@@ -688,32 +667,6 @@ fn enter_fires_when_an_event_changes_an_attribute() {
 }
 
 #[test]
-fn json_lines_input_reads_the_event_envelope() {
-    let customers = "{\"id\": \"c1\", \"name\": \"林小雨\", \"tags\": [], \"orders\": 0, \"personal_added\": true}\n";
-    let cs = input::customers(&SourceFile::new("customers.jsonl", customers), &schema()).unwrap();
-    assert_eq!(cs[0].id, "c1");
-    let events = "# first order\n{\"id\": \"e1\", \"name\": \"order.paid\", \"customer\": \"c1\", \"at\": \"2026-12-01T10:00:00+08:00\", \"data\": {\"order_id\": \"A1\"}, \"attributes\": {\"orders\": 1}}\n";
-    let es = input::events(&SourceFile::new("events.jsonl", events), &schema()).unwrap();
-    assert_eq!((es[0].line, es[0].event.name.as_str()), (2, "order.paid"));
-    assert_eq!(
-        es[0].event.attributes.get_str("orders"),
-        (&tend::value::Value::Int(1))
-    );
-    let bad = "{\"name\": \"order.paid\", \"customer\": \"c1\", \"at\": \"2026-12-01T10:00:00+08:00\", \"data\": {\"order_id\": 7}}\n";
-    let e = input::events(
-        &SourceFile::new("events.jsonl", format!("\n{bad}")),
-        &schema(),
-    )
-    .unwrap_err();
-    assert_eq!((e.file.as_deref(), e.line), (Some("events.jsonl"), Some(2)));
-    assert!(
-        e.message.contains("`data.order_id` must be a string"),
-        "{}",
-        e.message
-    );
-}
-
-#[test]
 fn a_behaviour_model_answers_waits_with_seeded_draws() {
     let pb = "playbook p {\n  trigger event order.paid\n  step ask {\n    send wecom hi\n    wait for message.replied within 2h else -> nudge\n    send wecom again\n    end\n  }\n  step nudge {\n    send wecom promo\n  }\n}\n";
     let (customers, events) = numbered(200);
@@ -788,38 +741,6 @@ fn a_behaviour_model_answers_waits_with_seeded_draws() {
     assert_eq!(
         (bad.file.as_deref(), bad.line),
         (Some("assume.toml"), Some(1))
-    );
-}
-
-#[test]
-fn csv_input_is_read_by_the_schema_types() {
-    let customers =
-        "id,name,tags,orders,personal_added\nc1,林小雨,package_card|vip,2,true\nc2,王姐,,0,false\n";
-    let cs = input::customers(&SourceFile::new("customers.csv", customers), &schema()).unwrap();
-    assert_eq!(cs[0].attrs.get_str("orders"), (&tend::value::Value::Int(2)));
-    assert_eq!(
-        cs[0].attrs.get_str("tags"),
-        (&tend::value::Value::List(
-            vec![
-                tend::value::Value::str("package_card"),
-                tend::value::Value::str("vip")
-            ]
-            .into()
-        ))
-    );
-    let events = "id,name,customer,at,data.order_id,attributes.orders\ne1,order.paid,c1,2026-12-01T10:00:00+08:00,A1,3\n";
-    let es = input::events(&SourceFile::new("events.csv", events), &schema()).unwrap();
-    assert_eq!(
-        es[0].event.attributes.get_str("orders"),
-        (&tend::value::Value::Int(3))
-    );
-    let bad = "id,name,tags,orders,personal_added\nc1,x,,many,true\n";
-    let e = input::customers(&SourceFile::new("customers.csv", bad), &schema()).unwrap_err();
-    assert_eq!(e.line, Some(2));
-    assert!(
-        e.message.contains("`many` is not a whole number"),
-        "{}",
-        e.message
     );
 }
 
@@ -914,14 +835,6 @@ fn a_table_run_counts_everyone_and_keeps_only_the_timeline_it_shows() {
     assert_eq!(t.busiest, Some((1, "k0".to_string(), day("2026-12-01"))));
     assert!(t.deferred.is_empty());
     assert_eq!(all.playbooks[0].entered, 30);
-}
-
-#[test]
-fn an_empty_customer_id_is_an_error_naming_the_line() {
-    let events = paid("", "2026-12-01T10:00:00+08:00");
-    let err = input::events(&SourceFile::new("e.toml", events), &schema()).unwrap_err();
-    assert!(err.to_string().contains("e.toml:1"), "{err}");
-    assert!(err.to_string().contains("non-empty `customer`"), "{err}");
 }
 
 /// CUSTOMERS plus `ny`, whose own zone is New York.

@@ -650,91 +650,28 @@ struct EventReads {
 }
 
 impl EventReads {
-    fn expr(&mut self, e: &Expr) {
-        match e {
-            Expr::Path(Root::Event, path) => match path.first() {
+    fn block(&mut self, b: &Block) {
+        super::walk::block(b, &mut |u| match u {
+            super::walk::Use::Path(Root::Event, path) => match path.first() {
                 Some(f) => {
                     self.fields.insert(*f);
                 }
                 None => self.whole = true,
             },
-            Expr::List(xs) | Expr::Call(_, xs) => xs.iter().for_each(|x| self.expr(x)),
-            Expr::Not(x) | Expr::Neg(x) => self.expr(x),
-            Expr::Binary(_, l, r) => {
-                self.expr(l);
-                self.expr(r);
-            }
-            _ => {}
-        }
-    }
-
-    fn text(&mut self, source: &str) {
-        let env = minijinja::Environment::new();
-        match env.template_from_str(source) {
-            Ok(t) => {
-                for v in t.undeclared_variables(true) {
-                    if v == "event" {
-                        self.whole = true;
-                    } else if let Some(rest) = v.strip_prefix("event.") {
-                        self.fields
-                            .insert(Sym::new(rest.split('.').next().unwrap_or(rest)));
+            super::walk::Use::Text(source) => match super::walk::text_paths(source) {
+                Some(paths) => {
+                    for v in paths {
+                        if v == "event" {
+                            self.whole = true;
+                        } else if let Some(rest) = v.strip_prefix("event.") {
+                            self.fields
+                                .insert(Sym::new(rest.split('.').next().unwrap_or(rest)));
+                        }
                     }
-                }
-            }
-            Err(_) => self.whole = true,
-        }
-    }
-
-    fn time(&mut self, t: &TimeExpr) {
-        if let TimeExpr::Point {
-            base: TimeBase::Path(Root::Event, path),
-            ..
-        } = t
-        {
-            match path.first() {
-                Some(f) => {
-                    self.fields.insert(*f);
                 }
                 None => self.whole = true,
-            }
-        }
-    }
-
-    fn block(&mut self, b: &Block) {
-        for a in b {
-            match a {
-                Action::Send(s) => {
-                    match &s.text {
-                        Text::Named(t) => t.wordings.iter().for_each(|w| self.text(&w.source)),
-                        Text::Inline(src) => self.text(src),
-                    }
-                    s.with.iter().for_each(|(_, e)| self.expr(e));
-                }
-                Action::WaitUntil { at, .. } => self.time(at),
-                Action::WaitFor(w) => {
-                    if let Some(c) = &w.cond {
-                        self.expr(c);
-                    }
-                }
-                Action::If {
-                    cond,
-                    then,
-                    otherwise,
-                } => {
-                    self.expr(cond);
-                    self.block(then);
-                    if let Some(o) = otherwise {
-                        self.block(o);
-                    }
-                }
-                Action::Set { value, .. } => self.expr(value),
-                Action::Hook { at, body, .. } => {
-                    self.time(at);
-                    self.block(body);
-                }
-                Action::Task { text, .. } => self.text(text),
-                _ => {}
-            }
-        }
+            },
+            _ => {}
+        });
     }
 }

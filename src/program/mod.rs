@@ -10,6 +10,7 @@
 
 mod lower;
 pub mod version;
+pub mod walk;
 
 pub use crate::config::{CapPeriod as Period, Limit, Limits, Quiet, Touchpoint};
 pub use crate::syntax::ast::BinaryOp;

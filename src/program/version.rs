@@ -8,7 +8,8 @@
 //! The text is a header naming the schema types, a line `---`, then valid
 //! playbook source (segments and templates by name, then the playbook).
 
-use super::{Action, Block, Expr, Playbook, Root, Text, TimeBase, TimeExpr, TriggerKind};
+use super::walk::{self, Use};
+use super::{Action, Block, Expr, Playbook, Root, TriggerKind};
 use crate::config::Config;
 use crate::syntax::{ast, print};
 use crate::types::{Field, Record, Type};
@@ -116,19 +117,6 @@ impl Uses {
         }
     }
 
-    fn text(&mut self, source: &str) {
-        // Only the names matter here; syntax was checked before.
-        let env = minijinja::Environment::new();
-        if let Ok(t) = env.template_from_str(source) {
-            for v in t.undeclared_variables(true) {
-                if let Some(rest) = v.strip_prefix("customer.") {
-                    let first = rest.split('.').next().unwrap_or(rest);
-                    self.attrs.insert(first.to_string());
-                }
-            }
-        }
-    }
-
     fn expr_opt(&mut self, e: &Option<Expr>) {
         if let Some(e) = e {
             self.expr(e);
@@ -136,85 +124,48 @@ impl Uses {
     }
 
     fn expr(&mut self, e: &Expr) {
-        match e {
-            Expr::Path(Root::Customer, path) => self.attr(path),
-            Expr::InSegment { segment, .. } => self.segment(segment),
-            Expr::List(xs) | Expr::Call(_, xs) => xs.iter().for_each(|x| self.expr(x)),
-            Expr::Not(x) | Expr::Neg(x) => self.expr(x),
-            Expr::Binary(_, l, r) => {
-                self.expr(l);
-                self.expr(r);
-            }
+        let mut segments = Vec::new();
+        walk::expr(e, &mut |u| match u {
+            Use::Path(Root::Customer, path) => self.attr(path),
+            Use::Segment(s) => segments.push(s.clone()),
             _ => {}
-        }
-    }
-
-    fn time(&mut self, t: &TimeExpr) {
-        if let TimeExpr::Point {
-            base: TimeBase::Path(Root::Customer, path),
-            ..
-        } = t
-        {
-            self.attr(path);
+        });
+        for s in segments {
+            self.segment(&s);
         }
     }
 
     fn block(&mut self, b: &Block) {
-        for a in b {
-            match a {
-                Action::Send(s) => {
-                    match &s.text {
-                        Text::Named(t) => {
-                            if self.templates.insert(t.name.to_string()) {
-                                for w in &t.wordings {
-                                    self.text(&w.source);
-                                }
-                            }
-                        }
-                        Text::Inline(source) => self.text(source),
-                    }
-                    for (_, e) in &s.with {
-                        self.expr(e);
-                    }
-                }
-                Action::WaitUntil { at, .. } => self.time(at),
-                Action::WaitFor(w) => {
-                    self.events.insert(w.event.to_string());
-                    self.expr_opt(&w.cond);
-                }
-                Action::If {
-                    cond,
-                    then,
-                    otherwise,
-                } => {
-                    self.expr(cond);
-                    self.block(then);
-                    if let Some(o) = otherwise {
-                        self.block(o);
-                    }
-                }
-                Action::Set { path, value } => {
-                    self.attr(path);
-                    self.expr(value);
-                }
-                Action::Hook { at, body, .. } => {
-                    self.time(at);
-                    self.block(body);
-                }
-                Action::Task { text, .. } => {
-                    self.text(text);
-                    // The task goes to the customer's `owner` when the schema has one.
-                    self.attrs.insert("owner".into());
-                }
-                Action::Tag { .. } => {
-                    self.attrs.insert("tags".into());
-                }
-                Action::Wait(_)
-                | Action::Split { .. }
-                | Action::Grant { .. }
-                | Action::Jump(_)
-                | Action::End => {}
+        let mut segments = Vec::new();
+        walk::block(b, &mut |u| match u {
+            Use::Path(Root::Customer, path) => self.attr(path),
+            Use::Segment(s) => segments.push(s.clone()),
+            Use::Template(t) => {
+                self.templates.insert(t.name.to_string());
             }
+            Use::Text(source) => {
+                for v in walk::text_paths(source).unwrap_or_default() {
+                    if let Some(rest) = v.strip_prefix("customer.") {
+                        self.attrs
+                            .insert(rest.split('.').next().unwrap_or(rest).to_string());
+                    }
+                }
+            }
+            Use::Event(e) => {
+                self.events.insert(e.to_string());
+            }
+            Use::Action(Action::Set { path, .. }) => self.attr(path),
+            // The task goes to the customer's `owner` when the schema has one.
+            Use::Action(Action::Task { .. }) => {
+                self.attrs.insert("owner".into());
+            }
+            Use::Action(Action::Tag { .. }) => {
+                self.attrs.insert("tags".into());
+            }
+            _ => {}
+        });
+        for s in segments {
+            self.segment(&s);
         }
     }
 }
