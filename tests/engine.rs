@@ -4,7 +4,6 @@
 
 use chrono::{DateTime, Utc};
 use std::collections::VecDeque;
-use std::sync::Arc;
 use tend::engine::state::{CustomerState, Status};
 use tend::engine::{CatchUp, Delivery, Effect, Engine, RecordKind};
 use tend::intake::Event;
@@ -381,7 +380,14 @@ fn a_removed_playbook_takes_no_new_entries_and_its_enrollments_finish() {
     assert_eq!(kinds(&out), ["finished", "unconsumed"]);
     // Without the old version loaded, the enrollment cannot go on: a record says so.
     let mut c = paid_at_ten(&Engine::new(&old), "c9");
+    // Loading it says so at once, even for an enrollment with no timer to wake it.
     let bare = Engine::new(&new);
+    let mut d = c.clone();
+    assert_eq!(
+        kinds(&bare.init(&mut d, t("2026-12-01T12:00:00+08:00"))),
+        ["failed"]
+    );
+    assert!(d.enrollments.is_empty());
     let out = drive(&bare, &mut c, vec![], "2026-12-04T00:00:00+08:00", None);
     assert_eq!(kinds(&out), ["failed"]);
 }
@@ -630,8 +636,6 @@ fn a_customer_waiting_in_post_purchase_stores_in_under_a_kilobyte_and_reads_back
     v.as_object_mut().unwrap().remove("ledger");
     let old = CustomerState::from_json(&v.to_string()).unwrap();
     assert_eq!(old.enrollments, c.enrollments);
-    let _ = Arc::<str>::from("");
-    let _ = RecordKind::ALL;
 }
 
 #[test]
@@ -714,4 +718,98 @@ fn channel_settings_that_name_data_ride_on_each_delivery_and_lint_checks_them() 
             ("unknown-field", "\"event.order_idd\"".to_string())
         ]
     );
+}
+
+#[test]
+fn a_yearly_trigger_rewritten_after_it_fired_does_not_fire_again_that_anniversary() {
+    let p = program(TOML, &format!("{TEMPLATES}{BIRTHDAY}"));
+    let engine = Engine::new(&p);
+    let mut c = customer("c1", Some("1990-12-10"));
+    engine.init(&mut c, t("2026-12-01T00:00:00+08:00"));
+    let out = drive(&engine, &mut c, vec![], "2026-12-10T10:30:00+08:00", None);
+    assert_eq!(sent(&out), [("12-10 10:00".into(), "wish".into())]);
+    // Deployed at 10:30: the wish now goes at 11:00.
+    let later = program(
+        TOML,
+        &format!("{TEMPLATES}{}", BIRTHDAY.replace("at 10:00", "at 11:00")),
+    );
+    let engine = Engine::new(&later);
+    let mut c = stored(&c);
+    engine.init(&mut c, t("2026-12-10T10:30:00+08:00"));
+    let out = drive(&engine, &mut c, vec![], "2027-12-31T00:00:00+08:00", None);
+    let when: Vec<String> = deliveries(&out)
+        .iter()
+        .map(|d| {
+            d.at.with_timezone(&chrono_tz::Asia::Shanghai)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(when, ["2027-12-10 11:00"]);
+}
+
+#[test]
+fn a_segment_defined_anew_takes_a_new_baseline_instead_of_entering_everyone_who_matches() {
+    let care = |tag: &str| {
+        format!(
+            r#"
+segment vip = "{tag}" in customer.tags
+playbook vip_care {{
+  timezone "Asia/Shanghai"
+  trigger enter vip
+  step hello {{ send wecom later }}
+}}
+"#
+        )
+    };
+    let tagged = |c: &mut CustomerState, tags: &[&str]| {
+        let list = tags.iter().map(|t| Value::str(t)).collect::<Vec<_>>();
+        c.attrs.set(Sym::new("tags"), Value::List(list.into()));
+    };
+    let old = program(TOML, &format!("{TEMPLATES}{}", care("vip")));
+    let mut gold = customer("c1", None);
+    tagged(&mut gold, &["gold"]);
+    Engine::new(&old).init(&mut gold, t("2026-12-01T00:00:00+08:00"));
+    // vip now means gold: c1 was gold before the deploy, so it is the baseline.
+    let new = program(TOML, &format!("{TEMPLATES}{}", care("gold")));
+    let engine = Engine::new(&new);
+    let mut gold = stored(&gold);
+    engine.init(&mut gold, t("2026-12-02T00:00:00+08:00"));
+    let mut renamed = event("customer.updated", &[]);
+    renamed.attributes = [("name", Value::str("林雨"))].into_iter().collect();
+    let out = drive(
+        &engine,
+        &mut gold,
+        vec![("2026-12-02T10:00:00+08:00", renamed)],
+        "2026-12-03T00:00:00+08:00",
+        None,
+    );
+    assert!(sent(&out).is_empty(), "{:?}", sent(&out));
+    // Becoming gold after the deploy still enters.
+    let mut later = customer("c2", None);
+    Engine::new(&old).init(&mut later, t("2026-12-01T00:00:00+08:00"));
+    let mut later = stored(&later);
+    engine.init(&mut later, t("2026-12-02T00:00:00+08:00"));
+    let mut tag = event("customer.updated", &[]);
+    tag.attributes = [("tags", Value::List(vec![Value::str("gold")].into()))]
+        .into_iter()
+        .collect();
+    let out = drive(
+        &engine,
+        &mut later,
+        vec![("2026-12-02T10:00:00+08:00", tag)],
+        "2026-12-03T00:00:00+08:00",
+        None,
+    );
+    assert_eq!(sent(&out), [("12-02 10:00".into(), "later".into())]);
+}
+
+#[test]
+fn a_state_stored_by_a_newer_tend_is_refused_not_misread() {
+    let p = program(TOML, &format!("{TEMPLATES}{THREE_DAYS}"));
+    let c = paid_at_ten(&Engine::new(&p), "c1");
+    let mut json: serde_json::Value = serde_json::from_str(&c.to_json()).unwrap();
+    json["format"] = serde_json::json!(99);
+    let err = CustomerState::from_json(&json.to_string()).unwrap_err();
+    assert!(err.to_string().contains("format 99"), "{err}");
 }

@@ -1132,3 +1132,29 @@ fn without_reenter_an_event_trigger_enrolls_once() {
     assert!(ignored[1].3.contains("reenter"), "{ignored:?}");
     assert_eq!(r.outcome.playbooks[0].entered, 1);
 }
+
+#[test]
+fn a_tag_set_by_a_scheduled_run_enters_customers_at_that_instant() {
+    let pb = r#"
+segment everyone = true
+segment vip = "vip" in customer.tags
+playbook a_tagger {
+  timezone "Asia/Shanghai"
+  trigger every "0 10 * * *" for everyone
+  step mark { tag add "vip" }
+}
+playbook b_vip {
+  timezone "Asia/Shanghai"
+  trigger enter vip
+  step welcome { send wecom again }
+}
+"#;
+    let r = sim(pb, "");
+    assert_eq!(
+        r.rows,
+        [
+            row("12-01 10:00", "c1", "wecom", "again"),
+            row("12-01 10:00", "c2", "wecom", "again")
+        ]
+    );
+}

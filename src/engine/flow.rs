@@ -36,12 +36,7 @@ impl Engine {
         mut retry: Option<(DateTime<Utc>, DeferReason)>,
     ) {
         let Some(pb) = self.version_of(&c.enrollments[i]) else {
-            let e = &c.enrollments[i];
-            let detail = format!(
-                "version {} of playbook {} is not loaded, so the enrollment cannot go on",
-                e.version, e.playbook
-            );
-            self.end(c, i, ctx, RecordKind::Failed, detail);
+            self.fail_unloaded(c, i, ctx);
             return;
         };
         let zone = self.zone(c, pb);

@@ -44,9 +44,10 @@ pub const RUNAWAY: usize = 10_000;
 /// month) plus a day for zone offsets.
 pub const LEDGER_DAYS: i64 = 32;
 
-/// Events of one name a `wait for … since entry` can still look back on:
-/// the latest ones, which are what such a wait takes.
-pub const SEEN_PER_EVENT: usize = 16;
+/// Events of one name a `wait for … since entry` with a condition can still
+/// look back on (the latest ones). Without a condition such a wait takes the
+/// latest event of its name, so only that one is kept.
+pub const SEEN_PER_EVENT: usize = 256;
 
 /// The engine over one program and any older playbook versions still running.
 pub struct Engine {
@@ -122,7 +123,7 @@ impl Engine {
         // Names in state mostly share the program's text: try those first.
         self.current
             .iter()
-            .find(|p| std::ptr::eq(p.name.as_ptr(), name.as_ptr()))
+            .find(|p| std::ptr::eq(p.name.as_str(), name))
             .or_else(|| {
                 self.current
                     .binary_search_by(|p| (*p.name).cmp(name))
@@ -289,7 +290,7 @@ impl Engine {
     }
 
     /// Drops what the state no longer needs: ended enrollments (their number
-    /// and start stay for `reenter`), attributing ones' flows and data, sends
+    /// and start stay for `reenter`), finished hooks, attributing ones' flows and data, sends
     /// older than any cap looks back, remembered events no wait ahead can take.
     fn compact(&self, c: &mut CustomerState, now: DateTime<Utc>) {
         if c.enrollments.iter().any(|e| e.status == Status::Ended) {
@@ -315,6 +316,10 @@ impl Engine {
             c.enrollments = kept;
         }
         for i in 0..c.enrollments.len() {
+            // Finished hooks are gone; the main flow stays first.
+            c.enrollments[i]
+                .flows
+                .retain(|f| f.hook.is_none() || f.wait != state::Wait::Done);
             let e = &c.enrollments[i];
             if e.status == Status::Attributing && !e.flows.is_empty() {
                 c.enrollments[i].shrink();

@@ -382,8 +382,18 @@ impl CustomerState {
         serde_json::to_string(self).expect("a customer's state serialises")
     }
 
+    /// Reads a stored state; one from a newer tend (a format this one does
+    /// not know) is refused rather than read with its new parts lost.
     pub fn from_json(text: &str) -> Result<CustomerState, serde_json::Error> {
-        serde_json::from_str(text)
+        let mut c: CustomerState = serde_json::from_str(text)?;
+        if c.format > FORMAT {
+            return Err(serde::de::Error::custom(format!(
+                "this state was stored in format {}, newer than this tend reads ({FORMAT})",
+                c.format
+            )));
+        }
+        c.format = FORMAT;
+        Ok(c)
     }
 }
 

@@ -98,6 +98,9 @@ impl Engine {
     /// Offers an event to one enrollment: stop > goal > `wait for`. Says whether it was used.
     fn offer(&self, c: &mut CustomerState, i: usize, ev: &Event, ctx: &mut Ctx<'_>) -> bool {
         let Some(pb) = self.version_of(&c.enrollments[i]) else {
+            if c.enrollments[i].status == Status::Active {
+                self.fail_unloaded(c, i, ctx);
+            }
             return false;
         };
         let now = ctx.now;
@@ -150,7 +153,14 @@ impl Engine {
                 at: now,
                 data: ev.data.clone(),
             });
-            if seen.iter().filter(|s| s.name == ev.name).count() > SEEN_PER_EVENT {
+            // A wait without a condition takes the latest; one with a condition
+            // may need an older one.
+            let keep = if pb.looks_back_if.contains(&ev.name) {
+                SEEN_PER_EVENT
+            } else {
+                1
+            };
+            if seen.iter().filter(|s| s.name == ev.name).count() > keep {
                 let oldest = seen.iter().position(|s| s.name == ev.name);
                 if let Some(k) = oldest {
                     seen.remove(k);
@@ -216,10 +226,7 @@ impl Engine {
             ctx.now = at;
             ctx.attrs_changed = false;
             match due {
-                Due::Fire(k) => {
-                    self.fire(c, k, catch_up, ctx);
-                    continue;
-                }
+                Due::Fire(k) => self.fire(c, k, catch_up, ctx),
                 Due::Midnight => {
                     let zone = self.customer_zone(c);
                     c.next_midnight = Some(next_midnight(zone, at));
@@ -235,10 +242,11 @@ impl Engine {
                     self.run(c, i, f, ctx, retry);
                 }
             }
+            // A timer whose flow ran a `tag` or `set`: dates and segments may have moved.
             if ctx.attrs_changed {
                 self.refresh_yearly(c, ctx.now);
+                self.reevaluate_enter(c, ctx);
             }
-            self.reevaluate_enter(c, ctx);
         }
         ctx.now = upto;
     }
@@ -330,13 +338,48 @@ impl Engine {
         }
     }
 
+    /// Ends an enrollment whose version this engine does not have: it cannot go on.
+    pub(super) fn fail_unloaded(&self, c: &mut CustomerState, i: usize, ctx: &mut Ctx<'_>) {
+        let e = &c.enrollments[i];
+        let detail = format!(
+            "version {} of playbook {} is not loaded, so the enrollment cannot go on",
+            e.version, e.playbook
+        );
+        self.end(c, i, ctx, RecordKind::Failed, detail);
+    }
+
     /// Sets up a customer, or brings one saved under an earlier program up to
     /// this one: trigger schedules (a new `every` or `yearly` trigger is
     /// scheduled from `at`, a removed one dropped), `enter` baselines (members
     /// at this moment do not enter), midnight checks, yearly dates that
     /// changed. The customer with the empty id stands for broadcasts. Calling
     /// it again changes nothing.
-    pub fn init(&self, c: &mut CustomerState, at: DateTime<Utc>) {
+    ///
+    /// An enrollment whose version this engine does not have cannot go on: it
+    /// ends as failed, which the returned records say.
+    pub fn init(&self, c: &mut CustomerState, at: DateTime<Utc>) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let mut ctx = Ctx {
+            now: at,
+            out: &mut out,
+            attrs_changed: false,
+        };
+        for i in 0..c.enrollments.len() {
+            let e = &c.enrollments[i];
+            if self.version_of(e).is_none() {
+                match e.status {
+                    Status::Active => self.fail_unloaded(c, i, &mut ctx),
+                    _ => c.enrollments[i].status = Status::Ended,
+                }
+            }
+        }
+        self.reconcile(c, at);
+        self.compact(c, at);
+        out
+    }
+
+    /// Brings trigger schedules, memberships and midnight checks up to this program.
+    fn reconcile(&self, c: &mut CustomerState, at: DateTime<Utc>) {
         let broadcast_run = c.id.is_empty();
         let has = |playbook: &str, trigger: &str, scheduled: bool| {
             self.current(playbook).is_some_and(|pb| {
@@ -350,7 +393,12 @@ impl Engine {
                     })
             })
         };
-        c.schedule.retain(|s| has(&s.playbook, &s.trigger, true));
+        // A yearly trigger rewritten (another clock or offset) is another
+        // trigger, but the anniversary it already fired for stays fired.
+        let (kept, dropped): (Vec<Scheduled>, Vec<Scheduled>) = std::mem::take(&mut c.schedule)
+            .into_iter()
+            .partition(|s| has(&s.playbook, &s.trigger, true));
+        c.schedule = kept;
         c.memberships
             .retain(|m| has(&m.playbook, &m.trigger, false));
         let mut midnight = false;
@@ -375,9 +423,23 @@ impl Engine {
                             year: None,
                             fired: None,
                         };
-                        if self.schedule_next(c, pb, &t.kind, &mut entry, at, true) {
-                            c.schedule.push(entry);
+                        if !self.schedule_next(c, pb, &t.kind, &mut entry, at, true) {
+                            continue;
                         }
+                        let fired = dropped
+                            .iter()
+                            .filter(|d| {
+                                d.playbook == pb.name && d.date.is_some() && d.date == entry.date
+                            })
+                            .filter_map(|d| d.fired)
+                            .max();
+                        if fired.is_some() {
+                            entry.fired = fired;
+                            if !self.schedule_next(c, pb, &t.kind, &mut entry, at, true) {
+                                continue;
+                            }
+                        }
+                        c.schedule.push(entry);
                     }
                     TriggerKind::Enter { segment } => {
                         midnight |= segment.reads_clock;
@@ -408,7 +470,8 @@ impl Engine {
 
     /// Reschedules `yearly` fires whose date changed since they were computed.
     fn refresh_yearly(&self, c: &mut CustomerState, now: DateTime<Utc>) {
-        for k in 0..c.schedule.len() {
+        // From the end, so removing an entry leaves the ones still to check in place.
+        for k in (0..c.schedule.len()).rev() {
             let s = &c.schedule[k];
             let Some(pb) = self.current(&s.playbook) else {
                 continue;
@@ -428,8 +491,6 @@ impl Engine {
                 c.schedule[k] = entry;
             } else {
                 c.schedule.remove(k);
-                // The list shifted; the rest are checked at the next change.
-                return;
             }
         }
     }
@@ -447,15 +508,13 @@ impl Engine {
     ) -> bool {
         let zone = self.zone(c, pb);
         match kind {
-            TriggerKind::Every { cron, .. } => {
-                match self.next_cron(cron, pb, zone, from, inclusive) {
-                    Some(at) => {
-                        entry.at = at;
-                        true
-                    }
-                    None => false,
+            TriggerKind::Every { cron, .. } => match self.next_cron(cron, zone, from, inclusive) {
+                Some(at) => {
+                    entry.at = at;
+                    true
                 }
-            }
+                None => false,
+            },
             TriggerKind::Yearly {
                 path,
                 offset_days,
@@ -501,7 +560,6 @@ impl Engine {
     fn next_cron(
         &self,
         cron: &croner::Cron,
-        pb: &Playbook,
         zone: Tz,
         from: DateTime<Utc>,
         inclusive: bool,
@@ -518,7 +576,6 @@ impl Engine {
         if let Some(hit) = FIRES.with(|m| m.borrow().get(&memo_key).copied()) {
             return hit;
         }
-        let _ = pb;
         let next = cron
             .find_next_occurrence(&from.with_timezone(&zone), inclusive)
             .ok()

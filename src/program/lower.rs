@@ -159,6 +159,28 @@ impl Lower<'_> {
         Ok(seg)
     }
 
+    /// A segment's definition and those of the segments it tests, in canonical text.
+    fn segment_text(&self, seg: &Arc<Segment>) -> String {
+        let mut names = BTreeSet::new();
+        let mut todo = vec![seg.clone()];
+        while let Some(s) = todo.pop() {
+            if !names.insert(s.name) {
+                continue;
+            }
+            super::walk::expr(&s.expr, &mut |u| {
+                if let super::walk::Use::Segment(inner) = u {
+                    todo.push(inner.clone());
+                }
+            });
+        }
+        names
+            .iter()
+            .filter_map(|n| self.seg_defs.get(n.as_str()))
+            .map(|d| crate::syntax::print::segment(d).trim().to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     fn template(&mut self, name: &str) -> Result<Arc<Template>, String> {
         if let Some(t) = self.templates.get(name) {
             return Ok(t.clone());
@@ -240,7 +262,12 @@ impl Lower<'_> {
         });
         let mut triggers = Vec::with_capacity(pb.triggers.len());
         for t in &pb.triggers {
+            let kind = self.trigger(&t.kind)?;
             let mut id = crate::syntax::print::trigger(&t.kind);
+            if let TriggerKind::Enter { segment } = &kind {
+                // A segment defined anew is a new trigger: it takes a new baseline.
+                id = format!("{id} ({})", self.segment_text(segment));
+            }
             let same = triggers
                 .iter()
                 .filter(|x: &&Trigger| x.id.split(" #").next() == Some(id.as_str()))
@@ -251,7 +278,7 @@ impl Lower<'_> {
             }
             triggers.push(Trigger {
                 id: id.into(),
-                kind: self.trigger(&t.kind)?,
+                kind,
             });
         }
         let goal = match &pb.goal {
@@ -280,6 +307,16 @@ impl Lower<'_> {
             });
         }
         let looks_back = looks_back(&out_steps);
+        let mut looks_back_if = Vec::new();
+        for step in &out_steps {
+            super::walk::block(&step.body, &mut |u| {
+                if let super::walk::Use::Action(Action::WaitFor(w)) = u {
+                    if w.since_entry && w.cond.is_some() && !looks_back_if.contains(&w.event) {
+                        looks_back_if.push(w.event);
+                    }
+                }
+            });
+        }
         let mut reads = EventReads::default();
         for step in &out_steps {
             reads.block(&step.body);
@@ -303,6 +340,7 @@ impl Lower<'_> {
             stops,
             steps: out_steps,
             looks_back,
+            looks_back_if,
             event_fields: (!reads.whole).then(|| reads.fields.into_iter().collect()),
         };
         let text = version::canonical(self.config, pb, &built, &self.seg_defs, &self.tpl_defs);

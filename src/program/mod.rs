@@ -193,6 +193,8 @@ pub struct Playbook {
     /// Per step: the events a `wait for … since entry` reachable from the
     /// step's start looks back for (only those are remembered).
     pub looks_back: Vec<Vec<Sym>>,
+    /// Events a `wait for … since entry` with a condition looks back for.
+    pub looks_back_if: Vec<Sym>,
     /// The fields of the triggering event's payload its steps read
     /// (`None`: the payload as a whole). Enrollments keep only these.
     pub event_fields: Option<Vec<Sym>>,

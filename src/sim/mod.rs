@@ -371,10 +371,8 @@ fn run_customer(
     events: &[std::borrow::Cow<SampleEvent>],
     opts: &Options,
 ) -> Vec<Effect> {
-    engine.init(state, opts.from);
-    let mut out = Vec::with_capacity(16);
+    let mut out = engine.init(state, opts.from);
     let mut inputs = SimInputs {
-        engine,
         events,
         next: 0,
         answers: Vec::new(),
@@ -393,14 +391,13 @@ fn run_customer(
 /// model decides the customer sends, merged by arrival (sample events first
 /// at a tie).
 struct SimInputs<'a, 'e> {
-    engine: &'a Engine,
     events: &'a [std::borrow::Cow<'e, SampleEvent>],
     next: usize,
     /// By arrival.
     answers: Vec<(DateTime<Utc>, Event)>,
     behaviour: Option<&'a Behaviour>,
-    /// Waits already asked about: (playbook, enrollment, flow, opened).
-    asked: HashSet<(crate::value::Sym, u32, usize, DateTime<Utc>)>,
+    /// Waits already asked about: (playbook, enrollment, hook plant (0 for the main flow), opened).
+    asked: HashSet<(crate::value::Sym, u32, u32, DateTime<Utc>)>,
     roundtrip: bool,
 }
 
@@ -432,7 +429,7 @@ impl Inputs for SimInputs<'_, '_> {
             *state = CustomerState::from_json(&state.to_json()).expect("a stored state reads back");
         }
         if let Some(b) = self.behaviour {
-            answer_waits(self.engine, state, b, &mut self.asked, &mut self.answers);
+            answer_waits(state, b, &mut self.asked, &mut self.answers);
         }
     }
 }
@@ -440,28 +437,27 @@ impl Inputs for SimInputs<'_, '_> {
 /// For each `wait for` just opened, asks the behaviour model whether and when
 /// the customer answers, and queues that event.
 fn answer_waits(
-    engine: &Engine,
     state: &CustomerState,
     b: &Behaviour,
-    asked: &mut HashSet<(crate::value::Sym, u32, usize, DateTime<Utc>)>,
+    asked: &mut HashSet<(crate::value::Sym, u32, u32, DateTime<Utc>)>,
     answers: &mut Vec<(DateTime<Utc>, Event)>,
 ) {
     for e in &state.enrollments {
         if e.status != Status::Active {
             continue;
         }
-        for (f, flow) in e.flows.iter().enumerate() {
+        for flow in &e.flows {
             let Wait::Event { name, opened, .. } = &flow.wait else {
                 continue;
             };
-            if !asked.insert((e.playbook, e.n, f, *opened)) {
+            let plant = flow.hook.as_ref().map_or(0, |h| h.plant);
+            if !asked.insert((e.playbook, e.n, plant, *opened)) {
                 continue;
             }
             let step = &flow.cursor.step;
             let Some(rule) = b.find(name.as_str(), step) else {
                 continue;
             };
-            let _ = engine;
             let at = opened.timestamp().to_string();
             let n = e.n.to_string();
             let parts = [
