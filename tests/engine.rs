@@ -813,3 +813,33 @@ fn a_state_stored_by_a_newer_tend_is_refused_not_misread() {
     let err = CustomerState::from_json(&json.to_string()).unwrap_err();
     assert!(err.to_string().contains("format 99"), "{err}");
 }
+
+#[test]
+fn effects_write_out_and_read_back_as_rows() {
+    let p = program(TOML, &format!("{TEMPLATES}{THREE_DAYS}"));
+    let engine = Engine::new(&p);
+    let mut c = customer("c1", None);
+    engine.init(&mut c, t("2026-12-01T00:00:00+08:00"));
+    let paid = event("order.paid", &[("order_id", "A1")]);
+    let out = drive(
+        &engine,
+        &mut c,
+        vec![("2026-12-01T10:00:00+08:00", paid)],
+        "2026-12-05T00:00:00+08:00",
+        None,
+    );
+    assert_eq!(deliveries(&out).len(), 3);
+    let rows = serde_json::to_string(&out).unwrap();
+    assert!(rows.contains(r#""kind":"entered""#), "{rows}");
+    assert!(rows.contains(r#""touchpoint":"wecom""#), "{rows}");
+    let back: Vec<Effect> = serde_json::from_str(&rows).unwrap();
+    assert_eq!(back, out);
+    // The key is computed from what the row holds.
+    assert_eq!(
+        deliveries(&back)
+            .iter()
+            .map(|d| d.key())
+            .collect::<Vec<_>>(),
+        deliveries(&out).iter().map(|d| d.key()).collect::<Vec<_>>()
+    );
+}

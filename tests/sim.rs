@@ -1158,3 +1158,47 @@ playbook b_vip {
         ]
     );
 }
+
+#[test]
+fn the_example_project_reports_the_same_when_every_customer_is_stored_between_engine_calls() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let (linted, program) = tend::command::sim::runnable(&dir).unwrap();
+    let config = linted.checked.as_ref().unwrap().config.clone();
+    let assume = SourceFile::new(
+        dir.join("assume.toml"),
+        std::fs::read_to_string(dir.join("assume.toml")).unwrap(),
+    );
+    let behaviour = tend::sim::assume::Behaviour::load(&assume, &config, 7).unwrap();
+    let from = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00+08:00")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let until = from + chrono::Duration::days(60);
+    for behaviour in [None, Some(&behaviour)] {
+        let report = |roundtrip: bool| {
+            let population = tend::sim::files::FilePopulation::open(
+                &dir.join("customers.toml"),
+                &dir.join("events.toml"),
+                program.policy.schema.clone(),
+                (from, until),
+                2,
+                None,
+            )
+            .unwrap();
+            let opts = tend::sim::Options {
+                roundtrip,
+                behaviour,
+                ..tend::sim::Options::new(from, until)
+            };
+            let outcome = tend::sim::simulate_population(&program, &population, &opts);
+            tend::sim::report::json(&outcome, program.policy.zone)
+        };
+        let plain = report(false);
+        assert!(plain.contains("\"sends\""), "{plain}");
+        assert_eq!(
+            report(true),
+            plain,
+            "with behaviour: {}",
+            behaviour.is_some()
+        );
+    }
+}

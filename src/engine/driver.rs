@@ -5,7 +5,7 @@
 //! misjudge quiet hours), then inputs in arrival order.
 
 use super::state::CustomerState;
-use super::{Effect, Engine};
+use super::{Effect, Engine, Record, RecordKind};
 use crate::intake::Event;
 use crate::program::TriggerKind;
 use chrono::{DateTime, Duration, Utc};
@@ -47,10 +47,10 @@ pub trait Inputs {
     fn next_at(&self) -> Option<DateTime<Utc>>;
     /// Takes the next input.
     fn take(&mut self) -> Option<Event>;
-    /// Called after every engine call with the customer's state, which it
-    /// may replace (a store reads it back; the simulator's behaviour model
-    /// answers the waits just opened).
-    fn after(&mut self, _state: &mut CustomerState) {}
+    /// Called after every engine call (at `at`) with the customer's state,
+    /// which it may replace (a store reads it back; the simulator's behaviour
+    /// model answers the waits just opened).
+    fn after(&mut self, _state: &mut CustomerState, _at: DateTime<Utc>) {}
 }
 
 /// A fixed list of inputs in arrival order.
@@ -85,20 +85,32 @@ impl Engine {
             match (wake, input) {
                 (Some(w), i) if i.is_none_or(|i| w <= i) => {
                     if last_wake == Some(w) {
+                        // Never expected: say so rather than spin or stop unseen.
+                        out.push(Effect::Record(Record {
+                            at: w,
+                            customer: super::customer_of(c),
+                            playbook: None,
+                            kind: RecordKind::Failed,
+                            detail: format!(
+                                "a timer due at {w} did not move on; this customer is not advanced further in this run"
+                            )
+                            .into(),
+                        }));
                         break;
                     }
                     last_wake = Some(w);
                     self.handle_timers_into(c, w, catch_up, out);
+                    inputs.after(c, w);
                 }
                 (_, Some(at)) => {
                     let Some(ev) = inputs.take() else { break };
                     self.handle_event_into(c, at, &ev, out);
                     // A timer the input created at this instant runs next.
                     last_wake = None;
+                    inputs.after(c, at);
                 }
                 _ => break,
             }
-            inputs.after(c);
         }
     }
 }

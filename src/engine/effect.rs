@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Effect {
     Deliver(Delivery),
     Record(Record),
@@ -21,7 +22,7 @@ pub enum Effect {
 }
 
 /// A delivery through a channel: a message, a coupon grant or a task.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
     pub at: DateTime<Utc>,
     /// `None` for a broadcast.
@@ -84,21 +85,21 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 
 /// A grant's worth and expiry, a task's assignee, and the channel settings
 /// that name customer or event data, resolved for this delivery.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Extra {
     pub grant: Option<Grant>,
     pub assignee: Option<Arc<str>>,
     pub settings: Vec<(Sym, Value)>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Grant {
     /// Yuan.
     pub worth: f64,
     pub expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reached {
     pub playbook: Sym,
     pub step: Sym,
@@ -174,7 +175,7 @@ impl Serialize for Key {
 }
 
 /// Anything else worth knowing about a run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub at: DateTime<Utc>,
     /// `None` for a broadcast.
@@ -229,9 +230,21 @@ impl Serialize for RecordKind {
     }
 }
 
+impl<'de> Deserialize<'de> for RecordKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<str>>::deserialize(d)?;
+        RecordKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown record kind `{name}`")))
+    }
+}
+
 /// What a record says. The common ones keep their parts and are written out
 /// only when shown.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Detail {
     Text(String),
     Entered {

@@ -373,6 +373,8 @@ fn run_customer(
 ) -> Vec<Effect> {
     let mut out = engine.init(state, opts.from);
     let mut inputs = SimInputs {
+        engine,
+        reloaded: Vec::new(),
         events,
         next: 0,
         answers: Vec::new(),
@@ -381,9 +383,11 @@ fn run_customer(
         roundtrip: opts.roundtrip,
     };
     if opts.roundtrip {
-        inputs.after(state);
+        inputs.after(state, opts.from);
     }
     engine.drive(state, &mut inputs, opts.until, None, &mut out);
+    // Empty unless reloading changed something, which the comparison shows.
+    out.append(&mut inputs.reloaded);
     out
 }
 
@@ -391,6 +395,9 @@ fn run_customer(
 /// model decides the customer sends, merged by arrival (sample events first
 /// at a tie).
 struct SimInputs<'a, 'e> {
+    engine: &'a Engine,
+    /// What loading a stored state anew emitted (in round-trip mode).
+    reloaded: Vec<Effect>,
     events: &'a [std::borrow::Cow<'e, SampleEvent>],
     next: usize,
     /// By arrival.
@@ -424,9 +431,11 @@ impl Inputs for SimInputs<'_, '_> {
         }
     }
 
-    fn after(&mut self, state: &mut CustomerState) {
+    fn after(&mut self, state: &mut CustomerState, at: DateTime<Utc>) {
         if self.roundtrip {
+            // As a runner loads a customer: read back, then brought up to the program.
             *state = CustomerState::from_json(&state.to_json()).expect("a stored state reads back");
+            self.reloaded.extend(self.engine.init(state, at));
         }
         if let Some(b) = self.behaviour {
             answer_waits(state, b, &mut self.asked, &mut self.answers);
