@@ -843,3 +843,35 @@ fn effects_write_out_and_read_back_as_rows() {
         deliveries(&out).iter().map(|d| d.key()).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_version_rebuilt_from_its_stored_text_is_the_same_playbook() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let (linted, program) = tend::command::sim::runnable(&dir).unwrap();
+    let config = &linted.checked.as_ref().unwrap().config;
+    assert!(program.playbooks.len() >= 3);
+    for pb in &program.playbooks {
+        let back = tend::program::version::rebuild(config, &pb.text).unwrap();
+        assert_eq!(back.version, pb.version, "{}", pb.name);
+        assert_eq!(
+            format!("{:?}", back.steps),
+            format!("{:?}", pb.steps),
+            "{}",
+            pb.name
+        );
+        assert_eq!(
+            format!("{:?}", back.triggers),
+            format!("{:?}", pb.triggers),
+            "{}",
+            pb.name
+        );
+        assert_eq!(
+            format!("{:?}", back.goal),
+            format!("{:?}", pb.goal),
+            "{}",
+            pb.name
+        );
+    }
+    let err = tend::program::version::rebuild(config, "tend playbook slice 0\n---\n").unwrap_err();
+    assert!(err.contains("slice 0"), "{err}");
+}

@@ -90,6 +90,12 @@ fn project(
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
     let program: &'static tend::program::Program = Box::leak(Box::new(linted.program().unwrap()));
+    // Every version can be rebuilt from its stored text, as a runner does.
+    let config = &linted.checked.as_ref().unwrap().config;
+    for pb in &program.playbooks {
+        let back = tend::program::version::rebuild(config, &pb.text).unwrap();
+        assert_eq!(format!("{:?}", back.steps), format!("{:?}", pb.steps));
+    }
     let schema = &program.policy.schema;
     let cs = input::customers(&SourceFile::new("customers.toml", customers), schema).unwrap();
     let es = input::events(&SourceFile::new("events.toml", events), schema).unwrap();

@@ -160,19 +160,8 @@ impl Lower<'_> {
     }
 
     /// A segment's definition and those of the segments it tests, in canonical text.
-    fn segment_text(&self, seg: &Arc<Segment>) -> String {
-        let mut names = BTreeSet::new();
-        let mut todo = vec![seg.clone()];
-        while let Some(s) = todo.pop() {
-            if !names.insert(s.name) {
-                continue;
-            }
-            super::walk::expr(&s.expr, &mut |u| {
-                if let super::walk::Use::Segment(inner) = u {
-                    todo.push(inner.clone());
-                }
-            });
-        }
+    fn segment_text(&self, seg: &Segment) -> String {
+        let names = super::version::segments_of(seg);
         names
             .iter()
             .filter_map(|n| self.seg_defs.get(n.as_str()))

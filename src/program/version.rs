@@ -13,8 +13,10 @@ use super::{Action, Block, Expr, Playbook, Root, TriggerKind};
 use crate::config::Config;
 use crate::syntax::{ast, print};
 use crate::types::{Field, Record, Type};
+use crate::value::Sym;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// The first line of every canonical text. Changing how the text is made
 /// re-keys every playbook, so a deliberate change bumps this number.
@@ -92,6 +94,45 @@ pub fn canonical(
     out.push_str(&print::playbook(pb));
     out.push('\n');
     out
+}
+
+/// A playbook rebuilt from its stored canonical text, so that a runner can
+/// finish enrollments on a version the project no longer contains. Types
+/// and channels come from today's `config`; the version stays the stored one.
+pub fn rebuild(config: &Config, text: &str) -> Result<Playbook, String> {
+    let (header, body) = text
+        .split_once("\n---\n")
+        .ok_or("a stored playbook version lacks its `---` line")?;
+    let first = header.lines().next().unwrap_or("");
+    if first != HEADER {
+        return Err(format!(
+            "a stored playbook version starts `{first}`; this tend reads `{HEADER}`"
+        ));
+    }
+    let file = crate::syntax::parse(body)
+        .map_err(|e| format!("a stored playbook version does not parse: {}", e.message))?;
+    let program = super::build(config, file.items.iter())?;
+    let [pb] = <[_; 1]>::try_from(program.playbooks)
+        .map_err(|_| "a stored playbook version holds other than one playbook".to_string())?;
+    let mut pb = Arc::into_inner(pb).ok_or("a rebuilt playbook is shared")?;
+    // The same source must print the same: otherwise this is not the version stored.
+    if pb.text.split_once("\n---\n").map(|p| p.1) != Some(body) {
+        return Err(format!(
+            "the stored version {} of playbook `{}` does not read back as it was stored",
+            hash(text),
+            pb.name
+        ));
+    }
+    pb.version = Sym::new(&hash(text));
+    pb.text = text.into();
+    Ok(pb)
+}
+
+/// The names of a segment and of the segments it tests, transitively.
+pub(super) fn segments_of(s: &super::Segment) -> BTreeSet<String> {
+    let mut uses = Uses::default();
+    uses.segment(s);
+    uses.segments
 }
 
 /// What a playbook's slice holds besides the playbook itself.
