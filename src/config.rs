@@ -215,6 +215,25 @@ pub struct Config {
     pub channels: BTreeMap<String, Channel>,
     pub lint: BTreeMap<String, Level>,
     pub include: Option<Vec<String>>,
+    pub run: Run,
+}
+
+/// `[run]`: settings only `tend run` reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// How old a missed cron fire may be, when a runner starts, and still fire.
+    pub catch_up_every: chrono::Duration,
+    /// The same for yearly triggers.
+    pub catch_up_yearly: chrono::Duration,
+}
+
+impl Default for Run {
+    fn default() -> Self {
+        Run {
+            catch_up_every: chrono::Duration::hours(1),
+            catch_up_yearly: chrono::Duration::hours(1),
+        }
+    }
 }
 
 impl Default for Config {
@@ -231,6 +250,7 @@ impl Default for Config {
             channels: BTreeMap::new(),
             lint: BTreeMap::new(),
             include: None,
+            run: Run::default(),
         };
         c.add_default_channels();
         c
@@ -374,7 +394,11 @@ impl Config {
                         }
                     }
                 }
-                "run" => {}
+                "run" => {
+                    if let Some(t) = r.table(value, "run") {
+                        cfg.run = r.run(t);
+                    }
+                }
                 other => r.bad(kspan, format!("`{other}` is not a tend.toml setting")),
             }
         }
@@ -510,6 +534,58 @@ impl Reader<'_> {
             rec.insert(name, field);
         }
         rec
+    }
+
+    fn run(&mut self, t: &DeTable) -> Run {
+        let mut run = Run::default();
+        for (k, v) in t.iter() {
+            match k.get_ref().as_ref() {
+                "catch_up" => match v.get_ref() {
+                    DeValue::Table(kinds) => {
+                        for (kind, d) in kinds.iter() {
+                            let slot = match kind.get_ref().as_ref() {
+                                "every" => &mut run.catch_up_every,
+                                "yearly" => &mut run.catch_up_yearly,
+                                other => {
+                                    self.bad(span(kind), format!("`catch_up.{other}` is not a kind of trigger that catches up; the kinds are `every` and `yearly`"));
+                                    continue;
+                                }
+                            };
+                            if let Some(d) = self.grace(d) {
+                                *slot = d;
+                            }
+                        }
+                    }
+                    _ => {
+                        if let Some(d) = self.grace(v) {
+                            run.catch_up_every = d;
+                            run.catch_up_yearly = d;
+                        }
+                    }
+                },
+                other => self.bad(
+                    span(k),
+                    format!("`{other}` is not a [run] setting; the settings are `catch_up`"),
+                ),
+            }
+        }
+        run
+    }
+
+    /// A catch-up grace such as "1h" or "24h".
+    fn grace(&mut self, v: &Spanned<DeValue>) -> Option<chrono::Duration> {
+        let help = "write a duration such as `catch_up = \"1h\"`, or one per kind: `catch_up = { every = \"1h\", yearly = \"24h\" }`";
+        let Some(text) = v.get_ref().as_str() else {
+            self.bad(span(v), format!("`catch_up` must be a duration; {help}"));
+            return None;
+        };
+        match crate::syntax::literals::duration(text, span(v)) {
+            Ok(d) => Some(chrono::Duration::seconds(d.approx_seconds())),
+            Err(e) => {
+                self.bad(span(v), format!("{}; {help}", e.message));
+                None
+            }
+        }
     }
 
     fn limits(&mut self, v: &Spanned<DeValue>) -> Limits {

@@ -31,6 +31,15 @@ impl CatchUp {
         }
     }
 
+    /// The grace of tend.toml's `[run] catch_up`, for a runner started at `started`.
+    pub fn from_config(run: &crate::config::Run, started: DateTime<Utc>) -> Self {
+        CatchUp {
+            started,
+            every: run.catch_up_every,
+            yearly: run.catch_up_yearly,
+        }
+    }
+
     /// Whether a fire due at `at` is too old to run.
     pub fn skips(&self, kind: &TriggerKind, at: DateTime<Utc>) -> bool {
         let grace = match kind {

@@ -3,7 +3,7 @@
 pub mod ast;
 mod expected;
 mod limits;
-mod literals;
+pub(crate) mod literals;
 mod lower;
 mod parser;
 pub mod print;
