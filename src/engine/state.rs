@@ -398,7 +398,8 @@ impl CustomerState {
 }
 
 /// Runs per site of one enrollment, for idempotency keys; stored as a map
-/// from site path to count.
+/// from site path to count. Kept sorted by site, so a state read back writes
+/// out byte for byte the same.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Occurrences(Vec<(Sym, u32)>);
 
@@ -424,13 +425,13 @@ impl Occurrences {
 
     /// Counts one more run of `site`; returns how many runs came before.
     pub fn count(&mut self, site: Sym) -> u32 {
-        match self.0.iter_mut().find(|(k, _)| *k == site) {
-            Some((_, n)) => {
-                *n += 1;
-                *n - 1
+        match self.0.binary_search_by(|(k, _)| k.cmp(&site)) {
+            Ok(i) => {
+                self.0[i].1 += 1;
+                self.0[i].1 - 1
             }
-            None => {
-                self.0.push((site, 1));
+            Err(i) => {
+                self.0.insert(i, (site, 1));
                 0
             }
         }
@@ -438,8 +439,8 @@ impl Occurrences {
 
     /// Takes back the last run of `site` (a deferred send runs again with the same key).
     pub fn uncount(&mut self, site: Sym) {
-        if let Some((_, n)) = self.0.iter_mut().find(|(k, _)| *k == site) {
-            *n = n.saturating_sub(1);
+        if let Ok(i) = self.0.binary_search_by(|(k, _)| k.cmp(&site)) {
+            self.0[i].1 = self.0[i].1.saturating_sub(1);
         }
     }
 }

@@ -434,7 +434,13 @@ impl Inputs for SimInputs<'_, '_> {
     fn after(&mut self, state: &mut CustomerState, at: DateTime<Utc>) {
         if self.roundtrip {
             // As a runner loads a customer: read back, then brought up to the program.
-            *state = CustomerState::from_json(&state.to_json()).expect("a stored state reads back");
+            let json = state.to_json();
+            *state = CustomerState::from_json(&json).expect("a stored state reads back");
+            assert_eq!(
+                state.to_json(),
+                json,
+                "a state read back writes out the same"
+            );
             self.reloaded.extend(self.engine.init(state, at));
         }
         if let Some(b) = self.behaviour {
