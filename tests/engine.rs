@@ -87,19 +87,24 @@ fn drive(
     out
 }
 
-/// A customer who paid order A1 at 10:00 on 1 December, an hour on.
-fn paid_at_ten(engine: &Engine, id: &str) -> CustomerState {
+/// A customer who paid order A1 at 10:00 on 1 December, driven to `until`.
+fn paid_at_ten_until(engine: &Engine, id: &str, until: &str) -> (CustomerState, Vec<Effect>) {
     let mut c = customer(id, None);
     engine.init(&mut c, t("2026-12-01T00:00:00+08:00"));
     let paid = event("order.paid", &[("order_id", "A1")]);
-    drive(
+    let out = drive(
         engine,
         &mut c,
         vec![("2026-12-01T10:00:00+08:00", paid)],
-        "2026-12-01T11:00:00+08:00",
+        until,
         None,
     );
-    c
+    (c, out)
+}
+
+/// A customer who paid order A1 at 10:00 on 1 December, an hour on.
+fn paid_at_ten(engine: &Engine, id: &str) -> CustomerState {
+    paid_at_ten_until(engine, id, "2026-12-01T11:00:00+08:00").0
 }
 
 /// Stores the state and reads it back, as a runner does between calls.
@@ -168,18 +173,9 @@ playbook welcome {
 fn the_driver_runs_timers_before_an_input_each_at_its_own_instant() {
     let p = program(TOML, &format!("{TEMPLATES}{THREE_DAYS}"));
     let engine = Engine::new(&p);
-    let mut c = customer("c1", None);
-    engine.init(&mut c, t("2026-12-01T00:00:00+08:00"));
-    let paid = event("order.paid", &[("order_id", "A1")]);
     // A runner that was down from the 1st to the 4th hands the engine one
     // late input: the two waits still end at their own 10:00s.
-    let first = drive(
-        &engine,
-        &mut c,
-        vec![("2026-12-01T10:00:00+08:00", paid)],
-        "2026-12-01T10:00:01+08:00",
-        None,
-    );
+    let (mut c, first) = paid_at_ten_until(&engine, "c1", "2026-12-01T10:00:01+08:00");
     assert_eq!(sent(&first), [("12-01 10:00".into(), "hi".into())]);
     let mut c = stored(&c);
     let late = drive(
@@ -818,16 +814,7 @@ fn a_state_stored_by_a_newer_tend_is_refused_not_misread() {
 fn effects_write_out_and_read_back_as_rows() {
     let p = program(TOML, &format!("{TEMPLATES}{THREE_DAYS}"));
     let engine = Engine::new(&p);
-    let mut c = customer("c1", None);
-    engine.init(&mut c, t("2026-12-01T00:00:00+08:00"));
-    let paid = event("order.paid", &[("order_id", "A1")]);
-    let out = drive(
-        &engine,
-        &mut c,
-        vec![("2026-12-01T10:00:00+08:00", paid)],
-        "2026-12-05T00:00:00+08:00",
-        None,
-    );
+    let (_, out) = paid_at_ten_until(&engine, "c1", "2026-12-05T00:00:00+08:00");
     assert_eq!(deliveries(&out).len(), 3);
     let rows = serde_json::to_string(&out).unwrap();
     assert!(rows.contains(r#""kind":"entered""#), "{rows}");
