@@ -58,6 +58,33 @@ fn event(name: &str, data: &[(&str, &str)]) -> Event {
     }
 }
 
+/// `customer.updated` patching one attribute.
+fn updated(attr: &str, value: Value) -> Event {
+    let mut e = event("customer.updated", &[]);
+    e.attributes = [(attr, value)].into_iter().collect();
+    e
+}
+
+fn tags(list: &[&str]) -> Value {
+    Value::List(
+        list.iter()
+            .map(|t| Value::str(t))
+            .collect::<Vec<_>>()
+            .into(),
+    )
+}
+
+/// Drives `c` through one input at 10:00 on 2 December, to the end of that day.
+fn on_the_2nd_at_ten(engine: &Engine, c: &mut CustomerState, input: Event) -> Vec<Effect> {
+    drive(
+        engine,
+        c,
+        vec![("2026-12-02T10:00:00+08:00", input)],
+        "2026-12-03T00:00:00+08:00",
+        None,
+    )
+}
+
 fn customer(id: &str, birthday: Option<&str>) -> CustomerState {
     let mut attrs: Vec<(&str, Value)> = vec![
         ("name", Value::str("林小雨")),
@@ -257,13 +284,10 @@ fn a_changed_birthday_is_rescheduled_and_fires_once_per_anniversary() {
     engine.init(&mut c, t("2026-12-01T00:00:00+08:00"));
     assert_eq!(c.schedule[0].at, t("2026-12-10T10:00:00+08:00"));
     // Corrected to the 5th before the 10th: it fires on the 5th.
-    let mut fix = event("customer.updated", &[]);
-    fix.attributes = [(
+    let fix = updated(
         "birthday",
         Value::Date(chrono::NaiveDate::from_ymd_opt(1990, 12, 5).unwrap()),
-    )]
-    .into_iter()
-    .collect();
+    );
     let out = drive(
         &engine,
         &mut c,
@@ -273,13 +297,10 @@ fn a_changed_birthday_is_rescheduled_and_fires_once_per_anniversary() {
     );
     assert_eq!(sent(&out), [("12-05 10:00".into(), "wish".into())]);
     // Corrected again to the 20th: this year's anniversary already fired.
-    let mut fix = event("customer.updated", &[]);
-    fix.attributes = [(
+    let fix = updated(
         "birthday",
         Value::Date(chrono::NaiveDate::from_ymd_opt(1990, 12, 20).unwrap()),
-    )]
-    .into_iter()
-    .collect();
+    );
     let mut c = stored(&c);
     let out = drive(
         &engine,
@@ -446,10 +467,7 @@ playbook vip_care {
 "#;
     let old = program(TOML, &format!("{TEMPLATES}{TWO_STEPS}"));
     let mut member = customer("c1", None);
-    member.attrs.set(
-        Sym::new("tags"),
-        Value::List(vec![Value::str("vip")].into()),
-    );
+    member.attrs.set(Sym::new("tags"), tags(&["vip"]));
     let mut other = customer("c2", None);
     for c in [&mut member, &mut other] {
         Engine::new(&old).init(c, t("2026-12-01T00:00:00+08:00"));
@@ -460,25 +478,10 @@ playbook vip_care {
         engine.init(c, t("2026-12-02T00:00:00+08:00"));
     }
     // A member at the baseline does not enter; one who becomes a member does.
-    let mut tag = event("customer.updated", &[]);
-    tag.attributes = [("tags", Value::List(vec![Value::str("vip")].into()))]
-        .into_iter()
-        .collect();
-    let out = drive(
-        &engine,
-        &mut member,
-        vec![("2026-12-02T10:00:00+08:00", tag.clone())],
-        "2026-12-03T00:00:00+08:00",
-        None,
-    );
+    let tag = updated("tags", tags(&["vip"]));
+    let out = on_the_2nd_at_ten(&engine, &mut member, tag.clone());
     assert!(sent(&out).is_empty());
-    let out = drive(
-        &engine,
-        &mut other,
-        vec![("2026-12-02T10:00:00+08:00", tag)],
-        "2026-12-03T00:00:00+08:00",
-        None,
-    );
+    let out = on_the_2nd_at_ten(&engine, &mut other, tag);
     assert_eq!(sent(&out), [("12-02 10:00".into(), "later".into())]);
 }
 
@@ -758,45 +761,23 @@ playbook vip_care {{
 "#
         )
     };
-    let tagged = |c: &mut CustomerState, tags: &[&str]| {
-        let list = tags.iter().map(|t| Value::str(t)).collect::<Vec<_>>();
-        c.attrs.set(Sym::new("tags"), Value::List(list.into()));
-    };
     let old = program(TOML, &format!("{TEMPLATES}{}", care("vip")));
     let mut gold = customer("c1", None);
-    tagged(&mut gold, &["gold"]);
+    gold.attrs.set(Sym::new("tags"), tags(&["gold"]));
     Engine::new(&old).init(&mut gold, t("2026-12-01T00:00:00+08:00"));
     // vip now means gold: c1 was gold before the deploy, so it is the baseline.
     let new = program(TOML, &format!("{TEMPLATES}{}", care("gold")));
     let engine = Engine::new(&new);
     let mut gold = stored(&gold);
     engine.init(&mut gold, t("2026-12-02T00:00:00+08:00"));
-    let mut renamed = event("customer.updated", &[]);
-    renamed.attributes = [("name", Value::str("林雨"))].into_iter().collect();
-    let out = drive(
-        &engine,
-        &mut gold,
-        vec![("2026-12-02T10:00:00+08:00", renamed)],
-        "2026-12-03T00:00:00+08:00",
-        None,
-    );
+    let out = on_the_2nd_at_ten(&engine, &mut gold, updated("name", Value::str("林雨")));
     assert!(sent(&out).is_empty(), "{:?}", sent(&out));
     // Becoming gold after the deploy still enters.
     let mut later = customer("c2", None);
     Engine::new(&old).init(&mut later, t("2026-12-01T00:00:00+08:00"));
     let mut later = stored(&later);
     engine.init(&mut later, t("2026-12-02T00:00:00+08:00"));
-    let mut tag = event("customer.updated", &[]);
-    tag.attributes = [("tags", Value::List(vec![Value::str("gold")].into()))]
-        .into_iter()
-        .collect();
-    let out = drive(
-        &engine,
-        &mut later,
-        vec![("2026-12-02T10:00:00+08:00", tag)],
-        "2026-12-03T00:00:00+08:00",
-        None,
-    );
+    let out = on_the_2nd_at_ten(&engine, &mut later, updated("tags", tags(&["gold"])));
     assert_eq!(sent(&out), [("12-02 10:00".into(), "later".into())]);
 }
 
