@@ -81,10 +81,20 @@ fn main() -> ExitCode {
     tend::memory::prefer_small_pages();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+        Err(e) if e.use_stderr() => {
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::from(2);
+        }
+        // --help and --version: output like any other, so a failed write is exit 1.
+        Err(e) => {
+            return match command::emit(|out| write!(out, "{}", e.render())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(command::Error::Failed(m) | command::Error::Usage(m)) => {
+                    eprintln!("error: {m}");
+                    ExitCode::from(1)
+                }
+                Err(command::Error::Rejected) => ExitCode::from(1),
+            };
         }
     };
     let result = match cli.command {

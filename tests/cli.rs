@@ -454,3 +454,49 @@ fn sim_timeline_says_what_each_delivery_was_in_local_time() {
         "{json}"
     );
 }
+
+/// Every command, its output unwritable (a full disk): exit 1 with a message;
+/// its output closed early (`| head`): quiet, exit 0.
+#[test]
+fn output_that_cannot_be_written_is_exit_1_and_a_closed_pipe_is_quiet() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let commands: [&[&str]; 7] = [
+        &["lint", "examples"],
+        &["lint", "examples", "--format", "json"],
+        &["explain"],
+        &["explain", "cap-exceeded"],
+        &["sim", "examples", "--from", "2026-12-01T00:00:00+08:00", "--days", "3"],
+        &["--help"],
+        &["--version"],
+    ];
+    for args in commands {
+        if Path::new("/dev/full").exists() {
+            let out = Command::new(env!("CARGO_BIN_EXE_tend"))
+                .args(args)
+                .current_dir(root)
+                .stdout(std::fs::File::create("/dev/full").unwrap())
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            assert!(err.contains("writing the output failed"), "{args:?}: {err}");
+        }
+        // A reader that closes at once.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tend"))
+            .args(args)
+            .current_dir(root)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.code() == Some(0),
+            "{args:?}: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
