@@ -14,6 +14,7 @@ pub mod intake;
 pub mod memory;
 pub mod program;
 pub mod project;
+pub mod read;
 pub mod report;
 pub mod sim;
 pub mod source;

@@ -74,7 +74,7 @@ pub fn targets(paths: &[PathBuf]) -> Result<Vec<Target>, LoadError> {
         if meta.is_dir() {
             let config = find_config(p).ok_or_else(|| LoadError(format!("no tend.toml in `{}` or any folder above it; a project is a folder with a tend.toml", p.display())))?;
             let root = config.parent().unwrap_or(Path::new(".")).to_path_buf();
-            let cfg_text = std::fs::read_to_string(&config).unwrap_or_default();
+            let cfg_text = crate::read::project_file(&config).unwrap_or_default();
             let include = include_globs(&cfg_text);
             let mut playbooks = Vec::new();
             if p.join("tend.toml").is_file() {
@@ -198,10 +198,7 @@ fn display(p: &Path) -> PathBuf {
 /// Reads and lints one target.
 pub fn lint(target: &Target) -> Result<Linted, LoadError> {
     let mut sources = Sources::default();
-    let read = |p: &Path| {
-        std::fs::read_to_string(p)
-            .map_err(|e| LoadError(format!("cannot read `{}`: {e}", p.display())))
-    };
+    let read = |p: &Path| crate::read::project_file(p).map_err(LoadError);
     let config_id = sources.add(SourceFile::new(
         display(&target.config),
         read(&target.config)?,

@@ -465,7 +465,14 @@ fn output_that_cannot_be_written_is_exit_1_and_a_closed_pipe_is_quiet() {
         &["lint", "examples", "--format", "json"],
         &["explain"],
         &["explain", "cap-exceeded"],
-        &["sim", "examples", "--from", "2026-12-01T00:00:00+08:00", "--days", "3"],
+        &[
+            "sim",
+            "examples",
+            "--from",
+            "2026-12-01T00:00:00+08:00",
+            "--days",
+            "3",
+        ],
         &["--help"],
         &["--version"],
     ];
@@ -497,6 +504,64 @@ fn output_that_cannot_be_written_is_exit_1_and_a_closed_pipe_is_quiet() {
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A project file that is a device, a pipe or huge is an error naming it, at
+/// once (a FIFO would block a reader forever); an endless data file ends in
+/// a clear error, not an allocation failure.
+#[test]
+fn unbounded_files_are_clear_errors_not_hangs() {
+    let dir = project(
+        "unbounded",
+        &[("tend.toml", TOML), ("playbooks/ok.playbook", CLEAN)],
+    );
+    let expect = |args: &[&str], says: &str| {
+        let out = tend(&dir, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    };
+    std::os::unix::fs::symlink("/dev/zero", dir.join("playbooks/zero.playbook")).unwrap();
+    expect(
+        &["lint", "."],
+        "zero.playbook` is not a regular file (a device)",
+    );
+    std::fs::remove_file(dir.join("playbooks/zero.playbook")).unwrap();
+    let fifo = dir.join("playbooks/x.playbook");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    expect(&["lint", "."], "x.playbook` is not a regular file (a pipe)");
+    std::fs::remove_file(&fifo).unwrap();
+    std::fs::write(dir.join("playbooks/big.playbook"), "#".repeat(9 << 20)).unwrap();
+    expect(&["lint", "."], "project files are read up to 8 MiB");
+    std::fs::remove_file(dir.join("playbooks/big.playbook")).unwrap();
+    std::fs::write(dir.join("playbooks/bad.playbook"), b"# ok\n# caf\xE9\n").unwrap();
+    expect(
+        &["lint", "."],
+        "byte 10 (line 2) is 0xE9; save the file as UTF-8",
+    );
+    std::fs::remove_file(dir.join("playbooks/bad.playbook")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("events.jsonl")).unwrap();
+    let sim = [
+        "sim",
+        ".",
+        "--from",
+        "2026-12-01T00:00:00+08:00",
+        "--days",
+        "1",
+    ];
+    for data in ["/dev/zero", "events.jsonl"] {
+        let mut args = sim.to_vec();
+        args.extend(["--events", data]);
+        expect(&args, "line 1 runs past 16 MiB without ending");
     }
 }

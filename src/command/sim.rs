@@ -130,8 +130,7 @@ pub fn run(r: &Request) -> Result<(), Error> {
     let behaviour = match &r.assume {
         None => None,
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| Error::Usage(format!("cannot read `{}`: {e}", p.display())))?;
+            let text = crate::read::project_file(p).map_err(Error::Usage)?;
             let src = crate::source::SourceFile::new(p.clone(), text);
             Some(Behaviour::load(&src, &config, r.seed).map_err(input_error)?)
         }

@@ -2,6 +2,7 @@
 //! several threads, in file order; and the bookkeeping of ids seen.
 
 use super::{csv, jsonl, Customer, Envelope, Format, IntakeError, Loaded, Located, Schema};
+use crate::read::{Lines, MAX_DATA_LINE};
 use crate::source::SourceFile;
 use ::csv::StringRecord;
 use std::collections::hash_map::{Entry as Slot, HashMap, RandomState};
@@ -43,7 +44,7 @@ fn count_lines(bytes: &[u8]) -> usize {
 /// A file in blocks of whole lines, each about `size` bytes (longer when one
 /// line is), with the number of its first line.
 struct LineBlocks {
-    file: File,
+    file: Lines<File>,
     size: usize,
     /// The start of a line the last block did not end.
     carry: Vec<u8>,
@@ -55,7 +56,7 @@ struct LineBlocks {
 impl LineBlocks {
     fn open(path: &Path, size: usize) -> io::Result<LineBlocks> {
         Ok(LineBlocks {
-            file: File::open(path)?,
+            file: Lines::new(File::open(path)?, MAX_DATA_LINE),
             size: size.max(1),
             carry: Vec::new(),
             next_line: 1,
@@ -105,7 +106,7 @@ impl LineBlocks {
 /// A CSV file in blocks of rows, read in order (a quoted cell may hold a
 /// line break, so the file cannot be cut at line ends).
 struct CsvRows {
-    reader: ::csv::Reader<File>,
+    reader: ::csv::Reader<Lines<File>>,
     header: Arc<csv::Header>,
     rows: usize,
     done: bool,
@@ -114,7 +115,7 @@ struct CsvRows {
 impl CsvRows {
     fn open(path: &Path, file: &str, rows: usize) -> Result<CsvRows, IntakeError> {
         let f = File::open(path).map_err(|e| cannot_read(file, e))?;
-        let mut reader = csv::reader(f);
+        let mut reader = csv::reader(Lines::new(f, MAX_DATA_LINE));
         let header = Arc::new(csv::header(&mut reader, file)?);
         Ok(CsvRows {
             reader,
@@ -296,7 +297,7 @@ pub(super) fn load_events_in_blocks(
 ) -> Result<Vec<String>, IntakeError> {
     let file = display(path);
     if Format::of(path) == Format::Toml {
-        let text = std::fs::read_to_string(path).map_err(|e| cannot_read(&file, e))?;
+        let text = crate::read::data_file(path).map_err(|e| cannot_read(&file, e))?;
         let loaded = super::read_events(&SourceFile::new(path, text), schema)?;
         loaded.items.into_iter().for_each(&mut sink);
         return Ok(loaded.warnings);
@@ -576,7 +577,7 @@ impl CustomerStream {
         let file = display(path);
         let source = match Format::of(path) {
             Format::Toml => {
-                let text = std::fs::read_to_string(path).map_err(|e| cannot_read(&file, e))?;
+                let text = crate::read::data_file(path).map_err(|e| cannot_read(&file, e))?;
                 let loaded = super::read_customers(&SourceFile::new(path, text), &schema)?;
                 Source::Read(loaded.items.into_iter())
             }
