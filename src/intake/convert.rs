@@ -107,6 +107,25 @@ impl Ty {
         }
     }
 
+    fn is_scalar(&self) -> bool {
+        !matches!(self.kind, Kind::List(_) | Kind::Record(_))
+    }
+
+    /// Values of this type, for "a list of …".
+    fn plural(&self) -> &'static str {
+        match self.kind {
+            Kind::String => "strings",
+            Kind::Int => "whole numbers",
+            Kind::Float => "numbers",
+            Kind::Bool => "true or false values",
+            Kind::Date => "dates",
+            Kind::DateTime => "dates and times",
+            Kind::List(_) => "lists",
+            Kind::Record(_) => "tables",
+            Kind::Other => "values input cannot give",
+        }
+    }
+
     /// What a value of this type is, for "must be …".
     fn expected(&self) -> &'static str {
         match self.kind {
@@ -156,6 +175,17 @@ fn shown(s: &str) -> String {
     match s.char_indices().nth(MAX) {
         None => format!("`{s}`"),
         Some((i, _)) => format!("`{}…`", &s[..i]),
+    }
+}
+
+/// A raw value as a message shows it: scalars as written, the rest described.
+fn literal(raw: &Raw) -> String {
+    match raw {
+        Raw::Int(i) => i.to_string(),
+        Raw::Bool(b) => b.to_string(),
+        Raw::Float(f) if !is_big_whole(*f) => f.to_string(),
+        Raw::Str(s) | Raw::Text(s) | Raw::Datetime(s) => shown(s),
+        other => describe(other),
     }
 }
 
@@ -634,11 +664,37 @@ fn value(
                 ),
             }
         }
-        (Kind::List(inner), Raw::List(items)) => items
-            .into_iter()
-            .map(|x| value(x, inner, path, tz, span))
-            .collect::<Result<Vec<_>, _>>()
-            .map(|v| Value::List(v.into())),
+        (Kind::List(inner), Raw::List(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (k, x) in items.into_iter().enumerate() {
+                let shown_item = literal(&x);
+                match value(x, inner, path, tz, span) {
+                    Ok(v) => out.push(v),
+                    // A scalar item is named by its place and value.
+                    Err(_) if inner.is_scalar() => {
+                        return fail(
+                            span,
+                            format!(
+                                "`{path}` must be a list of {} (the schema says {shown_ty}); item {} is {shown_item}",
+                                inner.plural(),
+                                k + 1
+                            ),
+                        )
+                    }
+                    Err(e) => {
+                        return fail(span, format!("item {} of `{path}`: {}", k + 1, e.message))
+                    }
+                }
+            }
+            Ok(Value::List(out.into()))
+        }
+        // A cell's `|` separates one level of items only.
+        (Kind::List(inner), Raw::Text(_)) if matches!(inner.kind, Kind::List(_)) => fail(
+            span,
+            format!(
+                "`{path}` is a list of lists (the schema says {shown_ty}), which a CSV cell cannot hold; write this file as JSON lines or TOML"
+            ),
+        ),
         // A CSV cell for a list: `|`-separated items, each read by the item type.
         (Kind::List(inner), Raw::Text(s)) => s
             .split('|')

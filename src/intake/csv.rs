@@ -34,9 +34,7 @@ impl Header {
             if segs.iter().any(|s| s.is_empty()) {
                 return Err(format!("column `{name}` has an empty part in its name"));
             }
-            insert(&mut tree, &segs, i).map_err(|()| {
-                format!("column `{name}` clashes with another column of the same name or inside it")
-            })?;
+            insert(&mut tree, &segs, i).map_err(|()| clash(names, i))?;
         }
         Ok(Header { tree })
     }
@@ -75,6 +73,32 @@ impl Header {
     ) -> Result<Located<Envelope>, IntakeError> {
         self.convert(row, file, |e| schema.event(e))
     }
+}
+
+/// Names column `i` and the earlier column it clashes with.
+fn clash(names: &StringRecord, i: usize) -> String {
+    let name = names[i].trim();
+    let inside = |outer: &str, inner: &str| {
+        inner.len() > outer.len() && inner.starts_with(outer) && inner.as_bytes()[outer.len()] == b'.'
+    };
+    let earlier = names.iter().take(i).map(str::trim).enumerate();
+    for (j, other) in earlier {
+        if other == name {
+            return format!(
+                "columns {} and {} are both `{name}`; each column needs its own name",
+                j + 1,
+                i + 1
+            );
+        }
+        if inside(other, name) || inside(name, other) {
+            return format!(
+                "column {} `{other}` and column {} `{name}` clash: one is a value, the other a field inside it",
+                j + 1,
+                i + 1
+            );
+        }
+    }
+    format!("column {} `{name}` clashes with another column", i + 1)
 }
 
 fn insert(tree: &mut Vec<(String, Node)>, segs: &[&str], col: usize) -> Result<(), ()> {

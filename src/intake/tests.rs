@@ -1008,3 +1008,63 @@ fn the_fast_path_reads_as_the_general_way_or_leaves_the_line_to_it() {
     assert!(events[..3].iter().all(|l| fast::event(l, &s).is_some()));
     assert!(events[3..].iter().all(|l| fast::event(l, &s).is_none()));
 }
+
+#[test]
+fn a_list_item_of_the_wrong_type_is_named_by_place_and_value() {
+    let t = customers(
+        "c.toml",
+        "[[customer]]\nid = \"c1\"\nname = \"n\"\ntags = [\"a\", 1]\norders = 0\npersonal_added = true\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        t.message,
+        "`tags` must be a list of strings (the schema says list<string>); item 2 is 1"
+    );
+    assert_eq!(t.line, Some(4));
+    let j = customers(
+        "c.jsonl",
+        "{\"id\": \"c1\", \"name\": \"n\", \"tags\": [\"a\", 1], \"orders\": 0, \"personal_added\": true}\n",
+    )
+    .unwrap_err();
+    assert_eq!(j.message, t.message);
+}
+
+#[test]
+fn a_csv_header_naming_a_column_twice_names_both_columns() {
+    let e = customers("c.csv", "id,name,tags,name\nc1,a,,b\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.message.as_str()),
+        (Some(1), "columns 2 and 4 are both `name`; each column needs its own name")
+    );
+    let e = customers("c.csv", "id,pet.name,pet\nc1,a,b\n").unwrap_err();
+    assert!(
+        e.message
+            .starts_with("column 2 `pet.name` and column 3 `pet` clash"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn a_csv_cell_cannot_hold_a_list_of_lists() {
+    let toml = format!("{TOML}\n[events.\"grid\"]\ncells = \"list<list<int>>\"\n");
+    let mut findings = Vec::new();
+    let config = crate::config::Config::read(0, &toml, &mut findings);
+    let schema = Schema::from_config(&config);
+    let csv = "id,name,customer,at,data.cells\ne1,grid,c1,2026-12-01T10:00:00+08:00,1|2\n";
+    let e = read_events(&src("e.csv", csv), &schema).unwrap_err();
+    assert_eq!(e.line, Some(2));
+    assert!(
+        e.message
+            .starts_with("`data.cells` is a list of lists (the schema says list<list<int>>), which a CSV cell cannot hold"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn a_json_lines_file_may_start_with_a_byte_order_mark() {
+    let text = format!("\u{feff}{GOOD_JSON}");
+    let cs = customers("c.jsonl", &text).unwrap();
+    assert_eq!(&*cs[0].item.id, "c0");
+}
