@@ -12,6 +12,7 @@ pub mod engine;
 pub mod hash;
 pub mod intake;
 pub mod memory;
+pub mod printable;
 pub mod program;
 pub mod project;
 pub mod read;

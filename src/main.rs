@@ -140,7 +140,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(m) = e.message() {
-                eprintln!("error: {m}");
+                // Messages may quote input, such as a customer's value.
+                eprintln!("error: {}", tend::printable::printable(&m));
             }
             ExitCode::from(e.code())
         }

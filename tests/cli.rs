@@ -565,3 +565,62 @@ fn unbounded_files_are_clear_errors_not_hangs() {
         expect(&args, "line 1 runs past 16 MiB without ending");
     }
 }
+
+/// A terminal escape in customer data is shown, not obeyed, in the table,
+/// the timeline and error messages.
+#[test]
+fn control_characters_in_customer_data_are_escaped_in_human_output() {
+    let customers = "[[customer]]\nid = \"c1\"\nname = \"\\u001b[2J小林\\r\"\norders = 1\n";
+    let events = "[[event]]\nname = \"order.paid\"\ncustomer = \"c1\"\nat = 2026-12-01T10:00:00+08:00\ndata = { order_id = \"A\\u001b]0;pwned\\u0007\" }\n";
+    let dir = project(
+        "escapes",
+        &[
+            ("tend.toml", TOML),
+            ("playbooks/p.playbook", CLEAN),
+            ("customers.toml", customers),
+            ("events.toml", events),
+        ],
+    );
+    let out = tend(
+        &dir,
+        &[
+            "sim",
+            ".",
+            "--from",
+            "2026-12-01T00:00:00+08:00",
+            "--days",
+            "1",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains('\x1b') && !stdout.contains('\r') && !stdout.contains('\x07'));
+    assert!(
+        stdout.contains("\\u{1b}[2J小林\\u{d}您好，订单 A\\u{1b}]0;pwned\\u{7} 已收到"),
+        "{stdout}"
+    );
+    // The same value in a mistake's message.
+    std::fs::write(
+        dir.join("customers.toml"),
+        "[[customer]]\nid = \"c1\"\nname = \"x\"\norders = 1\n\"\\u001b[31mcolor\" = 1\n",
+    )
+    .unwrap();
+    let out = tend(
+        &dir,
+        &[
+            "sim",
+            ".",
+            "--from",
+            "2026-12-01T00:00:00+08:00",
+            "--days",
+            "1",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+    assert!(
+        stderr.contains("`\\u{1b}[31mcolor` is not in the schema"),
+        "{stderr}"
+    );
+}

@@ -2,6 +2,7 @@
 //! virtual clock, and print the table or the JSON report.
 
 use super::{emit, Error};
+use crate::printable::printable;
 use crate::program::Program;
 use crate::report::Format;
 use crate::sim::{self, assume::Behaviour, Keep, Options};
@@ -166,7 +167,7 @@ pub fn run(r: &Request) -> Result<(), Error> {
         }
         let text = match r.output {
             Output::Json => sim::report::runs_json(&funnels, r.seed),
-            Output::Table => sim::report::runs_table(&funnels, r.seed),
+            Output::Table => printable(&sim::report::runs_table(&funnels, r.seed)).into_owned(),
         };
         return emit(|out| out.write_all(text.as_bytes()));
     }
@@ -209,7 +210,8 @@ pub fn run(r: &Request) -> Result<(), Error> {
     emit(|out| match r.output {
         Output::Json => sim::report::write_json(&outcome, zone, out),
         Output::Table => {
-            out.write_all(sim::report::table(&outcome, zone, r.customer.as_deref()).as_bytes())
+            let table = sim::report::table(&outcome, zone, r.customer.as_deref());
+            out.write_all(printable(&table).as_bytes())
         }
     })
 }

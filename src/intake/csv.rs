@@ -79,7 +79,9 @@ impl Header {
 fn clash(names: &StringRecord, i: usize) -> String {
     let name = names[i].trim();
     let inside = |outer: &str, inner: &str| {
-        inner.len() > outer.len() && inner.starts_with(outer) && inner.as_bytes()[outer.len()] == b'.'
+        inner.len() > outer.len()
+            && inner.starts_with(outer)
+            && inner.as_bytes()[outer.len()] == b'.'
     };
     let earlier = names.iter().take(i).map(str::trim).enumerate();
     for (j, other) in earlier {

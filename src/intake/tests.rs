@@ -1034,7 +1034,10 @@ fn a_csv_header_naming_a_column_twice_names_both_columns() {
     let e = customers("c.csv", "id,name,tags,name\nc1,a,,b\n").unwrap_err();
     assert_eq!(
         (e.line, e.message.as_str()),
-        (Some(1), "columns 2 and 4 are both `name`; each column needs its own name")
+        (
+            Some(1),
+            "columns 2 and 4 are both `name`; each column needs its own name"
+        )
     );
     let e = customers("c.csv", "id,pet.name,pet\nc1,a,b\n").unwrap_err();
     assert!(
