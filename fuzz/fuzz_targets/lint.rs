@@ -1,19 +1,14 @@
-//! The whole checker never panics on any playbook text, against a fixed tend.toml.
+//! The whole checker, and a short simulation of what checks clean, never
+//! panic or overflow an ordinary thread's stack on any playbook text (the
+//! harness is shared with tests/hostile.rs, which runs it in `cargo test`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tend::source::{SourceFile, Sources};
 
-const TOML: &str = include_str!("../../tests/lint/tend.toml");
+#[path = "../../tests/harness/mod.rs"]
+mod harness;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let mut sources = Sources::default();
-    let cfg = sources.add(SourceFile::new("tend.toml", TOML));
-    let pb = sources.add(SourceFile::new("fuzz.playbook", text));
-    let linted = tend::project::lint_sources(sources, cfg, &[pb]);
-    for f in &linted.findings {
-        let src = linted.sources.get(f.file);
-        assert!(f.span.start <= f.span.end && f.span.end <= src.text.len());
-    }
+    harness::lint_and_simulate(text);
 });
