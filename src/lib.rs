@@ -3,6 +3,7 @@
 //! `syntax` reads `.playbook` files, `config` reads `tend.toml`, `check` resolves
 //! and types them into one `Program` and runs the lint rules.
 
+pub mod channels;
 pub mod check;
 pub mod command;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod program;
 pub mod project;
 pub mod read;
 pub mod report;
+pub mod run;
 pub mod sim;
 pub mod source;
 pub mod syntax;

@@ -44,14 +44,24 @@ fn action(steps: usize) -> impl Strategy<Value = String> {
         Just("send wecom t".to_string()),
         Just("send sms t".to_string()),
         Just("send personal t".to_string()),
-        Just("send wecom \"{{ customer.name }}{% for t in customer.tags %}{{ t }}{% endfor %}\"".to_string()),
+        Just(
+            "send wecom \"{{ customer.name }}{% for t in customer.tags %}{{ t }}{% endfor %}\""
+                .to_string()
+        ),
         duration().prop_map(|d| format!("wait {d}")),
         time_expr().prop_map(|t| format!("wait until {t}")),
-        duration().prop_map(|d| format!("wait until customer.birthday - {}", d.replace(['h', 'm', 's'], "d"))),
-        duration().prop_map(|d| format!("set customer.birthday = customer.birthday + {}", d.replace(['h', 'm', 's'], "w"))),
+        duration().prop_map(|d| format!(
+            "wait until customer.birthday - {}",
+            d.replace(['h', 'm', 's'], "d")
+        )),
+        duration().prop_map(|d| format!(
+            "set customer.birthday = customer.birthday + {}",
+            d.replace(['h', 'm', 's'], "w")
+        )),
         size().prop_map(|n| format!("set customer.orders = customer.orders * {n} + {n}")),
         duration().prop_map(|d| format!("wait for message.replied within {d}")),
-        (duration(), 0..steps).prop_map(|(d, k)| format!("wait for order.shipped within {d} else -> s{k}")),
+        (duration(), 0..steps)
+            .prop_map(|(d, k)| format!("wait for order.shipped within {d} else -> s{k}")),
         Just("tag add \"x\"".to_string()),
         duration().prop_map(|d| format!("grant coupon new15 worth 15 valid {d}")),
         time_expr().prop_map(|t| format!("hook h at {t} {{ send wecom t }}")),

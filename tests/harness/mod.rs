@@ -60,7 +60,10 @@ pet = { name = "豆豆", kind = "dog" }
 pub fn events() -> String {
     let mut out = String::new();
     let kinds: [(&str, &str); 8] = [
-        ("order.paid", "order_id = \"A\", seq = 9223372036854775807, amount = 1e308, address = \"\""),
+        (
+            "order.paid",
+            "order_id = \"A\", seq = 9223372036854775807, amount = 1e308, address = \"\"",
+        ),
         ("message.replied", "text = \"是\""),
         ("order.shipped", "order_id = \"A\", carrier = \"SF\""),
         ("parcel.in_city", "city = \"上海\""),
@@ -118,7 +121,13 @@ fn run(playbook: &str) {
     let from = chrono::DateTime::parse_from_rfc3339("2026-03-07T00:00:00+08:00")
         .unwrap()
         .with_timezone(&chrono::Utc);
-    let outcome = tend::sim::simulate(&program, &customers, &events, from, from + chrono::Duration::days(3));
+    let outcome = tend::sim::simulate(
+        &program,
+        &customers,
+        &events,
+        from,
+        from + chrono::Duration::days(3),
+    );
     // The report renders whatever happened.
     let _ = tend::sim::report::json(&outcome, program.policy.zone);
     let _ = tend::sim::report::table(&outcome, program.policy.zone, None);

@@ -1,0 +1,346 @@
+//! The runner: the simulator's engine and driver with a clock, a durable
+//! store, inputs and adapters. Each customer's inputs and due timers are
+//! handled one at a time through [`Engine::drive`], each overdue timer at its
+//! own instant; the new state, its deliveries and its records commit
+//! together (the outbox), many customers to a transaction. A dispatcher then
+//! hands each outbox row to its channel's adapter.
+
+pub mod sqlite;
+pub mod store;
+
+use crate::channels::{self, Attempt, Channel};
+use crate::config::Config;
+use crate::engine::state::CustomerState;
+use crate::engine::{CatchUp, Effect, Engine};
+use crate::intake::{Event, Schema};
+use crate::program::Program;
+use crate::source::SourceFile;
+use crate::value::Fields;
+use chrono::{DateTime, Duration, Utc};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use store::{Accepted, Done, Incoming, Settled, Status, Store, StoreError};
+
+/// Customers claimed and committed together: one transaction's worth.
+pub const BATCH: usize = 256;
+/// Deliveries attempted between commits.
+const DELIVERY_BATCH: usize = 64;
+/// How long a claim on a customer holds if its runner stops mid-work.
+const LEASE: i64 = 60;
+
+/// `[run]` settings the runner reads (tend.toml's, after defaults).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub max_attempts: u32,
+    pub catch_up: CatchUp,
+}
+
+pub struct Runner<S: Store> {
+    pub store: S,
+    engine: Engine,
+    schema: Arc<Schema>,
+    settings: Settings,
+    channels: HashMap<String, Box<dyn Channel>>,
+}
+
+/// What one event of an input became.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intake {
+    Accepted { id: String, duplicate: bool },
+    Rejected { id: Option<String>, message: String },
+}
+
+impl<S: Store> Runner<S> {
+    /// A runner over `store` for `program`, started at `started`. Versions
+    /// still in use by stored enrollments are read back from the store; the
+    /// program's own are saved there.
+    pub fn new(
+        program: &Program,
+        config: &Config,
+        root: &std::path::Path,
+        mut store: S,
+        started: DateTime<Utc>,
+    ) -> Result<Self, StoreError> {
+        let mut channels = HashMap::new();
+        for ch in &program.policy.channels {
+            let adapter = channels::open(ch, root).map_err(StoreError)?;
+            channels.insert(ch.name.to_string(), adapter);
+        }
+        let current: Vec<(String, String)> = program
+            .playbooks
+            .iter()
+            .map(|p| (p.name.to_string(), p.version.to_string()))
+            .collect();
+        let mut older = Vec::new();
+        for (playbook, version, text) in store.versions()? {
+            if current.contains(&(playbook.clone(), version.clone())) {
+                continue;
+            }
+            match crate::program::version::rebuild(config, &text) {
+                Ok(pb) => older.push(Arc::new(pb)),
+                // Its enrollments end as `failed`, with a record, when next loaded.
+                Err(e) => eprintln!(
+                    "warning: version {version} of playbook `{playbook}` cannot be loaded: {e}"
+                ),
+            }
+        }
+        for p in &program.playbooks {
+            store.save_version(&p.name, &p.version, &p.text)?;
+        }
+        let dedupes: HashMap<String, bool> = channels
+            .iter()
+            .map(|(k, c)| (k.clone(), c.dedupes()))
+            .collect();
+        store.recover(&|ch| dedupes.get(ch).copied().unwrap_or(false))?;
+        let engine = Engine::with_versions(program, older);
+        let settings = Settings {
+            max_attempts: 8,
+            catch_up: CatchUp::from_config(&config.run, started),
+        };
+        let mut runner = Runner {
+            store,
+            engine,
+            schema: program.policy.schema.clone(),
+            settings,
+            channels,
+        };
+        if program.playbooks.iter().any(|p| p.broadcast) {
+            // Broadcast runs belong to the customer with the empty id.
+            let mut state = CustomerState::new("", Fields::new());
+            runner.engine.init(&mut state, started);
+            runner.store.insert_customer(&state, started)?;
+        }
+        Ok(runner)
+    }
+
+    /// Reads events (one JSON envelope per line) and accepts the good ones.
+    /// An event without `id` is keyed by its text, so a repeat is still one.
+    pub fn accept(&mut self, lines: &[&str]) -> Result<Vec<Intake>, StoreError> {
+        let mut out: Vec<Option<Intake>> = Vec::with_capacity(lines.len());
+        let mut good = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            let src = SourceFile::new("request.jsonl", line.to_string());
+            match crate::intake::read_events(&src, &self.schema) {
+                Ok(loaded) if loaded.items.len() == 1 => {
+                    let env = &loaded.items[0].item;
+                    let id = env.id.clone().unwrap_or_else(|| text_id(line));
+                    good.push((
+                        i,
+                        Incoming {
+                            id,
+                            customer: env.customer.clone(),
+                            at: env.at,
+                            body: line.trim().to_string(),
+                        },
+                    ));
+                    out.push(None);
+                }
+                Ok(_) => out.push(Some(Intake::Rejected {
+                    id: None,
+                    message: "one JSON event per line".into(),
+                })),
+                Err(e) => out.push(Some(Intake::Rejected {
+                    id: None,
+                    message: e.message,
+                })),
+            }
+        }
+        let incoming: Vec<Incoming> = good.iter().map(|(_, e)| e.clone()).collect();
+        let results = self.store.accept(&incoming)?;
+        for ((i, e), r) in good.into_iter().zip(results) {
+            out[i] = Some(match r {
+                Accepted::New => Intake::Accepted {
+                    id: e.id,
+                    duplicate: false,
+                },
+                Accepted::Duplicate => Intake::Accepted {
+                    id: e.id,
+                    duplicate: true,
+                },
+                Accepted::Conflict => Intake::Rejected {
+                    id: Some(e.id),
+                    message: "this id was accepted before with another body".into(),
+                },
+            });
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// Creates or replaces a customer's attributes, keeping what the customer is in.
+    pub fn put_customer(
+        &mut self,
+        id: &str,
+        attrs: Fields,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut state = self
+            .store
+            .customer(id)?
+            .unwrap_or_else(|| CustomerState::new(id, Fields::new()));
+        state.attrs = attrs;
+        self.engine.init(&mut state, now);
+        self.store.put_customer(&state, now)
+    }
+
+    /// Handles every input and timer due at `now`, in batches of customers,
+    /// each batch one transaction. Returns the customers advanced.
+    pub fn work(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut n = 0;
+        loop {
+            let claimed = self
+                .store
+                .claim(now, BATCH, now + Duration::seconds(LEASE))?;
+            if claimed.is_empty() {
+                return Ok(n);
+            }
+            n += claimed.len();
+            let done: Vec<Done> = claimed.into_iter().map(|w| self.advance(w, now)).collect();
+            self.store.commit(done)?;
+        }
+    }
+
+    /// One customer through its inputs and timers up to `now`.
+    fn advance(&self, w: store::Work, now: DateTime<Utc>) -> Done {
+        let mut out: Vec<Effect> = Vec::new();
+        let mut inputs: VecDeque<(DateTime<Utc>, Event)> = VecDeque::new();
+        let mut handled = Vec::with_capacity(w.inputs.len());
+        // Inputs are handled in time order, never before where the customer already is.
+        let start = w
+            .advanced_to
+            .or_else(|| w.inputs.first().map(|i| i.at))
+            .unwrap_or(now);
+        let mut state = match w.state {
+            Some(s) => s,
+            None => CustomerState::new(w.customer.as_str(), Fields::new()),
+        };
+        out.extend(self.engine.init(&mut state, start));
+        for input in w.inputs {
+            let src = SourceFile::new("stored.jsonl", input.body.clone());
+            match crate::intake::read_events(&src, &self.schema) {
+                Ok(mut loaded) if loaded.items.len() == 1 => {
+                    let env = loaded.items.remove(0).item;
+                    inputs.push_back((env.at.max(start), env.event));
+                }
+                // Accepted under another schema: say so rather than lose it silently.
+                Ok(_) | Err(_) => out.push(Effect::Record(crate::engine::Record {
+                    at: now,
+                    customer: Some(w.customer.as_str().into()),
+                    playbook: None,
+                    kind: crate::engine::RecordKind::Failed,
+                    detail: format!("event `{}` no longer reads by today's schema", input.id)
+                        .into(),
+                })),
+            }
+            handled.push(input.id);
+        }
+        self.engine.drive(
+            &mut state,
+            &mut inputs,
+            now + Duration::seconds(1),
+            Some(&self.settings.catch_up),
+            &mut out,
+        );
+        let mut deliveries = Vec::new();
+        let mut records = Vec::new();
+        for e in out {
+            match e {
+                Effect::Deliver(d) => deliveries.push(d),
+                Effect::Record(r) => records.push(r),
+                Effect::Reached(_) => {}
+            }
+        }
+        Done {
+            customer: w.customer,
+            state,
+            advanced_to: now.max(start),
+            handled,
+            deliveries,
+            records,
+        }
+    }
+
+    /// Attempts the deliveries due at `now`; returns how many were attempted.
+    pub fn dispatch(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut n = 0;
+        loop {
+            let rows = self.store.claim_deliveries(now, DELIVERY_BATCH)?;
+            if rows.is_empty() {
+                return Ok(n);
+            }
+            n += rows.len();
+            let mut settled = Vec::with_capacity(rows.len());
+            for row in rows {
+                let customer = row.delivery.customer.as_deref().unwrap_or("");
+                // An opt-out since the row was queued stops it.
+                let attempt = if !customer.is_empty() && self.store.do_not_contact(customer)? {
+                    Attempt::Dead("not sent: the customer opted out after it was queued".into())
+                } else {
+                    match self.channels.get(&*row.delivery.channel) {
+                        Some(ch) => ch.deliver(&row.key, &row.delivery),
+                        None => Attempt::Dead(format!(
+                            "channel `{}` is no longer in tend.toml",
+                            row.delivery.channel
+                        )),
+                    }
+                };
+                settled.push(self.settle(row.key, row.attempts, attempt, now));
+            }
+            self.store.settle(&settled, now)?;
+        }
+    }
+
+    fn settle(&self, key: String, attempts: u32, attempt: Attempt, now: DateTime<Utc>) -> Settled {
+        match attempt {
+            Attempt::Sent(reply) => Settled {
+                key,
+                status: Status::Sent,
+                reply,
+                next_attempt: None,
+            },
+            Attempt::Dead(reply) => Settled {
+                key,
+                status: Status::Dead,
+                reply,
+                next_attempt: None,
+            },
+            Attempt::Retry { reply, .. } if attempts >= self.settings.max_attempts => Settled {
+                key,
+                status: Status::Dead,
+                reply: format!("{reply} (gave up after {attempts} attempts)"),
+                next_attempt: None,
+            },
+            Attempt::Retry { reply, after } => {
+                let wait = after
+                    .and_then(|a| Duration::from_std(a).ok())
+                    .unwrap_or_else(|| backoff(&key, attempts));
+                Settled {
+                    key,
+                    status: Status::Failed,
+                    reply,
+                    next_attempt: Some(now + wait),
+                }
+            }
+        }
+    }
+
+    /// The next instant anything is due.
+    pub fn next_due(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.store.next_due()
+    }
+}
+
+/// Exponential backoff from 2 s, at most an hour, with jitter from the key
+/// (so retries of many rows spread out, and a test sees fixed values).
+fn backoff(key: &str, attempts: u32) -> Duration {
+    let base = 2i64.saturating_pow(attempts.min(12)).min(3600);
+    let jitter = (crate::hash::of(key) % 1000) as i64;
+    Duration::seconds(base) + Duration::milliseconds(jitter * base / 1000)
+}
+
+/// The id of an event that gave none: a hash of its text.
+fn text_id(line: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(line.trim().as_bytes());
+    let hex: String = h[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}

@@ -1,0 +1,560 @@
+//! The embedded store: SQLite in one file, WAL, `synchronous=FULL`, write
+//! transactions with `BEGIN IMMEDIATE`. One connection, owned by the
+//! runner's one writer thread. Instants are whole Unix seconds.
+
+use super::store::*;
+use crate::engine::state::CustomerState;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+
+/// The schema this tend writes. A store with a newer one is refused.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS customers (
+    id TEXT PRIMARY KEY,
+    state TEXT,                 -- NULL until the customer's first work is done
+    next_wake INTEGER,
+    advanced_to INTEGER,
+    lease_until INTEGER,
+    dnc INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS customers_due ON customers (next_wake) WHERE next_wake IS NOT NULL;
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    customer TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    handled INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS events_waiting ON events (customer, at, seq) WHERE handled = 0;
+CREATE TABLE IF NOT EXISTS outbox (
+    key TEXT PRIMARY KEY,
+    customer TEXT,
+    playbook TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    due INTEGER NOT NULL,
+    delivery TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt INTEGER NOT NULL,
+    reply TEXT,
+    updated INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt);
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    customer TEXT,
+    playbook TEXT,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+    playbook TEXT NOT NULL,
+    version TEXT NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (playbook, version)
+);
+";
+
+pub struct Sqlite {
+    conn: Connection,
+    /// Arrival order of accepted events (ties at one instant keep it).
+    seq: i64,
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("the store: {e}"))
+}
+
+fn secs(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn instant(s: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(s, 0).unwrap_or_default()
+}
+
+impl Sqlite {
+    /// Opens or creates the store at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Sqlite> {
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError(format!("cannot open the store `{}`: {e}", path.display())))?;
+        Sqlite::with(conn)
+    }
+
+    /// A store in memory (tests).
+    pub fn memory() -> Result<Sqlite> {
+        Sqlite::with(Connection::open_in_memory().map_err(err)?)
+    }
+
+    fn with(conn: Connection) -> Result<Sqlite> {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        let found: Option<i64> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+            .map_err(err)?
+            .and_then(|v| v.parse().ok());
+        match found {
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(StoreError(format!(
+                    "the store was written by a newer tend (schema {v}; this one knows {SCHEMA_VERSION}); upgrade tend"
+                )))
+            }
+            Some(_) => {}
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
+                    [SCHEMA_VERSION.to_string()],
+                )
+                .map_err(err)?;
+            }
+        }
+        let seq = conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))
+            .map_err(err)?;
+        Ok(Sqlite { conn, seq })
+    }
+
+    fn write(&mut self) -> Result<rusqlite::Transaction<'_>> {
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)
+    }
+}
+
+fn state_of(json: Option<String>) -> Result<Option<CustomerState>> {
+    json.map(|j| {
+        CustomerState::from_json(&j)
+            .map_err(|e| StoreError(format!("a stored customer state: {e}")))
+    })
+    .transpose()
+}
+
+impl Store for Sqlite {
+    fn accept(&mut self, events: &[Incoming]) -> Result<Vec<Accepted>> {
+        let mut seq = self.seq;
+        let tx = self.write()?;
+        let mut out = Vec::with_capacity(events.len());
+        {
+            let mut find = tx
+                .prepare_cached("SELECT body FROM events WHERE id = ?1")
+                .map_err(err)?;
+            let mut add = tx
+                .prepare_cached(
+                    "INSERT INTO events (id, seq, customer, at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(err)?;
+            for e in events {
+                let known: Option<String> = find
+                    .query_row([&e.id], |r| r.get(0))
+                    .optional()
+                    .map_err(err)?;
+                out.push(match known {
+                    Some(body) if body == e.body => Accepted::Duplicate,
+                    Some(_) => Accepted::Conflict,
+                    None => {
+                        seq += 1;
+                        add.execute(params![e.id, seq, e.customer, secs(e.at), e.body])
+                            .map_err(err)?;
+                        Accepted::New
+                    }
+                });
+            }
+        }
+        tx.commit().map_err(err)?;
+        self.seq = seq;
+        Ok(out)
+    }
+
+    fn put_customer(&mut self, state: &CustomerState, at: DateTime<Utc>) -> Result<()> {
+        let tx = self.write()?;
+        tx.execute(
+            "INSERT INTO customers (id, state, next_wake, advanced_to, dnc) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET state = ?2, next_wake = ?3, advanced_to = ?4, dnc = ?5",
+            params![
+                &*state.id,
+                state.to_json(),
+                state.next_wake().map(secs),
+                secs(at),
+                state.do_not_contact
+            ],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    fn insert_customer(&mut self, state: &CustomerState, at: DateTime<Utc>) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "INSERT INTO customers (id, state, next_wake, advanced_to, dnc) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO NOTHING",
+                params![
+                    &*state.id,
+                    state.to_json(),
+                    state.next_wake().map(secs),
+                    secs(at),
+                    state.do_not_contact
+                ],
+            )
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+
+    fn customer(&mut self, id: &str) -> Result<Option<CustomerState>> {
+        let json: Option<Option<String>> = self
+            .conn
+            .query_row("SELECT state FROM customers WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        state_of(json.flatten())
+    }
+
+    fn claim(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Work>> {
+        let now_s = secs(now);
+        let tx = self.write()?;
+        let mut ids: Vec<String> = Vec::new();
+        {
+            let mut due = tx
+                .prepare_cached(
+                    "SELECT id FROM customers WHERE next_wake <= ?1 AND (lease_until IS NULL OR lease_until < ?1)
+                     ORDER BY next_wake LIMIT ?2",
+                )
+                .map_err(err)?;
+            let rows = due
+                .query_map(params![now_s, limit as i64], |r| r.get::<_, String>(0))
+                .map_err(err)?;
+            for id in rows {
+                ids.push(id.map_err(err)?);
+            }
+            let mut waiting = tx
+                .prepare_cached(
+                    "SELECT DISTINCT e.customer FROM events e LEFT JOIN customers c ON c.id = e.customer
+                     WHERE e.handled = 0 AND e.at <= ?1 AND (c.lease_until IS NULL OR c.lease_until < ?1)
+                     LIMIT ?2",
+                )
+                .map_err(err)?;
+            let rows = waiting
+                .query_map(params![now_s, limit as i64], |r| r.get::<_, String>(0))
+                .map_err(err)?;
+            for id in rows {
+                let id = id.map_err(err)?;
+                if ids.len() < limit && !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        {
+            let mut lease = tx
+                .prepare_cached(
+                    "INSERT INTO customers (id, lease_until) VALUES (?1, ?2)
+                     ON CONFLICT (id) DO UPDATE SET lease_until = ?2
+                     RETURNING state, advanced_to",
+                )
+                .map_err(err)?;
+            let mut inputs = tx
+                .prepare_cached(
+                    "SELECT id, at, body FROM events WHERE customer = ?1 AND handled = 0 AND at <= ?2 ORDER BY at, seq",
+                )
+                .map_err(err)?;
+            for id in ids {
+                let (state, advanced): (Option<String>, Option<i64>) = lease
+                    .query_row(params![id, secs(lease_until)], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .map_err(err)?;
+                let rows = inputs
+                    .query_map(params![id, now_s], |r| {
+                        Ok(Incoming {
+                            id: r.get(0)?,
+                            customer: id.clone(),
+                            at: instant(r.get(1)?),
+                            body: r.get(2)?,
+                        })
+                    })
+                    .map_err(err)?;
+                let inputs = rows
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(err)?;
+                out.push(Work {
+                    customer: id.clone(),
+                    state: state_of(state)?,
+                    advanced_to: advanced.map(instant),
+                    inputs,
+                });
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+
+    fn commit(&mut self, done: Vec<Done>) -> Result<()> {
+        let tx = self.write()?;
+        {
+            let mut save = tx
+                .prepare_cached(
+                    "UPDATE customers SET state = ?2, next_wake = ?3, advanced_to = ?4, dnc = ?5, lease_until = NULL WHERE id = ?1",
+                )
+                .map_err(err)?;
+            let mut handled = tx
+                .prepare_cached("UPDATE events SET handled = 1 WHERE id = ?1")
+                .map_err(err)?;
+            let mut out = tx
+                .prepare_cached(
+                    "INSERT INTO outbox (key, customer, playbook, channel, due, delivery, status, next_attempt, updated)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?5, ?7) ON CONFLICT (key) DO NOTHING",
+                )
+                .map_err(err)?;
+            let mut record = tx
+                .prepare_cached(
+                    "INSERT INTO records (at, customer, playbook, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(err)?;
+            for d in done {
+                let now = secs(d.advanced_to);
+                save.execute(params![
+                    d.customer,
+                    d.state.to_json(),
+                    d.state.next_wake().map(secs),
+                    now,
+                    d.state.do_not_contact
+                ])
+                .map_err(err)?;
+                for id in &d.handled {
+                    handled.execute([id]).map_err(err)?;
+                }
+                for x in &d.deliveries {
+                    let json = serde_json::to_string(x).map_err(err)?;
+                    out.execute(params![
+                        x.key().to_string(),
+                        x.customer.as_deref(),
+                        &*x.playbook,
+                        &*x.channel,
+                        secs(x.at),
+                        json,
+                        now
+                    ])
+                    .map_err(err)?;
+                }
+                for r in &d.records {
+                    record
+                        .execute(params![
+                            secs(r.at),
+                            r.customer.as_deref(),
+                            r.playbook.as_deref(),
+                            r.kind.name(),
+                            r.detail.to_string()
+                        ])
+                        .map_err(err)?;
+                }
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn next_due(&mut self) -> Result<Option<DateTime<Utc>>> {
+        let t: Option<i64> = self
+            .conn
+            .query_row("SELECT MIN(next_wake) FROM customers", [], |r| r.get(0))
+            .map_err(err)?;
+        let e: Option<i64> = self
+            .conn
+            .query_row("SELECT MIN(at) FROM events WHERE handled = 0", [], |r| {
+                r.get(0)
+            })
+            .map_err(err)?;
+        Ok([t, e].into_iter().flatten().min().map(instant))
+    }
+
+    fn claim_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>> {
+        let tx = self.write()?;
+        let mut out = Vec::new();
+        {
+            let mut claim = tx
+                .prepare_cached(
+                    "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated = ?1
+                     WHERE key IN (SELECT key FROM outbox WHERE status IN ('pending', 'failed') AND next_attempt <= ?1
+                                   ORDER BY next_attempt LIMIT ?2)
+                     RETURNING key, delivery, attempts",
+                )
+                .map_err(err)?;
+            let rows = claim
+                .query_map(params![secs(now), limit as i64], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, u32>(2)?,
+                    ))
+                })
+                .map_err(err)?;
+            for row in rows {
+                let (key, json, attempts) = row.map_err(err)?;
+                let delivery = serde_json::from_str(&json)
+                    .map_err(|e| StoreError(format!("outbox row {key}: {e}")))?;
+                out.push(Outgoing {
+                    key,
+                    delivery,
+                    attempts,
+                });
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+
+    fn settle(&mut self, settled: &[Settled], at: DateTime<Utc>) -> Result<()> {
+        let tx = self.write()?;
+        {
+            let mut set = tx
+                .prepare_cached(
+                    "UPDATE outbox SET status = ?2, reply = ?3, next_attempt = COALESCE(?4, next_attempt), updated = ?5 WHERE key = ?1",
+                )
+                .map_err(err)?;
+            for s in settled {
+                set.execute(params![
+                    s.key,
+                    s.status.name(),
+                    s.reply,
+                    s.next_attempt.map(secs),
+                    secs(at)
+                ])
+                .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn recover(&mut self, dedupes: &dyn Fn(&str) -> bool) -> Result<usize> {
+        let tx = self.write()?;
+        let rows: Vec<(String, String)> = {
+            let mut q = tx
+                .prepare("SELECT key, channel FROM outbox WHERE status = 'sending'")
+                .map_err(err)?;
+            let rows = q
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(err)?;
+            rows.collect::<std::result::Result<_, _>>().map_err(err)?
+        };
+        for (key, channel) in &rows {
+            let status = if dedupes(channel) {
+                "pending"
+            } else {
+                "unknown"
+            };
+            tx.execute(
+                "UPDATE outbox SET status = ?2 WHERE key = ?1",
+                params![key, status],
+            )
+            .map_err(err)?;
+        }
+        // Leases of a runner that stopped are void.
+        tx.execute(
+            "UPDATE customers SET lease_until = NULL WHERE lease_until IS NOT NULL",
+            [],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(rows.len())
+    }
+
+    fn do_not_contact(&mut self, customer: &str) -> Result<bool> {
+        let dnc: Option<bool> = self
+            .conn
+            .query_row("SELECT dnc FROM customers WHERE id = ?1", [customer], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        Ok(dnc.unwrap_or(false))
+    }
+
+    fn save_version(&mut self, playbook: &str, version: &str, text: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO versions (playbook, version, text) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                params![playbook, version, text],
+            )
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn versions(&mut self) -> Result<Vec<(String, String, String)>> {
+        let mut q = self
+            .conn
+            .prepare("SELECT playbook, version, text FROM versions ORDER BY playbook, version")
+            .map_err(err)?;
+        let rows = q
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(err)?;
+        rows.collect::<std::result::Result<_, _>>().map_err(err)
+    }
+
+    fn outbox(&mut self) -> Result<Vec<(String, crate::engine::Delivery, Status, Option<String>)>> {
+        let mut q = self
+            .conn
+            .prepare("SELECT key, delivery, status, reply FROM outbox ORDER BY due, key")
+            .map_err(err)?;
+        let rows = q
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, json, status, reply) = row.map_err(err)?;
+            let d = serde_json::from_str(&json)
+                .map_err(|e| StoreError(format!("outbox row {key}: {e}")))?;
+            out.push((
+                key,
+                d,
+                Status::parse(&status).unwrap_or(Status::Unknown),
+                reply,
+            ));
+        }
+        Ok(out)
+    }
+
+    fn outbox_counts(&mut self) -> Result<Vec<(Status, u64)>> {
+        let mut q = self
+            .conn
+            .prepare("SELECT status, COUNT(*) FROM outbox GROUP BY status ORDER BY status")
+            .map_err(err)?;
+        let rows = q
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (s, n) = row.map_err(err)?;
+            if let Some(s) = Status::parse(&s) {
+                out.push((s, n));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,184 @@
+//! What the runner keeps, behind one trait: customers with their state and
+//! next timer, accepted events, the outbox, records and the program versions
+//! still in use. Work is claimed per customer with a lease (one customer's
+//! inputs and timers are handled one at a time, in one place), so a store
+//! shared by several runner processes fits the same trait. Nothing in it is
+//! particular to SQLite.
+
+use crate::engine::state::CustomerState;
+use crate::engine::{Delivery, Record};
+use chrono::{DateTime, Utc};
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// An event accepted from an input, kept until its customer's work handles it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    /// Unique: a repeat is acknowledged and ignored.
+    pub id: String,
+    pub customer: String,
+    pub at: DateTime<Utc>,
+    /// The envelope as one JSON line, read again by the schema when handled.
+    pub body: String,
+}
+
+/// What happened to one incoming event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    New,
+    /// The same id with the same body: acknowledged, ignored.
+    Duplicate,
+    /// The same id with another body: refused.
+    Conflict,
+}
+
+/// One customer's work, claimed: the stored state (`None` for a customer
+/// the store has not seen) and the inputs waiting, by time then arrival.
+#[derive(Debug)]
+pub struct Work {
+    pub customer: String,
+    pub state: Option<CustomerState>,
+    /// The instant this customer was last advanced to.
+    pub advanced_to: Option<DateTime<Utc>>,
+    pub inputs: Vec<Incoming>,
+}
+
+/// One customer's work, done: all of it commits together (the outbox).
+#[derive(Debug)]
+pub struct Done {
+    pub customer: String,
+    pub state: CustomerState,
+    pub advanced_to: DateTime<Utc>,
+    /// The inputs handled (their ids).
+    pub handled: Vec<String>,
+    pub deliveries: Vec<Delivery>,
+    pub records: Vec<Record>,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Sending,
+    Sent,
+    /// Failed, to be tried again at `next_attempt`.
+    Failed,
+    /// Failed for good, or after the last attempt.
+    Dead,
+    /// The far side may have it and cannot be asked.
+    Unknown,
+    /// Held by `tend pause`.
+    Held,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Sending => "sending",
+            Status::Sent => "sent",
+            Status::Failed => "failed",
+            Status::Dead => "dead",
+            Status::Unknown => "unknown",
+            Status::Held => "held",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        [
+            Status::Pending,
+            Status::Sending,
+            Status::Sent,
+            Status::Failed,
+            Status::Dead,
+            Status::Unknown,
+            Status::Held,
+        ]
+        .into_iter()
+        .find(|x| x.name() == s)
+    }
+}
+
+/// A row of the outbox, claimed for an attempt.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub key: String,
+    pub delivery: Delivery,
+    pub attempts: u32,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    pub key: String,
+    pub status: Status,
+    pub reply: String,
+    /// For `Failed`: when to try again.
+    pub next_attempt: Option<DateTime<Utc>>,
+}
+
+pub trait Store: Send {
+    /// Accepts events; one result per event, in order. Committed on return.
+    fn accept(&mut self, events: &[Incoming]) -> Result<Vec<Accepted>>;
+
+    /// Stores a customer's state, created or replaced.
+    fn put_customer(&mut self, state: &CustomerState, at: DateTime<Utc>) -> Result<()>;
+
+    /// Stores a customer's state unless the customer exists; says whether it did.
+    fn insert_customer(&mut self, state: &CustomerState, at: DateTime<Utc>) -> Result<bool>;
+
+    /// A customer's stored state.
+    fn customer(&mut self, id: &str) -> Result<Option<CustomerState>>;
+
+    /// Claims up to `limit` customers whose timer is due at `now` or who have
+    /// inputs waiting, leasing them until `lease_until`.
+    fn claim(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Work>>;
+
+    /// Commits the work of many customers in one transaction and releases their leases.
+    fn commit(&mut self, done: Vec<Done>) -> Result<()>;
+
+    /// The earliest instant some customer's timer is due.
+    fn next_due(&mut self) -> Result<Option<DateTime<Utc>>>;
+
+    /// Claims up to `limit` deliveries due at `now` (pending, or failed and
+    /// due again), marking them `sending`.
+    fn claim_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>>;
+
+    /// Records how attempts ended, in one transaction.
+    fn settle(&mut self, settled: &[Settled], at: DateTime<Utc>) -> Result<()>;
+
+    /// After a crash: deliveries left `sending`. Those whose adapter dedupes
+    /// by key go back to pending; the others become `unknown`.
+    fn recover(&mut self, dedupes: &dyn Fn(&str) -> bool) -> Result<usize>;
+
+    /// Whether a customer is marked do-not-contact now (checked before every attempt).
+    fn do_not_contact(&mut self, customer: &str) -> Result<bool>;
+
+    /// Keeps the text of a program version in use.
+    fn save_version(&mut self, playbook: &str, version: &str, text: &str) -> Result<()>;
+
+    /// Every stored version: (playbook, version, canonical text).
+    fn versions(&mut self) -> Result<Vec<(String, String, String)>>;
+
+    /// Every outbox row, by due time then key: (key, delivery, status, reply).
+    fn outbox(&mut self) -> Result<Vec<(String, Delivery, Status, Option<String>)>>;
+
+    /// Deliveries by status.
+    fn outbox_counts(&mut self) -> Result<Vec<(Status, u64)>>;
+}
