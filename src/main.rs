@@ -73,6 +73,17 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Run the project: take events over HTTP, wake waiting customers, deliver.
+    Run {
+        /// The project folder (default: the current one).
+        project: Option<PathBuf>,
+        /// The store (default: PROJECT/tend.db).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Where the HTTP API listens.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: std::net::SocketAddr,
+    },
     /// Explain a lint rule; without a rule, list them all.
     Explain { rule: Option<String> },
 }
@@ -107,6 +118,15 @@ fn main() -> ExitCode {
             command::lint::run(&paths, format, deny.is_some(), color)
         }
         Command::Explain { rule } => command::explain::run(rule.as_deref()),
+        Command::Run {
+            project,
+            db,
+            listen,
+        } => tend::run::serve::serve(&tend::run::serve::Options {
+            project: project.unwrap_or_else(|| PathBuf::from(".")),
+            db,
+            listen,
+        }),
         Command::Sim {
             project,
             customers,

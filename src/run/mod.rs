@@ -5,6 +5,8 @@
 //! together (the outbox), many customers to a transaction. A dispatcher then
 //! hands each outbox row to its channel's adapter.
 
+pub mod http;
+pub mod serve;
 pub mod sqlite;
 pub mod store;
 
@@ -321,6 +323,10 @@ impl<S: Store> Runner<S> {
                 }
             }
         }
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
     }
 
     /// The next instant anything is due.

@@ -1,0 +1,197 @@
+//! `tend run`: one writer thread owns the store and the runner (inputs,
+//! due work and deliveries, in that order, each round), while an HTTP
+//! server hands it requests. SIGTERM or Ctrl-C stops taking input, lets the
+//! round in hand finish, and exits 0.
+
+use super::http::{self, Api, Request};
+use super::sqlite::Sqlite;
+use super::store::Store;
+use super::Runner;
+use chrono::{DateTime, Utc};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What `tend run` was asked.
+pub struct Options {
+    pub project: PathBuf,
+    pub db: Option<PathBuf>,
+    pub listen: SocketAddr,
+}
+
+/// The largest request body taken.
+const MAX_BODY: usize = 10 << 20;
+/// The longest the writer sleeps when nothing is due (a new input wakes it).
+const IDLE: Duration = Duration::from_secs(1);
+
+/// Whole seconds: every instant the runner stores is.
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_default()
+}
+
+pub fn serve(opts: &Options) -> Result<(), crate::command::Error> {
+    use crate::command::Error;
+    let (linted, program) = crate::command::sim::runnable(&opts.project)?;
+    let config = linted
+        .checked
+        .as_ref()
+        .map(|c| c.config.clone())
+        .unwrap_or_default();
+    let root = crate::project::targets(std::slice::from_ref(&opts.project))?[0]
+        .config
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let token = std::env::var("TEND_API_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    if token.is_none() && !opts.listen.ip().is_loopback() {
+        return Err(Error::Usage(format!(
+            "refusing to listen on {} without TEND_API_TOKEN: set it, or listen on 127.0.0.1",
+            opts.listen
+        )));
+    }
+    let db = opts.db.clone().unwrap_or_else(|| root.join("tend.db"));
+    let store = Sqlite::open(&db).map_err(|e| Error::Failed(e.to_string()))?;
+    let started = now();
+    let mut runner = Runner::new(&program, &config, &root, store, started)
+        .map_err(|e| Error::Failed(e.to_string()))?;
+
+    println!("tend run: project {}", root.display());
+    println!("  store     {}", db.display());
+    println!("  listening http://{}", opts.listen);
+    for p in &program.playbooks {
+        println!("  playbook  {} (version {})", p.name, p.version);
+    }
+    for c in &program.policy.channels {
+        println!("  channel   {} → {}", c.name, c.adapter);
+    }
+
+    let (tx, rx) = std::sync::mpsc::channel::<Request>();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("tend-writer".into())
+            .spawn(move || writer_loop(&mut runner, &rx, &stop))
+            .map_err(|e| Error::Failed(format!("cannot start the writer: {e}")))?
+    };
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Failed(format!("cannot start the HTTP server: {e}")))?;
+    let api = Api {
+        writer: tx,
+        token: token.map(Arc::from),
+    };
+    let served = tokio.block_on(async {
+        let listener = tokio::net::TcpListener::bind(opts.listen)
+            .await
+            .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", opts.listen)))?;
+        axum::serve(listener, http::router(api, MAX_BODY))
+            .with_graceful_shutdown(shutdown())
+            .await
+            .map_err(|e| Error::Failed(format!("the HTTP server stopped: {e}")))
+    });
+    stop.store(true, Ordering::Relaxed);
+    let _ = writer.join();
+    eprintln!("tend run: stopped");
+    served
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Rounds until stopped: requests first (committed before they are
+/// answered), then due work, then deliveries; then sleep until the next due
+/// instant or the next request.
+fn writer_loop<S: Store>(runner: &mut Runner<S>, rx: &Receiver<Request>, stop: &AtomicBool) {
+    let mut wait = Duration::ZERO;
+    while !stop.load(Ordering::Relaxed) {
+        match rx.recv_timeout(wait) {
+            Ok(first) => {
+                handle(runner, first);
+                while let Ok(more) = rx.try_recv() {
+                    handle(runner, more);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let t = now();
+        if let Err(e) = runner.work(t) {
+            eprintln!("error: {e}");
+        }
+        if let Err(e) = runner.dispatch(t) {
+            eprintln!("error: {e}");
+        }
+        wait = match runner.next_due() {
+            Ok(Some(next)) if next > t => (next - t).to_std().unwrap_or(IDLE).min(IDLE),
+            Ok(Some(_)) => Duration::from_millis(50),
+            _ => IDLE,
+        };
+    }
+}
+
+fn handle<S: Store>(runner: &mut Runner<S>, req: Request) {
+    match req {
+        Request::Events(lines, reply) => {
+            let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let result = runner.accept(&refs).map_err(|e| {
+                eprintln!("error: {e}");
+                e.to_string()
+            });
+            let _ = reply.send(result);
+        }
+        Request::Customer(id, body, reply) => {
+            let result = match customer_attrs(runner, &id, &body) {
+                Err(mistake) => Ok(Some(mistake)),
+                Ok(attrs) => runner
+                    .put_customer(&id, attrs, now())
+                    .map(|()| None)
+                    .map_err(|e| {
+                        eprintln!("error: {e}");
+                        e.to_string()
+                    }),
+            };
+            let _ = reply.send(result);
+        }
+        Request::Health(reply) => {
+            let _ = reply.send(runner.next_due().map(|_| ()).map_err(|e| e.to_string()));
+        }
+    }
+}
+
+/// A customer's attributes from a JSON object, checked against the schema.
+fn customer_attrs<S: Store>(
+    runner: &Runner<S>,
+    id: &str,
+    body: &str,
+) -> Result<crate::value::Fields, String> {
+    let mut obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(body)
+        .map_err(|e| format!("the body is not a JSON object of attributes: {e}"))?;
+    obj.insert("id".into(), id.into());
+    let line = serde_json::Value::Object(obj).to_string();
+    let src = crate::source::SourceFile::new("customer.jsonl", line);
+    let mut loaded = crate::intake::read_customers(&src, runner.schema()).map_err(|e| e.message)?;
+    Ok(loaded.items.remove(0).item.attrs)
+}
