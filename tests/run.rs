@@ -194,3 +194,156 @@ fn an_event_posted_twice_is_one_event_and_a_changed_body_is_refused() {
         "{got:?}"
     );
 }
+
+const RUN_TOML: &str = r#"timezone = "Asia/Shanghai"
+
+[customer]
+name = "string"
+
+[events."order.paid"]
+order_id = "string"
+
+[channels.wecom]
+touchpoint = "wecom"
+adapter = "file"
+path = "out/sent.jsonl"
+"#;
+
+const RUN_PLAYBOOK: &str = r#"template thanks { text "{{ customer.name }}，订单 {{ event.order_id }} 收到啦" }
+
+playbook thanks {
+  trigger event order.paid
+  step thank { send wecom thanks }
+}
+"#;
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `tend run DIR` on a free port with this token, once it answers /healthz.
+fn start(dir: &Path, token: &str) -> (Child, String) {
+    let port = free_port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tend"))
+        .args(["run", ".", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir)
+        .env("TEND_API_TOKEN", token)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = Child(child);
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if ureq::get(format!("{base}/healthz")).call().is_ok() {
+            return (child, base);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("tend run did not come up");
+}
+
+fn post(base: &str, token: Option<&str>, body: &str) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut req = agent.post(format!("{base}/v1/events"));
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    let mut resp = req.send(body).unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Lines the file adapter wrote, once there are `n` (or after 10 s).
+fn sent(dir: &Path, n: usize) -> Vec<serde_json::Value> {
+    let path = dir.join("out/sent.jsonl");
+    let mut lines = Vec::new();
+    for _ in 0..200 {
+        lines = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if lines.len() >= n {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    lines
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn tend_run_takes_events_over_http_delivers_once_and_remembers_across_restarts() {
+    let dir = scratch("serve");
+    std::fs::write(dir.join("tend.toml"), RUN_TOML).unwrap();
+    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
+    std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
+    let (mut child, base) = start(&dir, "s3cret");
+    // Midday yesterday in Shanghai: never inside any quiet hours, whatever the clock says now.
+    let at = (Utc::now() - Duration::days(1))
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive()
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_local_timezone(chrono_tz::Asia::Shanghai)
+        .unwrap()
+        .to_rfc3339();
+    let paid = format!(
+        r#"{{"id":"e1","name":"order.paid","customer":"c1","at":"{at}","data":{{"order_id":"A1"}},"attributes":{{"name":"小林"}}}}"#
+    );
+    assert_eq!(post(&base, None, &paid).0, 401);
+    assert_eq!(post(&base, Some("wrong"), &paid).0, 401);
+    let (status, body) = post(&base, Some("s3cret"), &paid);
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["accepted"][0]["id"], "e1");
+    let (status, body) = post(&base, Some("s3cret"), &paid);
+    assert_eq!(
+        (status, &body["accepted"][0]["duplicate"]),
+        (202, &serde_json::json!(true))
+    );
+    let (status, body) = post(
+        &base,
+        Some("s3cret"),
+        r#"{"name":"order.paid","customer":"c1","at":"2026-12-01T10:00:00+08:00","data":{"order_id":1}}"#,
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(post(&base, Some("s3cret"), "not json").0, 400);
+    let lines = sent(&dir, 1);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["text"], "小林，订单 A1 收到啦");
+    assert_eq!(lines[0]["customer"], "c1");
+    assert_eq!(lines[0]["key"].as_str().unwrap().len(), 32);
+    // SIGTERM: a clean stop.
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    assert!(child.0.wait().unwrap().success());
+    // The same store after a restart still knows the event.
+    let (_child, base) = start(&dir, "s3cret");
+    let (status, body) = post(&base, Some("s3cret"), &paid);
+    assert_eq!(
+        (status, &body["accepted"][0]["duplicate"]),
+        (202, &serde_json::json!(true))
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(sent(&dir, 1).len(), 1);
+}
