@@ -225,6 +225,10 @@ pub struct Run {
     pub catch_up_every: chrono::Duration,
     /// The same for yearly triggers.
     pub catch_up_yearly: chrono::Duration,
+    /// The store, relative to the project (default `tend.db`).
+    pub db: Option<String>,
+    /// Attempts of one delivery before it is dead.
+    pub max_attempts: u32,
 }
 
 impl Default for Run {
@@ -232,6 +236,8 @@ impl Default for Run {
         Run {
             catch_up_every: chrono::Duration::hours(1),
             catch_up_yearly: chrono::Duration::hours(1),
+            db: None,
+            max_attempts: 8,
         }
     }
 }
@@ -563,9 +569,17 @@ impl Reader<'_> {
                         }
                     }
                 },
+                "db" => match v.get_ref().as_str() {
+                    Some(s) if !s.is_empty() => run.db = Some(s.to_string()),
+                    _ => self.bad(span(v), "`db` must be a file path such as \"tend.db\"".to_string()),
+                },
+                "max_attempts" => match v.get_ref().as_integer().and_then(|s| s.as_str().parse::<u32>().ok()) {
+                    Some(n) if (1..=100).contains(&n) => run.max_attempts = n,
+                    _ => self.bad(span(v), "`max_attempts` must be a whole number from 1 to 100".to_string()),
+                },
                 other => self.bad(
                     span(k),
-                    format!("`{other}` is not a [run] setting; the settings are `catch_up`"),
+                    format!("`{other}` is not a [run] setting; the settings are `catch_up`, `db` and `max_attempts`"),
                 ),
             }
         }

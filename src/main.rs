@@ -84,8 +84,35 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8787")]
         listen: std::net::SocketAddr,
     },
+    /// Load customers or events into the runner's store (TOML, JSON lines or CSV).
+    Import {
+        #[arg(value_enum)]
+        what: ImportWhat,
+        /// The file (the format by its extension, as for `tend sim`).
+        file: PathBuf,
+        /// The project folder.
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+        /// The store (default: PROJECT/tend.db).
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// What the runner's store holds: the outbox, deliveries that need a person, the next due time.
+    Status {
+        /// The project folder (default: the current one).
+        project: Option<PathBuf>,
+        /// The store (default: PROJECT/tend.db).
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
     /// Explain a lint rule; without a rule, list them all.
     Explain { rule: Option<String> },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ImportWhat {
+    Customers,
+    Events,
 }
 
 fn main() -> ExitCode {
@@ -118,6 +145,24 @@ fn main() -> ExitCode {
             command::lint::run(&paths, format, deny.is_some(), color)
         }
         Command::Explain { rule } => command::explain::run(rule.as_deref()),
+        Command::Import {
+            what,
+            file,
+            project,
+            db,
+        } => command::run::import(
+            &project,
+            db.as_deref(),
+            match what {
+                ImportWhat::Customers => command::run::What::Customers,
+                ImportWhat::Events => command::run::What::Events,
+            },
+            &file,
+        ),
+        Command::Status { project, db } => command::run::status(
+            &project.unwrap_or_else(|| PathBuf::from(".")),
+            db.as_deref(),
+        ),
         Command::Run {
             project,
             db,

@@ -3,6 +3,7 @@
 
 pub mod explain;
 pub mod lint;
+pub mod run;
 pub mod sim;
 
 use std::io::Write;

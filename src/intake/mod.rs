@@ -27,8 +27,9 @@ use std::ops::Range;
 pub use raw::MAX_DEPTH;
 pub use stream::{load_events, load_events_into, CustomerStream};
 
-/// An incoming event for one customer, as the engine sees it.
-#[derive(Debug, Clone, PartialEq)]
+/// An incoming event for one customer, as the engine sees it. Its serde
+/// form is the stored one (values tagged by type), which reads back exactly.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     pub name: Sym,
     /// The payload, checked against `[events."name"]`.

@@ -14,7 +14,7 @@ use crate::channels::{self, Attempt, Channel};
 use crate::config::Config;
 use crate::engine::state::CustomerState;
 use crate::engine::{CatchUp, Effect, Engine};
-use crate::intake::{Event, Schema};
+use crate::intake::{Envelope, Event, Schema};
 use crate::program::Program;
 use crate::source::SourceFile;
 use crate::value::Fields;
@@ -96,7 +96,7 @@ impl<S: Store> Runner<S> {
         store.recover(&|ch| dedupes.get(ch).copied().unwrap_or(false))?;
         let engine = Engine::with_versions(program, older);
         let settings = Settings {
-            max_attempts: 8,
+            max_attempts: config.run.max_attempts,
             catch_up: CatchUp::from_config(&config.run, started),
         };
         let mut runner = Runner {
@@ -116,35 +116,52 @@ impl<S: Store> Runner<S> {
     }
 
     /// Reads events (one JSON envelope per line) and accepts the good ones.
-    /// An event without `id` is keyed by its text, so a repeat is still one.
+    /// An event without `id` is keyed by its content, so a repeat is still one.
     pub fn accept(&mut self, lines: &[&str]) -> Result<Vec<Intake>, StoreError> {
-        let mut out: Vec<Option<Intake>> = Vec::with_capacity(lines.len());
+        let read: Vec<Result<Envelope, (Option<String>, String)>> = lines
+            .iter()
+            .map(|line| {
+                let src = SourceFile::new("request.jsonl", line.to_string());
+                match crate::intake::read_events(&src, &self.schema) {
+                    Ok(mut loaded) if loaded.items.len() == 1 => Ok(loaded.items.remove(0).item),
+                    Ok(_) => Err((None, "one JSON event per line".to_string())),
+                    Err(e) => Err((envelope_id(line), e.message)),
+                }
+            })
+            .collect();
+        self.accept_envelopes(read)
+    }
+
+    /// Accepts events already read (a file being imported, or a request).
+    /// Each is kept in the engine's stored form, so a repeat with the same
+    /// content (however it was laid out) is a duplicate.
+    pub fn accept_envelopes(
+        &mut self,
+        read: Vec<Result<Envelope, (Option<String>, String)>>,
+    ) -> Result<Vec<Intake>, StoreError> {
+        let mut out: Vec<Option<Intake>> = Vec::with_capacity(read.len());
         let mut good = Vec::new();
-        for (i, line) in lines.iter().enumerate() {
-            let src = SourceFile::new("request.jsonl", line.to_string());
-            match crate::intake::read_events(&src, &self.schema) {
-                Ok(loaded) if loaded.items.len() == 1 => {
-                    let env = &loaded.items[0].item;
-                    let id = env.id.clone().unwrap_or_else(|| text_id(line));
+        for (i, r) in read.into_iter().enumerate() {
+            match r {
+                Ok(env) => {
+                    let body =
+                        serde_json::to_string(&env.event).map_err(|e| StoreError(e.to_string()))?;
+                    let id = env
+                        .id
+                        .clone()
+                        .unwrap_or_else(|| content_id(&env.customer, env.at, &body));
                     good.push((
                         i,
                         Incoming {
                             id,
-                            customer: env.customer.clone(),
+                            customer: env.customer,
                             at: env.at,
-                            body: line.trim().to_string(),
+                            body,
                         },
                     ));
                     out.push(None);
                 }
-                Ok(_) => out.push(Some(Intake::Rejected {
-                    id: None,
-                    message: "one JSON event per line".into(),
-                })),
-                Err(e) => out.push(Some(Intake::Rejected {
-                    id: None,
-                    message: e.message,
-                })),
+                Err((id, message)) => out.push(Some(Intake::Rejected { id, message })),
             }
         }
         let incoming: Vec<Incoming> = good.iter().map(|(_, e)| e.clone()).collect();
@@ -217,20 +234,15 @@ impl<S: Store> Runner<S> {
         };
         out.extend(self.engine.init(&mut state, start));
         for input in w.inputs {
-            let src = SourceFile::new("stored.jsonl", input.body.clone());
-            match crate::intake::read_events(&src, &self.schema) {
-                Ok(mut loaded) if loaded.items.len() == 1 => {
-                    let env = loaded.items.remove(0).item;
-                    inputs.push_back((env.at.max(start), env.event));
-                }
-                // Accepted under another schema: say so rather than lose it silently.
-                Ok(_) | Err(_) => out.push(Effect::Record(crate::engine::Record {
+            match serde_json::from_str::<Event>(&input.body) {
+                Ok(event) => inputs.push_back((input.at.max(start), event)),
+                // Never expected (the store holds what this module wrote): say so, never drop it unseen.
+                Err(e) => out.push(Effect::Record(crate::engine::Record {
                     at: now,
                     customer: Some(w.customer.as_str().into()),
                     playbook: None,
                     kind: crate::engine::RecordKind::Failed,
-                    detail: format!("event `{}` no longer reads by today's schema", input.id)
-                        .into(),
+                    detail: format!("stored event `{}` does not read back: {e}", input.id).into(),
                 })),
             }
             handled.push(input.id);
@@ -343,10 +355,16 @@ fn backoff(key: &str, attempts: u32) -> Duration {
     Duration::seconds(base) + Duration::milliseconds(jitter * base / 1000)
 }
 
-/// The id of an event that gave none: a hash of its text.
-fn text_id(line: &str) -> String {
+/// The id of an event that gave none: a hash of what it says.
+fn content_id(customer: &str, at: DateTime<Utc>, body: &str) -> String {
     use sha2::{Digest, Sha256};
-    let h = Sha256::digest(line.trim().as_bytes());
+    let h = Sha256::digest(format!("{customer}\u{1f}{}\u{1f}{body}", at.timestamp()).as_bytes());
     let hex: String = h[..12].iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
+}
+
+/// The `id` of a line that did not read as an event, if it has one.
+fn envelope_id(line: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    v.get("id")?.as_str().map(String::from)
 }

@@ -54,7 +54,10 @@ pub fn serve(opts: &Options) -> Result<(), crate::command::Error> {
             opts.listen
         )));
     }
-    let db = opts.db.clone().unwrap_or_else(|| root.join("tend.db"));
+    let db = opts
+        .db
+        .clone()
+        .unwrap_or_else(|| root.join(config.run.db.as_deref().unwrap_or("tend.db")));
     let store = Sqlite::open(&db).map_err(|e| Error::Failed(e.to_string()))?;
     let started = now();
     let mut runner = Runner::new(&program, &config, &root, store, started)

@@ -1,0 +1,183 @@
+//! `tend import` and `tend status`: the runner's store from the command
+//! line. Both open the store the way `tend run` does (PROJECT/tend.db,
+//! `[run] db`, or `--db`); SQLite lets them work while a runner runs.
+
+use super::{emit, Error};
+use crate::run::sqlite::Sqlite;
+use crate::run::store::{Status, Store};
+use crate::run::{Intake, Runner};
+use chrono::{DateTime, Utc};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// What to import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum What {
+    Customers,
+    Events,
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_default()
+}
+
+fn failed(e: impl std::fmt::Display) -> Error {
+    Error::Failed(e.to_string())
+}
+
+/// The project's root and the store's path.
+fn places(
+    project: &Path,
+    db: Option<&Path>,
+    config: &crate::config::Config,
+) -> Result<(PathBuf, PathBuf), Error> {
+    let root = crate::project::targets(&[project.to_path_buf()])?[0]
+        .config
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let db = db
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| root.join(config.run.db.as_deref().unwrap_or("tend.db")));
+    Ok((root, db))
+}
+
+/// `tend import customers|events FILE`: straight into the store. Customers
+/// are created or their attributes replaced; events are accepted as inputs
+/// the runner handles next (a repeated id is counted, not taken twice).
+pub fn import(project: &Path, db: Option<&Path>, what: What, file: &Path) -> Result<(), Error> {
+    let (linted, program) = super::sim::runnable(project)?;
+    let config = linted
+        .checked
+        .as_ref()
+        .map(|c| c.config.clone())
+        .unwrap_or_default();
+    let (root, db) = places(project, db, &config)?;
+    let store = Sqlite::open(&db).map_err(failed)?;
+    let at = now();
+    let mut runner = Runner::new(&program, &config, &root, store, at).map_err(failed)?;
+    let schema = program.policy.schema.clone();
+    let progress = std::io::stderr().is_terminal();
+    let bad = |e: crate::intake::IntakeError| Error::Usage(e.to_string());
+    match what {
+        What::Customers => {
+            let stream = crate::intake::CustomerStream::open(file, schema).map_err(bad)?;
+            let mut n = 0usize;
+            while let Some(block) = stream.next_block() {
+                for c in block.map_err(bad)? {
+                    runner
+                        .put_customer(&c.item.id, c.item.attrs, at)
+                        .map_err(failed)?;
+                    n += 1;
+                }
+                if progress {
+                    eprint!("\r{n} customers imported");
+                }
+            }
+            if progress {
+                eprintln!();
+            }
+            println!("{n} customers imported into {}", db.display());
+        }
+        What::Events => {
+            let loaded = crate::intake::load_events(file, &schema, 2).map_err(bad)?;
+            for w in &loaded.warnings {
+                eprintln!("warning: {w}");
+            }
+            let read = loaded.items.into_iter().map(|e| Ok(e.item)).collect();
+            let results = runner.accept_envelopes(read).map_err(failed)?;
+            let new = results
+                .iter()
+                .filter(|r| {
+                    matches!(
+                        r,
+                        Intake::Accepted {
+                            duplicate: false,
+                            ..
+                        }
+                    )
+                })
+                .count();
+            let repeats = results
+                .iter()
+                .filter(|r| {
+                    matches!(
+                        r,
+                        Intake::Accepted {
+                            duplicate: true,
+                            ..
+                        }
+                    )
+                })
+                .count();
+            let mut refused = 0;
+            for r in &results {
+                if let Intake::Rejected { id, message } = r {
+                    refused += 1;
+                    eprintln!("refused {}: {message}", id.as_deref().unwrap_or("(no id)"));
+                }
+            }
+            println!(
+                "{new} events accepted, {repeats} already there, {refused} refused, into {}",
+                db.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `tend status`: the outbox by status, deliveries that need a person
+/// (dead or unknown, with the far side's reply), and customers waiting.
+pub fn status(project: &Path, db: Option<&Path>) -> Result<(), Error> {
+    let (linted, program) = super::sim::runnable(project)?;
+    let config = linted
+        .checked
+        .as_ref()
+        .map(|c| c.config.clone())
+        .unwrap_or_default();
+    let (_, db) = places(project, db, &config)?;
+    if !db.exists() {
+        return Err(Error::Usage(format!(
+            "no store at `{}`: start `tend run` first, or give --db",
+            db.display()
+        )));
+    }
+    let mut store = Sqlite::open(&db).map_err(failed)?;
+    let zone = program.policy.zone;
+    let mut text = format!("store {}\n\noutbox\n", db.display());
+    let counts = store.outbox_counts().map_err(failed)?;
+    if counts.is_empty() {
+        text.push_str("  (empty)\n");
+    }
+    for (status, n) in &counts {
+        text.push_str(&format!("  {:<10} {n:>8}\n", status.name()));
+    }
+    let rows = store.outbox().map_err(failed)?;
+    let settle: Vec<_> = rows
+        .iter()
+        .filter(|r| matches!(r.2, Status::Dead | Status::Unknown))
+        .collect();
+    if !settle.is_empty() {
+        text.push_str("\ndead or unknown\n");
+        for (key, d, status, reply) in settle {
+            text.push_str(&format!(
+                "  {key} {:<8} {} {} {}: {}\n",
+                status.name(),
+                d.at.with_timezone(&zone).to_rfc3339(),
+                d.channel,
+                d.customer.as_deref().unwrap_or("(broadcast)"),
+                crate::printable::printable(reply.as_deref().unwrap_or(""))
+            ));
+        }
+    }
+    text.push_str(&format!(
+        "\nnext due {}\n",
+        store
+            .next_due()
+            .map_err(failed)?
+            .map_or("nothing".to_string(), |t| t
+                .with_timezone(&zone)
+                .to_rfc3339())
+    ));
+    emit(|out| out.write_all(text.as_bytes()))
+}
