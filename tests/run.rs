@@ -347,3 +347,170 @@ fn tend_run_takes_events_over_http_delivers_once_and_remembers_across_restarts()
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(sent(&dir, 1).len(), 1);
 }
+
+/// A webhook receiver on 127.0.0.1 that checks each request's signature and
+/// counts deliveries by idempotency key.
+struct Receiver {
+    url: String,
+    keys: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    bad_signatures: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn receiver(secret: &'static str) -> Receiver {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let keys = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let bad = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (k, b) = (keys.clone(), bad.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let (k, b) = (k.clone(), b.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                loop {
+                    let mut headers = std::collections::HashMap::new();
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let l = line.trim_end();
+                        if l.is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = l.split_once(':') {
+                            headers
+                                .insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
+                        }
+                    }
+                    let len: usize = headers
+                        .get("content-length")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0; len];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let body = String::from_utf8(body).unwrap();
+                    let stamp: i64 = headers
+                        .get("x-tend-timestamp")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    let expected = tend::channels::signature(secret, stamp, &body);
+                    if headers.get("x-tend-signature") != Some(&expected) {
+                        b.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    let key = headers.get("idempotency-key").cloned().unwrap_or_default();
+                    *k.lock().unwrap().entry(key).or_insert(0) += 1;
+                    if conn
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Receiver {
+        url,
+        keys,
+        bad_signatures: bad,
+    }
+}
+
+/// Kill -9 at seeded random moments while events pour in, restart on the
+/// same store each time: every delivery arrives, none is lost, and a repeat
+/// carries the same key (the far side drops it). The second send of each
+/// enrollment waits 2 s, so waits come due while no runner runs.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_runner_killed_at_random_moments_loses_nothing_and_repeats_only_by_key() {
+    const EVENTS: usize = 120;
+    let hook = receiver("whsec");
+    let dir = scratch("crash");
+    std::fs::write(
+        dir.join("tend.toml"),
+        RUN_TOML.replace(
+            "adapter = \"file\"\npath = \"out/sent.jsonl\"",
+            &format!(
+                "adapter = \"webhook\"\nurl = \"{}\"\nsecret = \"${{TEND_TEST_HOOK_SECRET}}\"",
+                hook.url
+            ),
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
+    std::fs::write(
+        dir.join("playbooks/thanks.playbook"),
+        RUN_PLAYBOOK.replace(
+            "step thank { send wecom thanks }",
+            "step thank {\n    send wecom thanks\n    wait 2s\n    send wecom \"{{ customer.name }}，再次感谢\"\n  }",
+        ),
+    )
+    .unwrap();
+    std::env::set_var("TEND_TEST_HOOK_SECRET", "whsec");
+    let mut seed: u64 = 0x5eed;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let (mut child, mut base) = start(&dir, "tok");
+    let mut kills = 0;
+    let mut kill_after = 5 + next(20) as usize;
+    for i in 0..EVENTS {
+        let at = Utc::now().to_rfc3339();
+        let body = format!(
+            r#"{{"id":"e{i}","name":"order.paid","customer":"c{i}","at":"{at}","data":{{"order_id":"A{i}"}},"attributes":{{"name":"客{i}"}}}}"#
+        );
+        // A client retries until the runner answers.
+        loop {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let sent = agent
+                .post(format!("{base}/v1/events"))
+                .header("Authorization", "Bearer tok")
+                .send(body.as_str());
+            if sent.is_ok_and(|r| r.status().as_u16() == 202) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if i == kill_after && kills < 6 {
+            std::thread::sleep(std::time::Duration::from_millis(next(400)));
+            unsafe { libc::kill(child.0.id() as i32, libc::SIGKILL) };
+            let _ = child.0.wait();
+            kills += 1;
+            kill_after = i + 5 + next(20) as usize;
+            // Down long enough for some 2 s waits to come due.
+            std::thread::sleep(std::time::Duration::from_millis(next(2500)));
+            (child, base) = start(&dir, "tok");
+        }
+    }
+    // Every enrollment sends twice.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while hook.keys.lock().unwrap().len() < 2 * EVENTS && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    drop(child);
+    let keys = hook.keys.lock().unwrap().clone();
+    let repeats: usize = keys.values().map(|n| n - 1).sum();
+    eprintln!("{kills} kills, {} keys, {repeats} redeliveries", keys.len());
+    assert!(kills >= 3, "{kills}");
+    assert_eq!(keys.len(), 2 * EVENTS, "missing deliveries");
+    assert_eq!(
+        hook.bad_signatures
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}

@@ -6,6 +6,8 @@ mod console;
 mod file;
 mod webhook;
 
+pub use webhook::signature;
+
 use crate::engine::Delivery;
 use crate::program::Channel as ChannelConfig;
 use std::time::Duration;
