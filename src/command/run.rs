@@ -170,6 +170,41 @@ pub fn status(project: &Path, db: Option<&Path>) -> Result<(), Error> {
             ));
         }
     }
+    // Customers waiting, by playbook and the step their main flow is in.
+    let mut waiting: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    store
+        .each_waiting(&mut |c| {
+            for e in &c.enrollments {
+                if e.status == crate::engine::state::Status::Active {
+                    let step = e
+                        .flows
+                        .first()
+                        .map_or("(hooks)".to_string(), |f| f.cursor.step.to_string());
+                    *waiting.entry((e.playbook.to_string(), step)).or_default() += 1;
+                }
+            }
+        })
+        .map_err(failed)?;
+    if !waiting.is_empty() {
+        text.push_str("\ncustomers in a playbook\n");
+        for ((playbook, step), n) in &waiting {
+            text.push_str(&format!("  {:<24} {:<20} {n:>8}\n", playbook, step));
+        }
+    }
+    let recent = store.recent_records(10).map_err(failed)?;
+    if !recent.is_empty() {
+        text.push_str("\nlatest records\n");
+        for (at, customer, playbook, kind, detail) in recent {
+            text.push_str(&format!(
+                "  {} {:<12} {:<10} {:<18} {}\n",
+                at.with_timezone(&zone).format("%m-%d %H:%M:%S"),
+                kind,
+                customer.as_deref().unwrap_or("-"),
+                playbook.as_deref().unwrap_or("-"),
+                crate::printable::printable(&detail)
+            ));
+        }
+    }
     text.push_str(&format!(
         "\nnext due {}\n",
         store

@@ -540,6 +540,52 @@ impl Store for Sqlite {
         Ok(out)
     }
 
+    fn recent_records(
+        &mut self,
+        n: usize,
+    ) -> Result<
+        Vec<(
+            DateTime<Utc>,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+        )>,
+    > {
+        let mut q = self
+            .conn
+            .prepare("SELECT at, customer, playbook, kind, detail FROM records ORDER BY id DESC LIMIT ?1")
+            .map_err(err)?;
+        let rows = q
+            .query_map([n as i64], |r| {
+                Ok((
+                    instant(r.get(0)?),
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ))
+            })
+            .map_err(err)?;
+        rows.collect::<std::result::Result<_, _>>().map_err(err)
+    }
+
+    fn each_waiting(&mut self, f: &mut dyn FnMut(CustomerState)) -> Result<()> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT state FROM customers WHERE next_wake IS NOT NULL AND state IS NOT NULL",
+            )
+            .map_err(err)?;
+        let rows = q.query_map([], |r| r.get::<_, String>(0)).map_err(err)?;
+        for row in rows {
+            if let Some(state) = state_of(Some(row.map_err(err)?))? {
+                f(state);
+            }
+        }
+        Ok(())
+    }
+
     fn outbox_counts(&mut self) -> Result<Vec<(Status, u64)>> {
         let mut q = self
             .conn

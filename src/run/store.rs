@@ -179,6 +179,23 @@ pub trait Store: Send {
     /// Every outbox row, by due time then key: (key, delivery, status, reply).
     fn outbox(&mut self) -> Result<Vec<(String, Delivery, Status, Option<String>)>>;
 
+    /// The latest `n` records, newest first: (at, customer, playbook, kind, detail).
+    fn recent_records(
+        &mut self,
+        n: usize,
+    ) -> Result<
+        Vec<(
+            DateTime<Utc>,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+        )>,
+    >;
+
+    /// Calls `f` with every customer who has a timer (a full scan).
+    fn each_waiting(&mut self, f: &mut dyn FnMut(CustomerState)) -> Result<()>;
+
     /// Deliveries by status.
     fn outbox_counts(&mut self) -> Result<Vec<(Status, u64)>>;
 }
