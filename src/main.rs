@@ -105,6 +105,20 @@ enum Command {
         #[arg(long)]
         db: Option<PathBuf>,
     },
+    /// Try a delivery again (by key, or every dead one), or let a quarantined customer run again.
+    Retry {
+        /// The idempotency key of a dead, unknown or failed delivery.
+        key: Option<String>,
+        #[arg(long)]
+        all_dead: bool,
+        /// A quarantined customer.
+        #[arg(long)]
+        customer: Option<String>,
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
     /// Explain a lint rule; without a rule, list them all.
     Explain { rule: Option<String> },
 }
@@ -158,6 +172,19 @@ fn main() -> ExitCode {
                 ImportWhat::Events => command::run::What::Events,
             },
             &file,
+        ),
+        Command::Retry {
+            key,
+            all_dead,
+            customer,
+            project,
+            db,
+        } => command::run::retry(
+            &project,
+            db.as_deref(),
+            key.as_deref(),
+            all_dead,
+            customer.as_deref(),
         ),
         Command::Status { project, db } => command::run::status(
             &project.unwrap_or_else(|| PathBuf::from(".")),

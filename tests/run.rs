@@ -514,3 +514,69 @@ fn a_runner_killed_at_random_moments_loses_nothing_and_repeats_only_by_key() {
         0
     );
 }
+
+/// A customer whose stored state cannot be read stops alone (quarantined,
+/// listed, its event kept); the others go on; after a fix it runs again.
+#[test]
+fn a_customer_that_cannot_be_advanced_is_quarantined_and_the_rest_go_on() {
+    let dir = scratch("quarantine");
+    std::fs::write(dir.join("tend.toml"), RUN_TOML).unwrap();
+    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
+    std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
+    let (linted, program) = tend::command::sim::runnable(&dir).unwrap();
+    let config = linted.checked.as_ref().unwrap().config.clone();
+    let now = t("2026-12-03T12:00:00+08:00");
+    let db = dir.join("tend.db");
+    let mut runner = Runner::new(&program, &config, &dir, Sqlite::open(&db).unwrap(), now).unwrap();
+    for id in ["c1", "c2"] {
+        let attrs = [("name", tend::value::Value::str("小林"))]
+            .into_iter()
+            .collect();
+        runner.put_customer(id, attrs, now).unwrap();
+    }
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let good: String = conn
+        .query_row("SELECT state FROM customers WHERE id = 'c1'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    conn.execute(
+        "UPDATE customers SET state = '{\"format\":1,\"id\":' WHERE id = 'c1'",
+        [],
+    )
+    .unwrap();
+    let event = |c: &str| {
+        format!(
+            r#"{{"id":"e-{c}","name":"order.paid","customer":"{c}","at":"2026-12-03T11:00:00+08:00","data":{{"order_id":"A1"}}}}"#
+        )
+    };
+    let (e1, e2) = (event("c1"), event("c2"));
+    runner.accept(&[&e1, &e2]).unwrap();
+    runner.work(now).unwrap();
+    runner.dispatch(now).unwrap();
+    let sent: Vec<String> = runner
+        .store
+        .outbox()
+        .unwrap()
+        .iter()
+        .map(|r| r.1.customer.as_deref().unwrap().to_string())
+        .collect();
+    assert_eq!(sent, ["c2"]);
+    let stopped = runner.store.quarantined().unwrap();
+    assert_eq!(stopped.len(), 1);
+    assert_eq!(stopped[0].0, "c1");
+    assert!(
+        stopped[0].1.contains("stored customer state"),
+        "{}",
+        stopped[0].1
+    );
+    // Nothing is due for it while it is stopped, so the runner does not spin.
+    runner.work(now + Duration::seconds(1)).unwrap();
+    // The fix (here: the state repaired), then `tend retry --customer c1`.
+    conn.execute("UPDATE customers SET state = ?1 WHERE id = 'c1'", [&good])
+        .unwrap();
+    assert!(runner.store.release("c1").unwrap());
+    runner.work(now + Duration::seconds(2)).unwrap();
+    runner.dispatch(now + Duration::seconds(2)).unwrap();
+    assert_eq!(runner.store.outbox().unwrap().len(), 2);
+}

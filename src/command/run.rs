@@ -126,6 +126,48 @@ pub fn import(project: &Path, db: Option<&Path>, what: What, file: &Path) -> Res
     Ok(())
 }
 
+/// `tend retry`: a delivery by key, every dead one, or a quarantined customer's work.
+pub fn retry(
+    project: &Path,
+    db: Option<&Path>,
+    key: Option<&str>,
+    all_dead: bool,
+    customer: Option<&str>,
+) -> Result<(), Error> {
+    let (linted, _) = super::sim::runnable(project)?;
+    let config = linted
+        .checked
+        .as_ref()
+        .map(|c| c.config.clone())
+        .unwrap_or_default();
+    let (_, db) = places(project, db, &config)?;
+    let mut store = Sqlite::open(&db).map_err(failed)?;
+    let text = match (key, all_dead, customer) {
+        (Some(k), false, None) => match store.requeue(Some(k), now()).map_err(failed)? {
+            0 => {
+                return Err(Error::Usage(format!(
+                    "no dead, unknown or failed delivery has the key `{k}`"
+                )))
+            }
+            _ => format!("{k} will be tried again\n"),
+        },
+        (None, true, None) => format!(
+            "{} dead deliveries will be tried again\n",
+            store.requeue(None, now()).map_err(failed)?
+        ),
+        (None, false, Some(c)) => match store.release(c).map_err(failed)? {
+            true => format!("customer `{c}` runs again\n"),
+            false => return Err(Error::Usage(format!("customer `{c}` is not quarantined"))),
+        },
+        _ => {
+            return Err(Error::Usage(
+                "give one of KEY, --all-dead or --customer ID".into(),
+            ))
+        }
+    };
+    emit(|out| out.write_all(text.as_bytes()))
+}
+
 /// `tend status`: the outbox by status, deliveries that need a person
 /// (dead or unknown, with the far side's reply), and customers waiting.
 pub fn status(project: &Path, db: Option<&Path>) -> Result<(), Error> {
@@ -189,6 +231,13 @@ pub fn status(project: &Path, db: Option<&Path>) -> Result<(), Error> {
         text.push_str("\ncustomers in a playbook\n");
         for ((playbook, step), n) in &waiting {
             text.push_str(&format!("  {:<24} {:<20} {n:>8}\n", playbook, step));
+        }
+    }
+    let stopped = store.quarantined().map_err(failed)?;
+    if !stopped.is_empty() {
+        text.push_str("\nquarantined (fix, then `tend retry --customer ID`)\n");
+        for (id, why) in stopped {
+            text.push_str(&format!("  {id}: {}\n", crate::printable::printable(&why)));
         }
     }
     let recent = store.recent_records(10).map_err(failed)?;

@@ -213,7 +213,25 @@ impl<S: Store> Runner<S> {
                 return Ok(n);
             }
             n += claimed.len();
-            let done: Vec<Done> = claimed.into_iter().map(|w| self.advance(w, now)).collect();
+            let mut done = Vec::with_capacity(claimed.len());
+            for w in claimed {
+                let customer = w.customer.clone();
+                // One customer whose step fails stops alone: the runner never
+                // crash-loops on it, and its state and inputs wait for a fix.
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.advance(w, now)
+                })) {
+                    Ok(d) => done.push(d),
+                    Err(panic) => {
+                        let why = panic
+                            .downcast_ref::<String>()
+                            .map(String::as_str)
+                            .or_else(|| panic.downcast_ref::<&str>().copied())
+                            .unwrap_or("the engine failed");
+                        self.store.quarantine(&customer, why, now)?;
+                    }
+                }
+            }
             self.store.commit(done)?;
         }
     }

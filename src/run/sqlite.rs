@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS customers (
     next_wake INTEGER,
     advanced_to INTEGER,
     lease_until INTEGER,
-    dnc INTEGER NOT NULL DEFAULT 0
+    dnc INTEGER NOT NULL DEFAULT 0,
+    quarantined TEXT            -- why its work stopped; NULL when it runs
 );
 CREATE INDEX IF NOT EXISTS customers_due ON customers (next_wake) WHERE next_wake IS NOT NULL;
 CREATE TABLE IF NOT EXISTS events (
@@ -237,7 +238,8 @@ impl Store for Sqlite {
         {
             let mut due = tx
                 .prepare_cached(
-                    "SELECT id FROM customers WHERE next_wake <= ?1 AND (lease_until IS NULL OR lease_until < ?1)
+                    "SELECT id FROM customers WHERE next_wake <= ?1 AND quarantined IS NULL
+                     AND (lease_until IS NULL OR lease_until < ?1)
                      ORDER BY next_wake LIMIT ?2",
                 )
                 .map_err(err)?;
@@ -250,7 +252,8 @@ impl Store for Sqlite {
             let mut waiting = tx
                 .prepare_cached(
                     "SELECT DISTINCT e.customer FROM events e LEFT JOIN customers c ON c.id = e.customer
-                     WHERE e.handled = 0 AND e.at <= ?1 AND (c.lease_until IS NULL OR c.lease_until < ?1)
+                     WHERE e.handled = 0 AND e.at <= ?1 AND c.quarantined IS NULL
+                     AND (c.lease_until IS NULL OR c.lease_until < ?1)
                      LIMIT ?2",
                 )
                 .map_err(err)?;
@@ -297,9 +300,21 @@ impl Store for Sqlite {
                 let inputs = rows
                     .collect::<std::result::Result<Vec<_>, _>>()
                     .map_err(err)?;
+                let state = match state_of(state) {
+                    Ok(s) => s,
+                    // Its own state cannot be read: this customer stops, the others go on.
+                    Err(e) => {
+                        tx.execute(
+                            "UPDATE customers SET quarantined = ?2, lease_until = NULL WHERE id = ?1",
+                            params![id, e.0],
+                        )
+                        .map_err(err)?;
+                        continue;
+                    }
+                };
                 out.push(Work {
                     customer: id.clone(),
-                    state: state_of(state)?,
+                    state,
                     advanced_to: advanced.map(instant),
                     inputs,
                 });
@@ -374,17 +389,17 @@ impl Store for Sqlite {
     }
 
     fn next_due(&mut self) -> Result<Option<DateTime<Utc>>> {
-        let t: Option<i64> = self
-            .conn
-            .query_row("SELECT MIN(next_wake) FROM customers", [], |r| r.get(0))
-            .map_err(err)?;
-        let e: Option<i64> = self
-            .conn
-            .query_row("SELECT MIN(at) FROM events WHERE handled = 0", [], |r| {
-                r.get(0)
-            })
-            .map_err(err)?;
-        Ok([t, e].into_iter().flatten().min().map(instant))
+        let mut next = Vec::with_capacity(3);
+        for q in [
+            "SELECT MIN(next_wake) FROM customers WHERE quarantined IS NULL",
+            "SELECT MIN(e.at) FROM events e LEFT JOIN customers c ON c.id = e.customer
+             WHERE e.handled = 0 AND c.quarantined IS NULL",
+            "SELECT MIN(next_attempt) FROM outbox WHERE status IN ('pending', 'failed')",
+        ] {
+            let t: Option<i64> = self.conn.query_row(q, [], |r| r.get(0)).map_err(err)?;
+            next.extend(t);
+        }
+        Ok(next.into_iter().min().map(instant))
     }
 
     fn claim_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>> {
@@ -476,6 +491,62 @@ impl Store for Sqlite {
         .map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(rows.len())
+    }
+
+    fn quarantine(&mut self, customer: &str, why: &str, at: DateTime<Utc>) -> Result<()> {
+        let tx = self.write()?;
+        tx.execute(
+            "INSERT INTO customers (id, quarantined) VALUES (?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET quarantined = ?2, lease_until = NULL",
+            params![customer, why],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "INSERT INTO records (at, customer, playbook, kind, detail) VALUES (?1, ?2, NULL, 'failed', ?3)",
+            params![secs(at), customer, format!("quarantined: {why}")],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    fn release(&mut self, customer: &str) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE customers SET quarantined = NULL WHERE id = ?1 AND quarantined IS NOT NULL",
+                [customer],
+            )
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+
+    fn requeue(&mut self, key: Option<&str>, at: DateTime<Utc>) -> Result<usize> {
+        let n = match key {
+            Some(k) => self.conn.execute(
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = ?2, updated = ?2
+                 WHERE key = ?1 AND status IN ('dead', 'unknown', 'failed')",
+                params![k, secs(at)],
+            ),
+            None => self.conn.execute(
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt = ?1, updated = ?1 WHERE status = 'dead'",
+                params![secs(at)],
+            ),
+        }
+        .map_err(err)?;
+        Ok(n)
+    }
+
+    fn quarantined(&mut self) -> Result<Vec<(String, String)>> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT id, quarantined FROM customers WHERE quarantined IS NOT NULL ORDER BY id",
+            )
+            .map_err(err)?;
+        let rows = q
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(err)?;
+        rows.collect::<std::result::Result<_, _>>().map_err(err)
     }
 
     fn do_not_contact(&mut self, customer: &str) -> Result<bool> {

@@ -153,7 +153,7 @@ pub trait Store: Send {
     /// Commits the work of many customers in one transaction and releases their leases.
     fn commit(&mut self, done: Vec<Done>) -> Result<()>;
 
-    /// The earliest instant some customer's timer is due.
+    /// The earliest instant anything is due: a timer, an input, a delivery.
     fn next_due(&mut self) -> Result<Option<DateTime<Utc>>>;
 
     /// Claims up to `limit` deliveries due at `now` (pending, or failed and
@@ -166,6 +166,18 @@ pub trait Store: Send {
     /// After a crash: deliveries left `sending`. Those whose adapter dedupes
     /// by key go back to pending; the others become `unknown`.
     fn recover(&mut self, dedupes: &dyn Fn(&str) -> bool) -> Result<usize>;
+
+    /// Stops a customer's work (its state and inputs kept), with a record saying why.
+    fn quarantine(&mut self, customer: &str, why: &str, at: DateTime<Utc>) -> Result<()>;
+
+    /// Lets a quarantined customer's work run again; says whether it was quarantined.
+    fn release(&mut self, customer: &str) -> Result<bool>;
+
+    /// Tries a dead, unknown or failed delivery again now (`None`: every dead one).
+    fn requeue(&mut self, key: Option<&str>, at: DateTime<Utc>) -> Result<usize>;
+
+    /// Quarantined customers and why.
+    fn quarantined(&mut self) -> Result<Vec<(String, String)>>;
 
     /// Whether a customer is marked do-not-contact now (checked before every attempt).
     fn do_not_contact(&mut self, customer: &str) -> Result<bool>;
