@@ -334,6 +334,30 @@ fn tend_run_takes_events_over_http_delivers_once_and_remembers_across_restarts()
     assert_eq!(lines[0]["text"], "小林，订单 A1 收到啦");
     assert_eq!(lines[0]["customer"], "c1");
     assert_eq!(lines[0]["key"].as_str().unwrap().len(), 32);
+    // The customer as the API shows them.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let get = |path: &str| {
+        let mut r = agent
+            .get(format!("{base}{path}"))
+            .header("Authorization", "Bearer s3cret")
+            .call()
+            .unwrap();
+        let status = r.status().as_u16();
+        (
+            status,
+            serde_json::from_str::<serde_json::Value>(&r.body_mut().read_to_string().unwrap())
+                .unwrap(),
+        )
+    };
+    let (status, c1) = get("/v1/customers/c1");
+    assert_eq!(status, 200, "{c1}");
+    assert_eq!(c1["attributes"]["name"], "小林");
+    assert_eq!(c1["deliveries"][0]["status"], "sent");
+    assert_eq!(c1["deliveries"][0]["text"], "小林，订单 A1 收到啦");
+    assert_eq!(get("/v1/customers/nobody").0, 404);
     // SIGTERM: a clean stop.
     unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
     assert!(child.0.wait().unwrap().success());

@@ -1,5 +1,5 @@
-//! `file`: appends each delivery to `path` as one JSON line, flushed to disk
-//! before the attempt counts as sent.
+//! `file`: appends each delivery to `path` as one JSON line; a batch is
+//! flushed to disk (one fsync) before any of it counts as sent.
 
 use super::{wire, Attempt, Channel};
 use crate::engine::Delivery;
@@ -39,13 +39,19 @@ impl Channel for File {
         let mut line = wire(key, d).to_string();
         line.push('\n');
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        match out.write_all(line.as_bytes()).and_then(|_| out.sync_data()) {
+        match out.write_all(line.as_bytes()) {
             Ok(()) => Attempt::Sent(format!("appended to {}", self.path.display())),
             Err(e) => Attempt::Retry {
                 reply: format!("cannot append to {}: {e}", self.path.display()),
                 after: None,
             },
         }
+    }
+
+    fn flush(&self) -> Result<(), String> {
+        let out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        out.sync_data()
+            .map_err(|e| format!("cannot flush {}: {e}", self.path.display()))
     }
 
     fn dedupes(&self) -> bool {

@@ -33,6 +33,12 @@ pub trait Channel: Send + Sync {
     /// Whether the far side drops a repeat of a key: then a delivery cut off
     /// mid-attempt by a crash is tried again; otherwise it is `unknown`.
     fn dedupes(&self) -> bool;
+
+    /// Makes the attempts since the last call durable; called after each
+    /// batch, before any of them counts as sent (an error retries them).
+    fn flush(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The adapter of a channel, from its tend.toml table; settings written

@@ -31,6 +31,10 @@ pub enum Request {
         oneshot::Sender<Result<Option<String>, String>>,
     ),
     Health(oneshot::Sender<Result<(), String>>),
+    View(
+        String,
+        oneshot::Sender<Result<Option<serde_json::Value>, String>>,
+    ),
 }
 
 #[derive(Clone)]
@@ -43,7 +47,7 @@ pub struct Api {
 pub fn router(api: Api, max_body: usize) -> Router {
     Router::new()
         .route("/v1/events", post(events))
-        .route("/v1/customers/{id}", put(customer))
+        .route("/v1/customers/{id}", put(customer).get(view))
         .route("/healthz", get(health))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(api)
@@ -160,6 +164,23 @@ async fn customer(
     match ask(&api, |tx| Request::Customer(id, text, tx)).await {
         Ok(None) => StatusCode::NO_CONTENT.into_response(),
         Ok(Some(mistake)) => problem(StatusCode::UNPROCESSABLE_ENTITY, &mistake),
+        Err(resp) => resp,
+    }
+}
+
+async fn view(State(api): State<Api>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if !authorised(&api, &headers) {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "send `Authorization: Bearer TOKEN` with the runner's TEND_API_TOKEN",
+        );
+    }
+    match ask(&api, |tx| Request::View(id.clone(), tx)).await {
+        Ok(Some(v)) => (StatusCode::OK, Json(v)).into_response(),
+        Ok(None) => problem(
+            StatusCode::NOT_FOUND,
+            &format!("no customer `{id}` in the store"),
+        ),
         Err(resp) => resp,
     }
 }

@@ -9,6 +9,7 @@ pub mod http;
 pub mod serve;
 pub mod sqlite;
 pub mod store;
+pub mod view;
 
 use crate::channels::{self, Attempt, Channel};
 use crate::config::Config;
@@ -26,7 +27,7 @@ use store::{Accepted, Done, Incoming, Settled, Status, Store, StoreError};
 /// Customers claimed and committed together: one transaction's worth.
 pub const BATCH: usize = 256;
 /// Deliveries attempted between commits.
-const DELIVERY_BATCH: usize = 64;
+const DELIVERY_BATCH: usize = 256;
 /// How long a claim on a customer holds if its runner stops mid-work.
 const LEASE: i64 = 60;
 
@@ -301,6 +302,7 @@ impl<S: Store> Runner<S> {
             }
             n += rows.len();
             let mut settled = Vec::with_capacity(rows.len());
+            let mut attempts = Vec::with_capacity(rows.len());
             for row in rows {
                 let customer = row.delivery.customer.as_deref().unwrap_or("");
                 // An opt-out since the row was queued stops it.
@@ -315,7 +317,26 @@ impl<S: Store> Runner<S> {
                         )),
                     }
                 };
-                settled.push(self.settle(row.key, row.attempts, attempt, now));
+                attempts.push((row.key, row.attempts, row.delivery.channel, attempt));
+            }
+            // Durable at the far side before the store says sent.
+            let mut unflushed: HashMap<&str, String> = HashMap::new();
+            for (name, ch) in &self.channels {
+                if attempts.iter().any(|a| &*a.2 == name.as_str()) {
+                    if let Err(e) = ch.flush() {
+                        unflushed.insert(name.as_str(), e);
+                    }
+                }
+            }
+            for (key, tries, channel, attempt) in attempts {
+                let attempt = match (attempt, unflushed.get(&*channel)) {
+                    (Attempt::Sent(_), Some(e)) => Attempt::Retry {
+                        reply: e.clone(),
+                        after: None,
+                    },
+                    (a, _) => a,
+                };
+                settled.push(self.settle(key, tries, attempt, now));
             }
             self.store.settle(&settled, now)?;
         }
@@ -353,6 +374,34 @@ impl<S: Store> Runner<S> {
                 }
             }
         }
+    }
+
+    /// `GET /v1/customers/{id}`: the customer, their enrollments, and their
+    /// latest deliveries and records; `None` for a customer not stored.
+    pub fn view(&mut self, id: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let Some(state) = self.store.customer(id)? else {
+            return Ok(None);
+        };
+        let zone = self.engine.policy().zone;
+        let at = |t: DateTime<Utc>| t.with_timezone(&zone).to_rfc3339();
+        let mut v = view::customer(&state, zone);
+        let (sent, records) = self.store.history(id, 20)?;
+        v["deliveries"] = sent
+            .iter()
+            .map(|(key, d, status)| {
+                serde_json::json!({
+                    "key": key, "at": at(d.at), "playbook": &*d.playbook, "channel": &*d.channel,
+                    "text": d.text.as_deref(), "status": status.name(),
+                })
+            })
+            .collect();
+        v["records"] = records
+            .iter()
+            .map(|(t, playbook, kind, detail)| {
+                serde_json::json!({ "at": at(*t), "playbook": playbook, "kind": kind, "detail": detail })
+            })
+            .collect();
+        Ok(Some(v))
     }
 
     pub fn schema(&self) -> &Schema {

@@ -178,6 +178,12 @@ fn handle<S: Store>(runner: &mut Runner<S>, req: Request) {
             };
             let _ = reply.send(result);
         }
+        Request::View(id, reply) => {
+            let _ = reply.send(runner.view(&id).map_err(|e| {
+                eprintln!("error: {e}");
+                e.to_string()
+            }));
+        }
         Request::Health(reply) => {
             let _ = reply.send(runner.next_due().map(|_| ()).map_err(|e| e.to_string()));
         }

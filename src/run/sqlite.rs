@@ -641,6 +641,48 @@ impl Store for Sqlite {
         rows.collect::<std::result::Result<_, _>>().map_err(err)
     }
 
+    #[allow(clippy::type_complexity)]
+    fn history(
+        &mut self,
+        customer: &str,
+        n: usize,
+    ) -> Result<(
+        Vec<(String, crate::engine::Delivery, Status)>,
+        Vec<(DateTime<Utc>, Option<String>, String, String)>,
+    )> {
+        let mut q = self
+            .conn
+            .prepare("SELECT key, delivery, status FROM outbox WHERE customer = ?1 ORDER BY due DESC, key LIMIT ?2")
+            .map_err(err)?;
+        let rows = q
+            .query_map(params![customer, n as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(err)?;
+        let mut sent = Vec::new();
+        for row in rows {
+            let (key, json, status) = row.map_err(err)?;
+            let d = serde_json::from_str(&json)
+                .map_err(|e| StoreError(format!("outbox row {key}: {e}")))?;
+            sent.push((key, d, Status::parse(&status).unwrap_or(Status::Unknown)));
+        }
+        let mut q = self
+            .conn
+            .prepare("SELECT at, playbook, kind, detail FROM records WHERE customer = ?1 ORDER BY id DESC LIMIT ?2")
+            .map_err(err)?;
+        let rows = q
+            .query_map(params![customer, n as i64], |r| {
+                Ok((instant(r.get(0)?), r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .map_err(err)?;
+        let records = rows.collect::<std::result::Result<_, _>>().map_err(err)?;
+        Ok((sent, records))
+    }
+
     fn each_waiting(&mut self, f: &mut dyn FnMut(CustomerState)) -> Result<()> {
         let mut q = self
             .conn

@@ -205,6 +205,17 @@ pub trait Store: Send {
         )>,
     >;
 
+    /// One customer's latest `n` deliveries (key, delivery, status) and records, newest first.
+    #[allow(clippy::type_complexity)]
+    fn history(
+        &mut self,
+        customer: &str,
+        n: usize,
+    ) -> Result<(
+        Vec<(String, Delivery, Status)>,
+        Vec<(DateTime<Utc>, Option<String>, String, String)>,
+    )>;
+
     /// Calls `f` with every customer who has a timer (a full scan).
     fn each_waiting(&mut self, f: &mut dyn FnMut(CustomerState)) -> Result<()>;
 
