@@ -604,3 +604,77 @@ fn a_customer_that_cannot_be_advanced_is_quarantined_and_the_rest_go_on() {
     runner.dispatch(now + Duration::seconds(2)).unwrap();
     assert_eq!(runner.store.outbox().unwrap().len(), 2);
 }
+
+/// A message handed to its adapter late, inside its quiet hours, waits for
+/// them to end (recorded `late`); one queued before an opt-out is never sent.
+#[test]
+fn a_late_hand_over_waits_for_quiet_hours_and_an_opt_out_stops_what_was_queued() {
+    let dir = scratch("late");
+    let toml = RUN_TOML.replace(
+        "[channels.wecom]",
+        "[limits]\nquiet = \"21:00..08:00\"\n\n[events.\"contact.blocked\"]\n\n[channels.wecom]",
+    );
+    std::fs::write(dir.join("tend.toml"), toml).unwrap();
+    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
+    std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
+    let (linted, program) = tend::command::sim::runnable(&dir).unwrap();
+    let config = linted.checked.as_ref().unwrap().config.clone();
+    let eight_pm = t("2026-12-03T20:00:00+08:00");
+    let mut runner =
+        Runner::new(&program, &config, &dir, Sqlite::memory().unwrap(), eight_pm).unwrap();
+    let paid = |c: &str| {
+        format!(
+            r#"{{"id":"p-{c}","name":"order.paid","customer":"{c}","at":"2026-12-03T20:00:00+08:00","data":{{"order_id":"A1"}},"attributes":{{"name":"小林"}}}}"#
+        )
+    };
+    let (p1, p2) = (paid("c1"), paid("c2"));
+    let blocked = r#"{"id":"b-c2","name":"contact.blocked","customer":"c2","at":"2026-12-03T20:30:00+08:00"}"#;
+    runner.accept(&[&p1, &p2, blocked]).unwrap();
+    // Admitted at 20:00, outside quiet hours; the adapter is reached only at 22:00.
+    runner.work(eight_pm).unwrap();
+    runner.work(t("2026-12-03T20:30:00+08:00")).unwrap();
+    runner.dispatch(t("2026-12-03T22:00:00+08:00")).unwrap();
+    let status = |runner: &mut Runner<Sqlite>| -> Vec<(String, Status)> {
+        runner
+            .store
+            .outbox()
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.1.customer.as_deref().unwrap().to_string(), r.2))
+            .collect()
+    };
+    let mut now = status(&mut runner);
+    now.sort();
+    assert_eq!(
+        now,
+        [
+            ("c1".to_string(), Status::Pending),
+            ("c2".to_string(), Status::Dead)
+        ]
+    );
+    assert_eq!(
+        runner.next_due().unwrap(),
+        Some(t("2026-12-04T08:00:00+08:00"))
+    );
+    let kinds: Vec<String> = runner
+        .store
+        .recent_records(20)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.3)
+        .collect();
+    assert!(kinds.contains(&"late".to_string()), "{kinds:?}");
+    assert!(kinds.contains(&"suppressed".to_string()), "{kinds:?}");
+    runner.dispatch(t("2026-12-04T08:00:00+08:00")).unwrap();
+    let mut now = status(&mut runner);
+    now.sort();
+    assert_eq!(
+        now,
+        [
+            ("c1".to_string(), Status::Sent),
+            ("c2".to_string(), Status::Dead)
+        ]
+    );
+    let sent = std::fs::read_to_string(dir.join("out/sent.jsonl")).unwrap();
+    assert_eq!(sent.lines().count(), 1);
+}

@@ -222,6 +222,7 @@ record_kinds! {
     Failed => "failed",
     Unconsumed => "unconsumed",
     SkippedFire => "skipped-fire",
+    Late => "late",
 }
 
 impl Serialize for RecordKind {

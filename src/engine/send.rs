@@ -43,15 +43,7 @@ impl Engine {
             Text::Inline(_) if ch.touchpoint.is_one_to_many() => (None, Kind::Content),
             Text::Inline(_) => (None, Kind::Service),
         };
-        // The playbook's, the project's and the channel's quiet hours.
-        let quiet: Vec<(Tz, crate::program::Quiet)> = [
-            pb.quiet.map(|q| (zone, q)),
-            self.policy.limits.quiet.map(|q| (czone, q)),
-            ch.quiet.map(|q| (czone, q)),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let quiet = self.quiet_of(c, pb, ch);
         let caps = if ch.touchpoint.is_one_to_one() {
             self.caps(pb, ch, kind, zone, czone)
         } else {
@@ -349,6 +341,44 @@ impl Engine {
                 ctx.out.push(Effect::Deliver(d));
             }
             Err(e) => self.record(ctx, c, Some(pb.name), RecordKind::RenderError, e),
+        }
+    }
+}
+
+impl Engine {
+    /// The quiet hours a send is held by: the playbook's (enrollment zone),
+    /// tend.toml's `[limits]` and the channel's (customer zone).
+    fn quiet_of(
+        &self,
+        c: &CustomerState,
+        pb: &Playbook,
+        ch: &crate::program::Channel,
+    ) -> Vec<(Tz, crate::program::Quiet)> {
+        let (zone, czone) = (self.zone(c, pb), self.customer_zone(c));
+        [
+            pb.quiet.map(|q| (zone, q)),
+            self.policy.limits.quiet.map(|q| (czone, q)),
+            ch.quiet.map(|q| (czone, q)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// The quiet hours of a delivery this engine emitted for `c`, for a
+    /// runner handing it over late (grants and tasks have none).
+    pub fn quiet_for(
+        &self,
+        c: &CustomerState,
+        d: &super::Delivery,
+    ) -> Vec<(Tz, crate::program::Quiet)> {
+        let pb = self
+            .versions
+            .iter()
+            .find(|p| p.name == d.playbook && p.version == d.version);
+        match (pb, self.policy.channel(&d.channel)) {
+            (Some(pb), Some(ch)) if ch.touchpoint.is_message() => self.quiet_of(c, pb, ch),
+            _ => Vec::new(),
         }
     }
 }

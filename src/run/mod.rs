@@ -277,7 +277,10 @@ impl<S: Store> Runner<S> {
         let mut records = Vec::new();
         for e in out {
             match e {
-                Effect::Deliver(d) => deliveries.push(d),
+                Effect::Deliver(d) => {
+                    let quiet = self.engine.quiet_for(&state, &d);
+                    deliveries.push((d, quiet));
+                }
                 Effect::Record(r) => records.push(r),
                 Effect::Reached(_) => {}
             }
@@ -303,19 +306,55 @@ impl<S: Store> Runner<S> {
             n += rows.len();
             let mut settled = Vec::with_capacity(rows.len());
             let mut attempts = Vec::with_capacity(rows.len());
+            // What the dispatcher itself records: late hand-overs, opt-outs since queued.
+            let mut late = Vec::new();
             for row in rows {
                 let customer = row.delivery.customer.as_deref().unwrap_or("");
-                // An opt-out since the row was queued stops it.
-                let attempt = if !customer.is_empty() && self.store.do_not_contact(customer)? {
-                    Attempt::Dead("not sent: the customer opted out after it was queued".into())
-                } else {
-                    match self.channels.get(&*row.delivery.channel) {
-                        Some(ch) => ch.deliver(&row.key, &row.delivery),
-                        None => Attempt::Dead(format!(
-                            "channel `{}` is no longer in tend.toml",
-                            row.delivery.channel
-                        )),
+                // An opt-out since the row was queued stops it, whatever else holds it.
+                if !customer.is_empty() && self.store.do_not_contact(customer)? {
+                    late.push(crate::engine::Record {
+                        at: now,
+                        customer: row.delivery.customer.clone(),
+                        playbook: Some(row.delivery.playbook),
+                        kind: crate::engine::RecordKind::Suppressed,
+                        detail: format!("{} queued before the customer opted out", row.key).into(),
+                    });
+                    let dead = Attempt::Dead(
+                        "not sent: the customer opted out after it was queued".into(),
+                    );
+                    attempts.push((row.key, row.attempts, row.delivery.channel, dead));
+                    continue;
+                }
+                // Handed over late (an outage, retries) into its quiet hours: held until they end.
+                if now > row.delivery.at && !row.quiet.is_empty() {
+                    let allowed = crate::engine::time::after_quiet(now, &row.quiet);
+                    if allowed > now {
+                        late.push(crate::engine::Record {
+                            at: now,
+                            customer: row.delivery.customer.clone(),
+                            playbook: Some(row.delivery.playbook),
+                            kind: crate::engine::RecordKind::Late,
+                            detail: format!(
+                                "{} held until its quiet hours end at {allowed}",
+                                row.key
+                            )
+                            .into(),
+                        });
+                        settled.push(Settled {
+                            key: row.key,
+                            status: Status::Pending,
+                            reply: "held: handed over late, inside quiet hours".into(),
+                            next_attempt: Some(allowed),
+                        });
+                        continue;
                     }
+                }
+                let attempt = match self.channels.get(&*row.delivery.channel) {
+                    Some(ch) => ch.deliver(&row.key, &row.delivery),
+                    None => Attempt::Dead(format!(
+                        "channel `{}` is no longer in tend.toml",
+                        row.delivery.channel
+                    )),
                 };
                 attempts.push((row.key, row.attempts, row.delivery.channel, attempt));
             }
@@ -339,6 +378,9 @@ impl<S: Store> Runner<S> {
                 settled.push(self.settle(key, tries, attempt, now));
             }
             self.store.settle(&settled, now)?;
+            if !late.is_empty() {
+                self.store.record(&late)?;
+            }
         }
     }
 

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt INTEGER NOT NULL,
+    quiet TEXT NOT NULL DEFAULT '',
     reply TEXT,
     updated INTEGER NOT NULL
 );
@@ -337,8 +338,8 @@ impl Store for Sqlite {
                 .map_err(err)?;
             let mut out = tx
                 .prepare_cached(
-                    "INSERT INTO outbox (key, customer, playbook, channel, due, delivery, status, next_attempt, updated)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?5, ?7) ON CONFLICT (key) DO NOTHING",
+                    "INSERT INTO outbox (key, customer, playbook, channel, due, delivery, status, next_attempt, updated, quiet)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?5, ?7, ?8) ON CONFLICT (key) DO NOTHING",
                 )
                 .map_err(err)?;
             let mut record = tx
@@ -359,7 +360,7 @@ impl Store for Sqlite {
                 for id in &d.handled {
                     handled.execute([id]).map_err(err)?;
                 }
-                for x in &d.deliveries {
+                for (x, quiet) in &d.deliveries {
                     let json = serde_json::to_string(x).map_err(err)?;
                     out.execute(params![
                         x.key().to_string(),
@@ -368,7 +369,8 @@ impl Store for Sqlite {
                         &*x.channel,
                         secs(x.at),
                         json,
-                        now
+                        now,
+                        quiet_text(quiet)
                     ])
                     .map_err(err)?;
                 }
@@ -411,7 +413,7 @@ impl Store for Sqlite {
                     "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated = ?1
                      WHERE key IN (SELECT key FROM outbox WHERE status IN ('pending', 'failed') AND next_attempt <= ?1
                                    ORDER BY next_attempt LIMIT ?2)
-                     RETURNING key, delivery, attempts",
+                     RETURNING key, delivery, attempts, quiet",
                 )
                 .map_err(err)?;
             let rows = claim
@@ -420,22 +422,42 @@ impl Store for Sqlite {
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
                         r.get::<_, u32>(2)?,
+                        r.get::<_, String>(3)?,
                     ))
                 })
                 .map_err(err)?;
             for row in rows {
-                let (key, json, attempts) = row.map_err(err)?;
+                let (key, json, attempts, quiet) = row.map_err(err)?;
                 let delivery = serde_json::from_str(&json)
                     .map_err(|e| StoreError(format!("outbox row {key}: {e}")))?;
                 out.push(Outgoing {
                     key,
                     delivery,
                     attempts,
+                    quiet: quiet_parse(&quiet),
                 });
             }
         }
         tx.commit().map_err(err)?;
         Ok(out)
+    }
+
+    fn record(&mut self, records: &[crate::engine::Record]) -> Result<()> {
+        let tx = self.write()?;
+        for r in records {
+            tx.execute(
+                "INSERT INTO records (at, customer, playbook, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    secs(r.at),
+                    r.customer.as_deref(),
+                    r.playbook.as_deref(),
+                    r.kind.name(),
+                    r.detail.to_string()
+                ],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
     }
 
     fn settle(&mut self, settled: &[Settled], at: DateTime<Utc>) -> Result<()> {

@@ -62,12 +62,13 @@ pub struct Done {
     pub advanced_to: DateTime<Utc>,
     /// The inputs handled (their ids).
     pub handled: Vec<String>,
-    pub deliveries: Vec<Delivery>,
+    /// Each with the quiet hours that hold it if it is handed over late.
+    pub deliveries: Vec<(Delivery, Quiet)>,
     pub records: Vec<Record>,
 }
 
 /// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Status {
     Pending,
     Sending,
@@ -110,12 +111,36 @@ impl Status {
     }
 }
 
+/// The quiet hours of a delivery: (zone, start, end) in minutes after midnight.
+pub type Quiet = Vec<(chrono_tz::Tz, crate::program::Quiet)>;
+
+/// Quiet hours as stored: `ZONE START END` ranges separated by `;`.
+pub fn quiet_text(q: &Quiet) -> String {
+    q.iter()
+        .map(|(tz, r)| format!("{} {} {}", tz.name(), r.start, r.end))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+pub fn quiet_parse(s: &str) -> Quiet {
+    s.split(';')
+        .filter_map(|part| {
+            let mut it = part.split(' ');
+            let tz = it.next()?.parse().ok()?;
+            let start = it.next()?.parse().ok()?;
+            let end = it.next()?.parse().ok()?;
+            Some((tz, crate::program::Quiet { start, end }))
+        })
+        .collect()
+}
+
 /// A row of the outbox, claimed for an attempt.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub key: String,
     pub delivery: Delivery,
     pub attempts: u32,
+    pub quiet: Quiet,
 }
 
 /// How an attempt ended.
@@ -159,6 +184,9 @@ pub trait Store: Send {
     /// Claims up to `limit` deliveries due at `now` (pending, or failed and
     /// due again), marking them `sending`.
     fn claim_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>>;
+
+    /// Adds records outside a customer's work (the dispatcher's).
+    fn record(&mut self, records: &[Record]) -> Result<()>;
 
     /// Records how attempts ended, in one transaction.
     fn settle(&mut self, settled: &[Settled], at: DateTime<Utc>) -> Result<()>;
