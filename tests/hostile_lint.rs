@@ -1,0 +1,101 @@
+//! Hostile and unusual input to `tend lint`: each case ends in a finding or
+//! a clean result, in bounded time, on a thread with a normal 2 MiB stack
+//! (a recursion without a depth bound aborts the whole test binary).
+
+use tend::project::lint_sources;
+use tend::source::{SourceFile, Sources};
+
+/// A tend.toml with one 1:1 channel and the opt-out event declared;
+/// `extra` is appended (channels, limits).
+fn toml(extra: &str) -> String {
+    format!(
+        r#"timezone = "Asia/Shanghai"
+
+[customer]
+name = "string"
+orders = "int"
+
+[events."order.paid"]
+order_id = "string"
+
+[events."contact.blocked"]
+
+{extra}
+"#
+    )
+}
+
+const WECOM: &str = "[channels.wecom]\ntouchpoint = \"wecom\"\nadapter = \"console\"\n";
+
+/// (rule, line, message) of each finding.
+type Found = Vec<(String, usize, String)>;
+
+/// Lints a tend.toml and one playbook on a thread with a 2 MiB stack.
+fn lint(config: &str, playbook: &str) -> Found {
+    let (config, playbook) = (config.to_string(), playbook.to_string());
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let mut sources = Sources::default();
+            let c = sources.add(SourceFile::new("tend.toml", config));
+            let p = sources.add(SourceFile::new("p.playbook", playbook));
+            let linted = lint_sources(sources, c, &[p]);
+            linted
+                .findings
+                .iter()
+                .map(|f| {
+                    let src = linted.sources.get(f.file);
+                    (
+                        f.rule.to_string(),
+                        src.line_col(f.span.start).0,
+                        f.message.clone(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap()
+        .join()
+        .expect("lint panicked")
+}
+
+fn rules_and_lines(found: &Found) -> Vec<(&str, usize)> {
+    found.iter().map(|(r, l, _)| (r.as_str(), *l)).collect()
+}
+
+const FIVE_LINES: &str = r#"template t { text "{{ customer.name }}" }
+playbook p {
+  trigger event order.paid
+  step s { send wecom t; wait 5m; -> s }
+}
+"#;
+
+#[test]
+fn a_loop_under_a_channel_cap_of_days_per_month_is_a_finding_not_a_crash() {
+    let config = toml(&format!("{WECOM}cap = \"days per month\"\n"));
+    let found = lint(&config, FIVE_LINES);
+    assert_eq!(rules_and_lines(&found), [("cap-exceeded", 4)], "{found:?}");
+    assert!(found[0].2.contains("channel `wecom`'s cap"), "{found:?}");
+}
+
+#[test]
+fn a_one_minute_loop_under_limits_per_day_is_a_finding_not_a_crash() {
+    let config = toml(&format!("[limits]\nper_day = 3\n\n{WECOM}"));
+    let found = lint(&config, &FIVE_LINES.replace("wait 5m", "wait 1m"));
+    assert_eq!(rules_and_lines(&found), [("cap-exceeded", 4)], "{found:?}");
+    assert!(found[0].2.contains("per_day = 3"), "{found:?}");
+}
+
+#[test]
+fn a_chain_of_20000_steps_under_limits_per_week_is_walked_without_a_crash() {
+    let config = toml(&format!("[limits]\nper_week = 10\n\n{WECOM}"));
+    let mut pb = String::from(
+        "template t { text \"{{ customer.name }}\" }\nplaybook p {\n  trigger event order.paid\n",
+    );
+    for i in 0..20_000 {
+        pb.push_str(&format!("  step s{i} {{ send wecom t; wait 1m }}\n"));
+    }
+    pb.push_str("}\n");
+    let found = lint(&config, &pb);
+    // The 11th send (step s10, line 14) is the first over ten a week.
+    assert_eq!(rules_and_lines(&found), [("cap-exceeded", 14)], "{found:?}");
+}
