@@ -99,3 +99,37 @@ fn a_chain_of_20000_steps_under_limits_per_week_is_walked_without_a_crash() {
     // The 11th send (step s10, line 14) is the first over ten a week.
     assert_eq!(rules_and_lines(&found), [("cap-exceeded", 14)], "{found:?}");
 }
+
+/// A playbook that sends one template whose text is `text`.
+fn sending(text: &str) -> String {
+    format!(
+        "template t {{ text \"{text}\" }}\nplaybook p {{\n  trigger event order.paid\n  step s {{ send wecom t }}\n}}\n"
+    )
+}
+
+#[test]
+fn a_template_of_50000_chained_filters_is_a_syntax_finding() {
+    let text = format!("{{{{ customer.name{} }}}}", "|upper".repeat(50_000));
+    let found = lint(&toml(WECOM), &sending(&text));
+    assert_eq!(rules_and_lines(&found), [("syntax", 1)], "{found:?}");
+    assert!(found[0].2.contains("too deeply nested"), "{found:?}");
+}
+
+#[test]
+fn a_template_of_100000_tildes_is_a_syntax_finding() {
+    let text = format!(
+        "{{{{ customer.name{} }}}}",
+        " ~ customer.name".repeat(100_000)
+    );
+    let found = lint(&toml(WECOM), &sending(&text));
+    assert_eq!(rules_and_lines(&found), [("syntax", 1)], "{found:?}");
+    assert!(found[0].2.contains("too deeply nested"), "{found:?}");
+}
+
+#[test]
+fn a_template_tag_of_256_operators_is_read() {
+    // One attribute read and 255 filters.
+    let text = format!("{{{{ customer.name{} }}}}", "|upper".repeat(255));
+    let found = lint(&toml(WECOM), &sending(&text));
+    assert_eq!(rules_and_lines(&found), [], "{found:?}");
+}

@@ -8,6 +8,7 @@ mod lower;
 mod parser;
 pub mod print;
 
+pub use limits::MAX_OPERATORS;
 pub use parser::{Rule, SyntaxParser};
 
 use ast::Span;
