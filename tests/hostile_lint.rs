@@ -133,3 +133,52 @@ fn a_template_tag_of_256_operators_is_read() {
     let found = lint(&toml(WECOM), &sending(&text));
     assert_eq!(rules_and_lines(&found), [], "{found:?}");
 }
+
+/// `n` segments, each testing the one before; a playbook enters the last.
+fn segment_chain(n: usize) -> String {
+    let mut pb = String::from("segment s0 = customer.orders > 1\n");
+    for i in 1..n {
+        pb.push_str(&format!("segment s{i} = customer in s{}\n", i - 1));
+    }
+    pb.push_str(&format!(
+        "template t {{ text \"{{{{ customer.name }}}}\" }}\nplaybook p {{\n  trigger enter s{}\n  step a {{ send wecom t }}\n}}\n",
+        n - 1
+    ));
+    pb
+}
+
+#[test]
+fn segments_may_test_segments_64_deep() {
+    let found = lint(&toml(WECOM), &segment_chain(64));
+    assert_eq!(rules_and_lines(&found), [], "{found:?}");
+}
+
+#[test]
+fn a_chain_of_65_segments_is_an_error_at_the_segment_that_goes_too_deep() {
+    let found = lint(&toml(WECOM), &segment_chain(65));
+    assert_eq!(
+        rules_and_lines(&found),
+        [("type-mismatch", 65)],
+        "{found:?}"
+    );
+    assert_eq!(
+        found[0].2,
+        "segment `s64` tests segments 65 deep (`s64` → `s63` → `s62` → … → `s2` → `s1` → `s0`); \
+         segments may test segments at most 64 deep"
+    );
+}
+
+#[test]
+fn a_chain_of_10000_segments_is_checked_in_linear_time() {
+    let start = std::time::Instant::now();
+    let found = lint(&toml(WECOM), &segment_chain(10_000));
+    let took = start.elapsed();
+    // Only the segment where the chain first goes too deep is reported.
+    assert_eq!(
+        rules_and_lines(&found),
+        [("type-mismatch", 65)],
+        "{found:?}"
+    );
+    // Quadratic checking took minutes here (44 s in a release build).
+    assert!(took.as_secs() < 20, "took {took:?}");
+}
