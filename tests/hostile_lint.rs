@@ -182,3 +182,53 @@ fn a_chain_of_10000_segments_is_checked_in_linear_time() {
     // Quadratic checking took minutes here (44 s in a release build).
     assert!(took.as_secs() < 20, "took {took:?}");
 }
+
+#[test]
+fn human_output_of_20000_findings_in_one_file_takes_linear_time() {
+    let n = 20_000;
+    let text = "# tend: allow(nothing)\n".repeat(n);
+    let mut sources = Sources::default();
+    let c = sources.add(SourceFile::new("tend.toml", toml(WECOM)));
+    let p = sources.add(SourceFile::new("p.playbook", text));
+    let linted = lint_sources(sources, c, &[p]);
+    assert_eq!(linted.findings.len(), n);
+    let findings: Vec<_> = linted
+        .findings
+        .iter()
+        .map(|f| (&linted.sources, f))
+        .collect();
+    let start = std::time::Instant::now();
+    let out = tend::report::render(tend::report::Format::Human, &findings, 2, false);
+    let took = start.elapsed();
+    // The last finding shows its own line, numbered as in the file.
+    assert!(
+        out.contains("[p.playbook:20000:15]\n 19999 │ # tend: allow(nothing)\n 20000 │ # tend: allow(nothing)\n"),
+        "{}",
+        &out[out.len() - 600..]
+    );
+    assert!(out.ends_with("0 errors, 20000 warnings in 2 files checked\n"));
+    // Copying and scanning the whole file for each finding took minutes.
+    assert!(took.as_secs() < 20, "took {took:?}");
+}
+
+#[test]
+fn a_finding_with_a_label_far_away_shows_two_snippets_not_the_lines_between() {
+    let filler = "# filler\n".repeat(3_000);
+    let text = format!(
+        "{filler}segment a = customer.orders > 1\n{filler}segment a = customer.orders > 2\n"
+    );
+    let mut sources = Sources::default();
+    let c = sources.add(SourceFile::new("tend.toml", toml(WECOM)));
+    let p = sources.add(SourceFile::new("p.playbook", text));
+    let linted = lint_sources(sources, c, &[p]);
+    let dup: Vec<_> = linted
+        .findings
+        .iter()
+        .filter(|f| f.rule == "duplicate-name")
+        .map(|f| (&linted.sources, f))
+        .collect();
+    let out = tend::report::render(tend::report::Format::Human, &dup, 2, false);
+    assert!(out.contains("first declared here"), "{out}");
+    assert!(out.contains("[p.playbook:6002:9]"), "{out}");
+    assert!(out.lines().count() < 20, "{out}");
+}
