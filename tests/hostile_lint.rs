@@ -232,3 +232,16 @@ fn a_finding_with_a_label_far_away_shows_two_snippets_not_the_lines_between() {
     assert!(out.contains("[p.playbook:6002:9]"), "{out}");
     assert!(out.lines().count() < 20, "{out}");
 }
+
+#[test]
+fn quiet_hours_that_cover_the_whole_day_are_an_error_at_the_send() {
+    let config = toml(&format!("[limits]\nquiet = \"21:00..09:00\"\n\n{WECOM}"));
+    let pb = "template t { text \"{{ customer.name }}\" }\nplaybook p {\n  quiet 09:00..21:00\n  trigger event order.paid\n  step s { send wecom t }\n}\n";
+    let found = lint(&config, pb);
+    assert_eq!(rules_and_lines(&found), [("quiet-all-day", 5)], "{found:?}");
+    assert_eq!(
+        found[0].2,
+        "quiet hours cover the whole day for this send (the playbook's 09:00..21:00 and \
+         [limits] quiet 21:00..09:00): it can never be delivered"
+    );
+}
