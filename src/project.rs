@@ -198,8 +198,9 @@ fn display(p: &Path) -> PathBuf {
 pub fn lint(target: &Target) -> Result<Linted, LoadError> {
     let mut sources = Sources::default();
     let read = |p: &Path| {
-        std::fs::read_to_string(p)
-            .map_err(|e| LoadError(format!("cannot read `{}`: {e}", p.display())))
+        let bytes = std::fs::read(p)
+            .map_err(|e| LoadError(format!("cannot read `{}`: {e}", p.display())))?;
+        utf8(p, bytes)
     };
     let config_id = sources.add(SourceFile::new(
         display(&target.config),
@@ -210,6 +211,26 @@ pub fn lint(target: &Target) -> Result<Linted, LoadError> {
         files.push(sources.add(SourceFile::new(display(p), read(p)?)));
     }
     Ok(lint_sources(sources, config_id, &files))
+}
+
+/// A file's text. Where it is not UTF-8, the error says the line and byte
+/// offset, so the spot can be found in an editor.
+fn utf8(p: &Path, bytes: Vec<u8>) -> Result<String, LoadError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        let len = e.utf8_error().error_len().unwrap_or(bytes.len() - at);
+        let bad: Vec<String> = bytes[at..at + len.min(4)]
+            .iter()
+            .map(|b| format!("0x{b:02X}"))
+            .collect();
+        LoadError(format!(
+            "cannot read `{}`: line {line} is not valid UTF-8 (byte offset {at}: {}); save the file as UTF-8",
+            p.display(),
+            bad.join(" ")
+        ))
+    })
 }
 
 /// Lints sources already in memory: `config` is tend.toml, `files` the playbooks.

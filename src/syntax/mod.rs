@@ -2,6 +2,7 @@
 
 pub mod ast;
 mod expected;
+mod invisible;
 mod limits;
 pub(crate) mod literals;
 mod lower;
@@ -43,6 +44,7 @@ pub fn parse(text: &str) -> Result<ast::File, SyntaxError> {
     } else {
         text
     };
+    invisible::check(text)?;
     let mut pairs =
         SyntaxParser::parse(Rule::file, text).map_err(|e| expected::describe(text, e))?;
     let file = pairs.next().expect("the file rule always yields one pair");
@@ -53,6 +55,7 @@ pub fn parse(text: &str) -> Result<ast::File, SyntaxError> {
 pub fn parse_expr(text: &str) -> Result<ast::Expr, SyntaxError> {
     use pest::Parser;
     limits::check(text)?;
+    invisible::check(text)?;
     let mut pairs = SyntaxParser::parse(Rule::standalone_expr, text)
         .map_err(|e| expected::describe(text, e))?;
     let top = pairs
