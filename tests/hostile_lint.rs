@@ -108,19 +108,17 @@ fn sending(text: &str) -> String {
 }
 
 #[test]
-fn a_template_of_50000_chained_filters_is_a_syntax_finding() {
-    let text = format!("{{{{ customer.name{} }}}}", "|upper".repeat(50_000));
+fn a_template_of_10000_chained_filters_is_a_syntax_finding() {
+    // 60 KB: under the 64 KiB of a string, and 2,000 filters overflowed the stack.
+    let text = format!("{{{{ customer.name{} }}}}", "|upper".repeat(10_000));
     let found = lint(&toml(WECOM), &sending(&text));
     assert_eq!(rules_and_lines(&found), [("syntax", 1)], "{found:?}");
     assert!(found[0].2.contains("too deeply nested"), "{found:?}");
 }
 
 #[test]
-fn a_template_of_100000_tildes_is_a_syntax_finding() {
-    let text = format!(
-        "{{{{ customer.name{} }}}}",
-        " ~ customer.name".repeat(100_000)
-    );
+fn a_template_of_20000_tildes_is_a_syntax_finding() {
+    let text = format!("{{{{ customer.name{} }}}}", "~ a".repeat(20_000));
     let found = lint(&toml(WECOM), &sending(&text));
     assert_eq!(rules_and_lines(&found), [("syntax", 1)], "{found:?}");
     assert!(found[0].2.contains("too deeply nested"), "{found:?}");
@@ -243,5 +241,47 @@ fn quiet_hours_that_cover_the_whole_day_are_an_error_at_the_send() {
         found[0].2,
         "quiet hours cover the whole day for this send (the playbook's 09:00..21:00 and \
          [limits] quiet 21:00..09:00): it can never be delivered"
+    );
+}
+
+#[test]
+fn a_4_mb_list_literal_is_a_syntax_finding_at_the_list() {
+    let items = vec!["\"上海\""; 500_000].join(",");
+    let pb = format!("segment s = customer.name in [{items}]\n");
+    let found = lint(&toml(WECOM), &pb);
+    assert_eq!(rules_and_lines(&found), [("syntax", 1)], "{found:?}");
+    assert_eq!(found[0].2, "this list has more than 10000 items");
+}
+
+#[test]
+fn a_20_mb_name_is_a_syntax_finding_and_a_short_report() {
+    let pb = format!("segment {} = customer.orders > 1\n", "a".repeat(20 << 20));
+    let mut sources = Sources::default();
+    let c = sources.add(SourceFile::new("tend.toml", toml(WECOM)));
+    let p = sources.add(SourceFile::new("p.playbook", pb));
+    let linted = lint_sources(sources, c, &[p]);
+    let findings: Vec<_> = linted
+        .findings
+        .iter()
+        .map(|f| (&linted.sources, f))
+        .collect();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(
+        findings[0].1.message,
+        "this name is 20971520 bytes long; names are at most 256 bytes"
+    );
+    for format in [tend::report::Format::Human, tend::report::Format::Json] {
+        let out = tend::report::render(format, &findings, 2, false);
+        assert!(out.len() < 4096, "{} bytes", out.len());
+    }
+}
+
+#[test]
+fn a_string_over_64_kib_is_a_syntax_finding() {
+    let found = lint(&toml(WECOM), &sending(&"好".repeat(30_000)));
+    assert_eq!(rules_and_lines(&found), [("syntax", 1)], "{found:?}");
+    assert_eq!(
+        found[0].2,
+        "this string is 90000 bytes long; strings are at most 64 KiB"
     );
 }

@@ -164,6 +164,9 @@ fn scan(file: FileId, src: &SourceFile) -> Vec<Allow> {
 
 /// Own-line allows cover the next line that has code.
 fn settle(pending: &mut Vec<Allow>, out: &mut Vec<Allow>, line: usize) {
+    if pending.is_empty() {
+        return;
+    }
     for mut a in pending.drain(..) {
         a.covers = line;
         out.push(a);
