@@ -1,5 +1,7 @@
-//! Lints a generated project of 1,000 playbooks (about 100k lines).
-//! `cargo bench --bench lint` prints the time per run and lines per second.
+//! Lints a generated project of 1,000 playbooks (about 100k lines), and two
+//! hostile inputs that once took quadratic time: 10,000 chained segments, and
+//! one file with 100,000 findings printed for people. `cargo bench --bench
+//! lint` prints the time per run (and lines per second for the project).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::fmt::Write;
@@ -219,5 +221,64 @@ fn bench(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, bench);
+/// Lints `playbook` alone with the bench's tend.toml and prints its findings
+/// in `format`, as `tend lint` does.
+fn lint_and_print(playbook: &str, format: tend::report::Format) -> (usize, usize) {
+    use tend::source::{SourceFile, Sources};
+    let mut sources = Sources::default();
+    let config = sources.add(SourceFile::new("tend.toml", TOML));
+    let file = sources.add(SourceFile::new("p.playbook", playbook));
+    let linted = tend::project::lint_sources(sources, config, &[file]);
+    let findings: Vec<_> = linted
+        .findings
+        .iter()
+        .map(|f| (&linted.sources, f))
+        .collect();
+    let text = tend::report::render(format, &findings, 2, false);
+    (findings.len(), text.len())
+}
+
+/// `n` segments, each testing the one before (lint reports where the chain
+/// goes deeper than 64).
+fn segment_chain(n: usize) -> String {
+    let mut s = String::from("segment s0 = customer.orders > 1\n");
+    for i in 1..n {
+        let _ = writeln!(s, "segment s{i} = customer in s{}", i - 1);
+    }
+    let _ = writeln!(
+        s,
+        "template t {{ text \"{{{{ customer.name }}}}\" }}\nplaybook p {{\n  trigger enter s{}\n  step a {{ send wecom t }}\n}}",
+        n - 1
+    );
+    s
+}
+
+fn hostile(c: &mut Criterion) {
+    use tend::report::Format;
+    let chain = segment_chain(10_000);
+    // 100,000 allow comments that name no rule: one finding each.
+    let findings = "# tend: allow(nothing)\n".repeat(100_000);
+    for (name, text) in [
+        ("10,000 chained segments", &chain),
+        ("one file with 100,000 findings", &findings),
+    ] {
+        let start = std::time::Instant::now();
+        let (n, bytes) = lint_and_print(text, Format::Human);
+        eprintln!(
+            "lint {name}, human output: {:.0} ms ({n} findings, {bytes} bytes of output)",
+            start.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    let mut g = c.benchmark_group("lint_hostile");
+    g.sample_size(10);
+    g.bench_function("10000_chained_segments", |b| {
+        b.iter(|| lint_and_print(&chain, Format::Human))
+    });
+    g.bench_function("100000_findings_human", |b| {
+        b.iter(|| lint_and_print(&findings, Format::Human))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, hostile);
 criterion_main!(benches);

@@ -349,7 +349,7 @@ impl Config {
                 }
                 "opt_out_events" => cfg.opt_out_events = r.string_list(value, "opt_out_events"),
                 "opt_in_events" => cfg.opt_in_events = r.string_list(value, "opt_in_events"),
-                "include" => cfg.include = Some(r.string_list(value, "include")),
+                "include" => cfg.include = Some(r.include(value)),
                 "limits" => cfg.limits = r.limits(value),
                 "customer" => {
                     if let Some(t) = r.table(value, "customer") {
@@ -414,23 +414,49 @@ impl Config {
                     .help("add a line such as `timezone = \"Asia/Shanghai\"` at the top: segments, caps and `timezone customer` need a default zone"),
             );
         }
-        for name in cfg
+        let listed = cfg
             .opt_out_events
-            .clone()
             .iter()
-            .chain(cfg.opt_in_events.iter())
-        {
+            .map(|n| (n, "opt-out"))
+            .chain(cfg.opt_in_events.iter().map(|n| (n, "opt-in")));
+        for (name, what) in listed {
             if !cfg.events.contains_key(name) && !table_has_default_opt_out(&table, name) {
                 let sp = find_in(&table, name).unwrap_or_default();
                 r.bad(
                     sp,
-                    format!("the opt-out event `{name}` is not declared under [events]"),
+                    format!("the {what} event `{name}` is not declared under [events]"),
+                );
+            }
+        }
+        for name in &cfg.opt_in_events {
+            if cfg.opt_out_events.contains(name) {
+                let sp = find_in_list(&table, "opt_in_events", name).unwrap_or_default();
+                r.out.push(
+                    Finding::new(&rules::INVALID_CONFIG, file, sp, format!("`{name}` is both an opt-out and an opt-in event"))
+                        .help("an event either marks a customer do-not-contact or clears the mark; remove it from one of `opt_out_events` and `opt_in_events` (the opt-out list defaults to contact.blocked and contact.complained)"),
                 );
             }
         }
         cfg.add_default_channels();
         cfg
     }
+}
+
+/// A glob pattern of `include`, as the project's files are matched with it.
+pub fn include_glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()
+}
+
+fn find_in_list(table: &Spanned<DeTable>, key: &str, name: &str) -> Option<Span> {
+    let (_, v) = table.get_ref().iter().find(|(k, _)| k.get_ref() == key)?;
+    let item = v
+        .get_ref()
+        .as_array()?
+        .iter()
+        .find(|item| item.get_ref().as_str() == Some(name))?;
+    Some(span(item))
 }
 
 /// The default opt-out list is not written in the file, so it is never reported as undeclared.
@@ -512,6 +538,32 @@ impl Reader<'_> {
                 span(v),
                 format!("`{what}` must be a list of strings, such as [\"contact.blocked\"]"),
             ),
+        }
+        out
+    }
+
+    /// `include = [...]`: glob patterns; a bad one is reported and left out.
+    fn include(&mut self, v: &Spanned<DeValue>) -> Vec<String> {
+        let Some(items) = v.get_ref().as_array() else {
+            self.bad(
+                span(v),
+                "`include` must be a list of glob patterns, such as [\"playbooks/**\"]",
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in items.iter() {
+            let Some(p) = item.get_ref().as_str() else {
+                self.bad(span(item), "`include` must list strings");
+                continue;
+            };
+            match include_glob(p) {
+                Ok(_) => out.push(p.to_string()),
+                Err(e) => self.out.push(
+                    Finding::new(&rules::INVALID_CONFIG, self.file, span(item), format!("`{p}` is not a glob pattern: {}", e.kind()))
+                        .help("patterns are relative to tend.toml's folder, such as \"playbooks/**\" or \"**/*.playbook\"; `*` stays within a folder, `**` crosses folders"),
+                ),
+            }
         }
         out
     }
@@ -677,6 +729,7 @@ impl Reader<'_> {
             span: Some(span(name)),
         };
         let mut has_touchpoint = false;
+        let mut has_adapter = false;
         for (k, val) in t.iter() {
             let key = k.get_ref().as_ref();
             let Some(s) = val.get_ref().as_str() else {
@@ -691,6 +744,18 @@ impl Reader<'_> {
                     Some((_, tp)) => {
                         ch.touchpoint = *tp;
                         has_touchpoint = true;
+                        // `grant` and `task` deliver through the channels named
+                        // coupons and tasks, whatever they are declared as.
+                        let builtin = [Touchpoint::Coupons, Touchpoint::Tasks]
+                            .into_iter()
+                            .find(|b| b.name() == cname);
+                        if let Some(b) = builtin.filter(|b| b != tp) {
+                            self.out.push(
+                                Finding::new(&rules::INVALID_CONFIG, self.file, span(val), format!("the channel `{cname}` must have touchpoint \"{}\", not \"{s}\"", b.name()))
+                                    .help(format!("`{}` delivers through the channel named `{cname}`; give it touchpoint = \"{cname}\", and declare messages to customers under another name", if cname == "coupons" { "grant" } else { "task" })),
+                            );
+                            ch.touchpoint = b;
+                        }
                     }
                     None => {
                         self.out.push(
@@ -701,6 +766,7 @@ impl Reader<'_> {
                     }
                 },
                 "adapter" => {
+                    has_adapter = true;
                     if ADAPTERS.contains(&s) {
                         ch.adapter = s.to_string();
                     } else {
@@ -743,6 +809,12 @@ impl Reader<'_> {
             self.out.push(
                 Finding::new(&rules::INVALID_CONFIG, self.file, span(name), format!("channel `{cname}` has no touchpoint"))
                     .help("say what the customer experiences: touchpoint = \"wecom\" | \"personal\" | \"sms\" | \"email\" | \"oa\" | \"group\" | \"moments\" | \"coupons\" | \"tasks\""),
+            );
+        }
+        if !has_adapter {
+            self.out.push(
+                Finding::new(&rules::INVALID_CONFIG, self.file, span(name), format!("channel `{cname}` has no adapter"))
+                    .help("say how its messages are delivered: adapter = \"console\" | \"file\" | \"webhook\" | \"wecom\" | \"wecom_group\" | \"moments\" | \"smtp\""),
             );
         }
         if ch.adapter == "webhook" && !ch.settings.contains_key("url") {

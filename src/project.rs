@@ -139,13 +139,12 @@ fn collect(
     let globs = match include {
         Some(pats) => {
             let mut b = globset::GlobSetBuilder::new();
-            for p in pats {
-                let g = globset::GlobBuilder::new(p)
-                    .literal_separator(true)
-                    .build()
-                    .map_err(|e| {
-                        LoadError(format!("bad `include` pattern `{p}` in tend.toml: {e}"))
-                    })?;
+            // A pattern that is not a glob is an invalid-config finding
+            // (tend.toml is read with the files); here it matches nothing.
+            for g in pats
+                .iter()
+                .filter_map(|p| crate::config::include_glob(p).ok())
+            {
                 b.add(g);
             }
             Some(b.build().map_err(|e| LoadError(e.to_string()))?)

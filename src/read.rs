@@ -42,18 +42,24 @@ pub fn project_file(path: &Path) -> Result<String, String> {
             MAX_PROJECT_FILE >> 20
         ));
     }
-    utf8(bytes).map_err(|e| format!("`{shown}` {e}"))
+    utf8(bytes).map_err(|e| format!("cannot read `{shown}`: {e}"))
 }
 
-/// Bytes as text, or where they stop being UTF-8.
+/// Bytes as text, or where they stop being UTF-8 (line, byte offset and
+/// the bytes), so the spot can be found in an editor.
 pub fn utf8(bytes: Vec<u8>) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let bytes = e.as_bytes();
         let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+        let len = e.utf8_error().error_len().unwrap_or(bytes.len() - at);
+        let bad: Vec<String> = bytes[at..at + len.min(4)]
+            .iter()
+            .map(|b| format!("0x{b:02X}"))
+            .collect();
         format!(
-            "is not UTF-8 text: byte {at} (line {line}) is 0x{:02X}; save the file as UTF-8",
-            bytes[at]
+            "line {line} is not valid UTF-8 (byte offset {at}: {}); save the file as UTF-8",
+            bad.join(" ")
         )
     })
 }
@@ -162,6 +168,6 @@ mod tests {
     #[test]
     fn invalid_utf8_is_located() {
         let err = utf8(b"ab\ncd\xFFe".to_vec()).unwrap_err();
-        assert!(err.contains("byte 5 (line 2) is 0xFF"), "{err}");
+        assert!(err.contains("line 2 is not valid UTF-8 (byte offset 5: 0xFF)"), "{err}");
     }
 }

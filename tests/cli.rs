@@ -547,7 +547,7 @@ fn unbounded_files_are_clear_errors_not_hangs() {
     std::fs::write(dir.join("playbooks/bad.playbook"), b"# ok\n# caf\xE9\n").unwrap();
     expect(
         &["lint", "."],
-        "byte 10 (line 2) is 0xE9; save the file as UTF-8",
+        "line 2 is not valid UTF-8 (byte offset 10: 0xE9); save the file as UTF-8",
     );
     std::fs::remove_file(dir.join("playbooks/bad.playbook")).unwrap();
     std::os::unix::fs::symlink("/dev/zero", dir.join("events.jsonl")).unwrap();
@@ -622,5 +622,59 @@ fn control_characters_in_customer_data_are_escaped_in_human_output() {
     assert!(
         stderr.contains("`\\u{1b}[31mcolor` is not in the schema"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn invalid_utf8_in_a_playbook_names_the_line_and_byte_offset() {
+    let dir = project("utf8", &[("tend.toml", TOML)]);
+    let mut bytes = CLEAN.as_bytes().to_vec();
+    // Line 2 is `  text "…"`; a Latin-1 byte in place of its first character.
+    let at = CLEAN.find("text").unwrap();
+    bytes[at] = 0xFF;
+    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
+    std::fs::write(dir.join("playbooks/welcome.playbook"), bytes).unwrap();
+    let out = tend(&dir, &["lint"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains(&format!(
+            "welcome.playbook`: line 2 is not valid UTF-8 (byte offset {at}: 0xFF); save the file as UTF-8"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_zero_width_space_in_a_name_is_named() {
+    let bad = CLEAN.replace("playbook welcome", "playbook wel\u{200B}come");
+    let dir = project(
+        "zwsp",
+        &[("tend.toml", TOML), ("playbooks/welcome.playbook", &bad)],
+    );
+    let out = tend(&dir, &["lint"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains(
+            "the name `wel<U+200B>come` contains U+200B ZERO WIDTH SPACE, an invisible character"
+        ),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn an_include_pattern_that_is_not_a_glob_is_a_finding_not_a_usage_error() {
+    let toml = format!("include = [\"playbooks/[a-\"]\n{TOML}");
+    let dir = project(
+        "include",
+        &[("tend.toml", &toml), ("playbooks/welcome.playbook", CLEAN)],
+    );
+    let out = tend(&dir, &["lint"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("`playbooks/[a-` is not a glob pattern"),
+        "{}",
+        stdout(&out)
     );
 }

@@ -1208,3 +1208,35 @@ fn the_example_project_reports_the_same_when_every_customer_is_stored_between_en
         );
     }
 }
+
+#[test]
+fn the_table_counts_sends_still_deferred_when_the_window_ends() {
+    // Due at 21:50 inside quiet hours, the send waits for 09:00 the next day,
+    // after the one-day window: it went nowhere, and the table says so.
+    let r = sim_with(
+        TOML,
+        "playbook p {\n  quiet 21:30..09:00\n  trigger event order.paid\n  step a {\n    send wecom hi\n  }\n}\n",
+        CUSTOMERS,
+        &paid("c1", "2026-12-01T21:50:00+08:00"),
+        "2026-12-01T00:00:00+08:00",
+        1,
+    );
+    assert!(r.rows.is_empty());
+    assert_eq!(
+        tend::sim::report::table(&r.outcome, chrono_tz::Asia::Shanghai, None),
+        "playbook                      entered   goal  stopped  active  holdout
+p                                   1      0        0       1        0
+  └ a                               1
+
+deliveries per channel
+
+deliveries per day
+
+deferred: none; still deferred at the end: 1 by quiet  dropped by caps: 0
+
+timeline of c1
+
+timeline of c2
+"
+    );
+}

@@ -141,6 +141,23 @@ impl<'a> Checker<'a> {
         None
     }
 
+    /// An opt-out event is handled first and offered to nothing else, so a
+    /// trigger, goal or `wait for` on one would never see it.
+    fn never_offered(&mut self, ev: &EventName, span: Span, what: &str) {
+        if !self.config.declared_opt_outs().any(|o| o == ev.name) {
+            return;
+        }
+        self.find(
+            &rules::TYPE_MISMATCH,
+            span,
+            format!(
+                "`{}` is an opt-out event: it is offered to nothing, so this {what} never sees it",
+                ev.name
+            ),
+            "an opt-out ends every enrollment of the customer and no trigger, goal or wait sees the event; remove this, or take the event out of `opt_out_events` in tend.toml",
+        );
+    }
+
     pub fn playbook(&mut self, file: FileId, pb: &'a Playbook) -> CheckedPlaybook {
         self.file = file;
         let zone = self.zone(pb);
@@ -173,6 +190,10 @@ impl<'a> Checker<'a> {
                 }
             }
             let rec = self.event_decl(&clause.event);
+            // A `stop` on one is only redundant: the opt-out stops everything.
+            if what == "goal" {
+                self.never_offered(&clause.event, clause.span, "goal");
+            }
             if let (Some(cond), Some(rec)) = (&clause.cond, rec) {
                 let scope = Scope {
                     customer,
@@ -337,6 +358,7 @@ impl<'a> Checker<'a> {
             match &t.kind {
                 TriggerKind::Event { event, cond } => {
                     let rec = self.event_decl(event);
+                    self.never_offered(event, t.span, "trigger");
                     if let (Some(cond), Some(rec)) = (cond, rec) {
                         let scope = Scope {
                             customer: Some(&config.customer),
@@ -531,6 +553,7 @@ impl<'a> Checker<'a> {
                     );
                 }
                 let rec = self.event_decl(&wf.event);
+                self.never_offered(&wf.event, span, "wait");
                 if let Some(d) = &wf.within {
                     if d.is_zero() {
                         self.find(

@@ -7,6 +7,7 @@ mod flow;
 pub mod rules;
 mod segments;
 pub mod suppress;
+mod template_depth;
 pub mod templates;
 pub mod typeck;
 
@@ -194,6 +195,7 @@ pub fn check(sources: &Sources, config: Config, files: &[ParsedFile]) -> (Checke
     rules::loops::check(&program, &mut out);
     rules::cap_exceeded::check(&program, &mut out);
     rules::send_in_quiet_hours::check(&program, &mut out);
+    rules::quiet_all_day::check(&program, &mut out);
     rules::no_stop_on_block::check(&program, &mut out);
     rules::unpersonalized::check(&program, &mut out);
     rules::promo_in_sharing_group::check(&program, &mut out);

@@ -5,6 +5,7 @@ use crate::config::{Config, Level};
 use crate::diag::{Finding, Severity};
 use crate::source::{FileId, SourceFile, Sources};
 use crate::syntax::ast::Span;
+use std::collections::HashMap;
 
 /// One rule name inside an allow comment, and the line it covers.
 #[derive(Debug, Clone)]
@@ -14,7 +15,6 @@ struct Allow {
     covers: usize,
     name: String,
     span: Span,
-    used: bool,
 }
 
 /// Applies allow comments and `[lint]` levels to the findings of `files`.
@@ -24,28 +24,34 @@ pub fn apply(
     config: &Config,
     findings: Vec<Finding>,
 ) -> Vec<Finding> {
-    let mut allows: Vec<Allow> = playbook_files
+    let allows: Vec<Allow> = playbook_files
         .iter()
         .flat_map(|f| scan(*f, sources.get(*f)))
         .collect();
+    // The first allow of each (file, line, rule): looked up once per finding,
+    // so many findings and many allows do not multiply.
+    let mut by_place: HashMap<(FileId, usize, &str), usize> = HashMap::new();
+    for (i, a) in allows.iter().enumerate() {
+        by_place
+            .entry((a.file, a.covers, a.name.as_str()))
+            .or_insert(i);
+    }
+    let mut used = vec![false; allows.len()];
     let mut kept = Vec::new();
     for f in findings {
         let rule = rules::find(f.rule);
         let silenceable = rule.is_some_and(|r| r.severity == Severity::Warning);
         if silenceable {
             let line = sources.get(f.file).line_col(f.span.start).0;
-            if let Some(a) = allows
-                .iter_mut()
-                .find(|a| a.file == f.file && a.covers == line && a.name == f.rule)
-            {
-                a.used = true;
+            if let Some(&i) = by_place.get(&(f.file, line, f.rule)) {
+                used[i] = true;
                 continue;
             }
         }
         kept.push(f);
     }
-    for a in &allows {
-        if a.used {
+    for (a, used) in allows.iter().zip(used) {
+        if used {
             continue;
         }
         let msg = match rules::find(&a.name) {
@@ -132,7 +138,6 @@ fn scan(file: FileId, src: &SourceFile) -> Vec<Allow> {
                     covers: line,
                     name,
                     span,
-                    used: false,
                 };
                 if line_has_code {
                     out.push(a);
@@ -159,6 +164,9 @@ fn scan(file: FileId, src: &SourceFile) -> Vec<Allow> {
 
 /// Own-line allows cover the next line that has code.
 fn settle(pending: &mut Vec<Allow>, out: &mut Vec<Allow>, line: usize) {
+    if pending.is_empty() {
+        return;
+    }
     for mut a in pending.drain(..) {
         a.covers = line;
         out.push(a);

@@ -146,6 +146,30 @@ pub fn compile(
     out: &mut Vec<Finding>,
 ) -> Option<Wording> {
     let text = &body.value;
+    if let Some(off) = super::template_depth::too_deep(text) {
+        let line = text[..off].matches('\n').count() + 1;
+        let line_span = template_line_span(src, body.span, Some(line));
+        let mut head = (off + 40).min(text.len());
+        while !text.is_char_boundary(head) {
+            head -= 1;
+        }
+        let span = locate(src, line_span, &text[off..head])
+            .map(|s| Span::new(s.start, s.start + 2))
+            .unwrap_or(line_span);
+        out.push(
+            Finding::new(
+                &rules::SYNTAX,
+                file,
+                span,
+                format!(
+                    "a tag of this template chains more than {} operators, filters or attribute reads; this is too deeply nested to read",
+                    super::template_depth::MAX_TAG_OPERATORS
+                ),
+            )
+            .help("split it: compute parts in tags of their own (`{% set part = … %}`), or pass them with `with { … }`"),
+        );
+        return None;
+    }
     if let Some((off, what)) = forbidden_tag(text) {
         let span = locate(src, body.span, &text[off..off + what.len()]).unwrap_or(body.span);
         out.push(

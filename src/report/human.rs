@@ -1,37 +1,37 @@
 //! miette's graphical report, for people at a terminal.
 
+use super::snippet::{Lines, Snippet};
 use super::Summary;
 use crate::diag::{Finding, Severity};
-use crate::source::Sources;
-use miette::{
-    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan,
-};
+use crate::source::{SourceFile, Sources};
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceSpan};
+use std::collections::HashMap;
 use std::fmt;
 
-struct Shown {
+struct Shown<'a> {
     message: String,
     code: String,
     severity: miette::Severity,
     help: String,
-    src: NamedSource<String>,
+    src: Snippet<'a>,
     labels: Vec<LabeledSpan>,
 }
 
-impl fmt::Debug for Shown {
+impl fmt::Debug for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
 }
 
-impl fmt::Display for Shown {
+impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
 }
 
-impl std::error::Error for Shown {}
+impl std::error::Error for Shown<'_> {}
 
-impl Diagnostic for Shown {
+impl Diagnostic for Shown<'_> {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         Some(Box::new(&self.code))
     }
@@ -49,13 +49,16 @@ impl Diagnostic for Shown {
     }
 }
 
+/// The longest span underlined: a finding on a huge token marks its start.
+const MAX_SHOWN_SPAN: usize = 1000;
+
 /// A byte span widened to whole characters, at least one character long where the text allows.
 fn char_span(text: &str, start: usize, end: usize) -> SourceSpan {
     let mut s = start.min(text.len());
     while !text.is_char_boundary(s) {
         s -= 1;
     }
-    let mut e = end.clamp(s, text.len());
+    let mut e = end.clamp(s, text.len()).min(s + MAX_SHOWN_SPAN);
     while !text.is_char_boundary(e) {
         e += 1;
     }
@@ -77,8 +80,13 @@ pub fn render(findings: &[(&Sources, &Finding)], sum: &Summary, color: bool) -> 
     };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
     let mut out = String::new();
+    // Each file's line starts, found once however many findings it has.
+    let mut lines: HashMap<*const SourceFile, Lines> = HashMap::new();
     for (sources, f) in findings {
         let file = sources.get(f.file);
+        let file_lines = lines
+            .entry(file as *const SourceFile)
+            .or_insert_with(|| Lines::new(&file.text));
         let mut labels = vec![LabeledSpan::new_primary_with_span(
             None,
             char_span(&file.text, f.span.start, f.span.end),
@@ -100,7 +108,11 @@ pub fn render(findings: &[(&Sources, &Finding)], sum: &Summary, color: bool) -> 
                 miette::Severity::Warning
             },
             help: f.help.clone(),
-            src: NamedSource::new(file.display_path(), file.text.clone()),
+            src: Snippet {
+                name: file.display_path(),
+                text: &file.text,
+                lines: file_lines,
+            },
             labels,
         };
         let mut one = String::new();

@@ -4,6 +4,7 @@ mod github;
 mod human;
 mod json;
 mod sarif;
+mod snippet;
 
 use crate::diag::{Finding, Severity};
 use crate::source::Sources;

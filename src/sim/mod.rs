@@ -350,6 +350,7 @@ impl Part {
         let zone = engine.customer_zone(&state);
         count(&state, &effects, &mut self.funnels);
         self.tally.customer(&state.id, zone, &effects);
+        self.tally.at_end(&state);
         if !kept(&state.id) {
             return;
         }

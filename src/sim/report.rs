@@ -202,18 +202,29 @@ pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> Str
     for (d, n) in &t.per_day {
         let _ = writeln!(s, "  {:<20} {n:>6}", d.to_string());
     }
+    let by_reason = |counts: &std::collections::BTreeMap<&str, usize>| {
+        counts
+            .iter()
+            .map(|(r, n)| format!("{n} by {r}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let deferred = if t.deferred.is_empty() {
+        "none".to_string()
+    } else {
+        by_reason(&t.deferred)
+    };
+    let still = if t.still_deferred.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; still deferred at the end: {}",
+            by_reason(&t.still_deferred)
+        )
+    };
     let _ = writeln!(
         s,
-        "\ndeferred: {}  dropped by caps: {}",
-        if t.deferred.is_empty() {
-            "none".to_string()
-        } else {
-            t.deferred
-                .iter()
-                .map(|(r, n)| format!("{n} by {r}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        },
+        "\ndeferred: {deferred}{still}  dropped by caps: {}",
         t.dropped
     );
     if let Some((n, c, d)) = &t.busiest {

@@ -1,6 +1,7 @@
 //! Counts the table report shows, gathered customer by customer so a run over
 //! a million customers need not keep their deliveries.
 
+use crate::engine::state::{CustomerState, Status, Wait};
 use crate::engine::{Effect, RecordKind};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
@@ -14,6 +15,9 @@ pub struct Tally {
     pub per_day: BTreeMap<NaiveDate, usize>,
     /// Deliveries that went out later than due, by reason.
     pub deferred: BTreeMap<&'static str, usize>,
+    /// Sends still deferred when the window ended, by reason: they never
+    /// went out, and a send held forever must not look like no deferral.
+    pub still_deferred: BTreeMap<&'static str, usize>,
     /// Sends a cap dropped.
     pub dropped: usize,
     /// The customer-day with the most deliveries: (count, customer, day); ties
@@ -61,6 +65,20 @@ impl Tally {
         self.offer_busiest(n, id, day);
     }
 
+    /// Counts the sends of a customer's state at the window's end that are still deferred.
+    pub fn at_end(&mut self, state: &CustomerState) {
+        let flows = state
+            .enrollments
+            .iter()
+            .filter(|e| e.status == Status::Active)
+            .flat_map(|e| &e.flows);
+        for flow in flows {
+            if let Wait::Deferred { reason, .. } = flow.wait {
+                *self.still_deferred.entry(reason.name()).or_default() += 1;
+            }
+        }
+    }
+
     fn offer_busiest(&mut self, n: usize, id: &str, day: NaiveDate) {
         let better = match &self.busiest {
             None => true,
@@ -81,6 +99,9 @@ impl Tally {
         }
         for (k, n) in other.deferred {
             *self.deferred.entry(k).or_default() += n;
+        }
+        for (k, n) in other.still_deferred {
+            *self.still_deferred.entry(k).or_default() += n;
         }
         self.dropped += other.dropped;
         if let Some((n, id, day)) = other.busiest {

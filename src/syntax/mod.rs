@@ -2,12 +2,14 @@
 
 pub mod ast;
 mod expected;
+mod invisible;
 mod limits;
 pub(crate) mod literals;
 mod lower;
 mod parser;
 pub mod print;
 
+pub use limits::MAX_OPERATORS;
 pub use parser::{Rule, SyntaxParser};
 
 use ast::Span;
@@ -42,6 +44,7 @@ pub fn parse(text: &str) -> Result<ast::File, SyntaxError> {
     } else {
         text
     };
+    invisible::check(text)?;
     let mut pairs =
         SyntaxParser::parse(Rule::file, text).map_err(|e| expected::describe(text, e))?;
     let file = pairs.next().expect("the file rule always yields one pair");
@@ -52,6 +55,7 @@ pub fn parse(text: &str) -> Result<ast::File, SyntaxError> {
 pub fn parse_expr(text: &str) -> Result<ast::Expr, SyntaxError> {
     use pest::Parser;
     limits::check(text)?;
+    invisible::check(text)?;
     let mut pairs = SyntaxParser::parse(Rule::standalone_expr, text)
         .map_err(|e| expected::describe(text, e))?;
     let top = pairs

@@ -2,18 +2,20 @@
 //! than a playbook `cap`, `[limits]` or a channel's cap allows (docs/rules/cap-exceeded.md).
 
 use super::CAP_EXCEEDED;
-use crate::check::cfg::{Cfg, NodeKind};
+use crate::check::cfg::{Cfg, Edge, NodeKind};
 use crate::check::{Checked, CheckedPlaybook, Kind};
 use crate::config::Config;
 use crate::diag::Finding;
 use crate::syntax::ast::Period;
+use std::collections::HashSet;
 
 const DAY: i64 = 86_400;
 /// Paths are followed this far: cycles are unrolled to 7 days, and a month cap looks further.
 const WEEK_HORIZON: i64 = 7 * DAY;
 const MONTH_HORIZON: i64 = 31 * DAY;
-/// Bound on the work per playbook: beyond it, remaining paths are not explored.
-const BUDGET: usize = 200_000;
+/// Bound on the work per playbook (nodes visited plus sends weighed): beyond
+/// it, remaining paths are not explored.
+const BUDGET: usize = 1_000_000;
 
 struct CapRule {
     what: String,
@@ -50,8 +52,10 @@ pub fn check(p: &Checked, out: &mut Vec<Finding>) {
             found: &mut found,
             budget: BUDGET,
             horizon,
+            ahead: vec![None; pb.cfg.nodes.len()],
+            open: vec![false; pb.cfg.nodes.len()],
         };
-        walker.dfs(0, 0, &mut Vec::new(), &mut Vec::new());
+        walker.walk();
         for (cap, hit) in caps.iter().zip(found) {
             if let Some(send) = hit {
                 let s = &pb.sends[send];
@@ -112,19 +116,84 @@ struct Walker<'a> {
     pb: &'a CheckedPlaybook,
     caps: &'a [CapRule],
     found: &'a mut Vec<Option<usize>>,
+    /// Units of work left: one per node visited, one per send weighed at a path's end.
     budget: usize,
     horizon: i64,
+    /// Per hook-body node: the most 1:1 sends on a path from it (see `sends_ahead`).
+    ahead: Vec<Option<usize>>,
+    /// Hook-body nodes whose weighing has begun.
+    open: Vec<bool>,
+}
+
+/// A node on the path being walked, and the next of its edges to try.
+struct Frame {
+    node: usize,
+    t: i64,
+    /// The length of the send path before this node added its sends.
+    sends_before: usize,
+    next_edge: usize,
 }
 
 impl Walker<'_> {
-    fn dfs(&mut self, node: usize, t: i64, path: &mut Vec<Timed>, on_path: &mut Vec<(usize, i64)>) {
-        if self.budget == 0 || self.found.iter().all(Option::is_some) {
-            return;
+    /// Every path from the first step, depth first, with an explicit stack: a
+    /// loop unrolled over a month or a chain of thousands of steps is as deep
+    /// as it is long, which no call stack holds.
+    fn walk(&mut self) {
+        let cfg: &Cfg = &self.pb.cfg;
+        let mut path: Vec<Timed> = Vec::new();
+        // The (node, time) pairs on the path: a cycle that takes no time is a
+        // loop rule's business, so the walk never repeats one.
+        let mut on_path: HashSet<(usize, i64)> = HashSet::new();
+        let mut stack: Vec<Frame> = Vec::new();
+        self.enter(0, 0, &mut path, &mut on_path, &mut stack);
+        while let Some(top) = stack.last_mut() {
+            if self.done() {
+                // Out of budget: what the path so far sends is still a real path's prefix.
+                self.evaluate(&path);
+                return;
+            }
+            let (node, t) = (top.node, top.t);
+            let edges = &cfg.nodes[node].edges;
+            let next = edges[top.next_edge..]
+                .iter()
+                .position(|e| self.onward(e, t, &on_path))
+                .map(|i| top.next_edge + i);
+            match next {
+                Some(i) => {
+                    top.next_edge = i + 1;
+                    let e = edges[i];
+                    self.enter(e.to, t + e.delay, &mut path, &mut on_path, &mut stack);
+                }
+                None => {
+                    let f = stack.pop().expect("the loop holds a frame");
+                    on_path.remove(&(f.node, f.t));
+                    path.truncate(f.sends_before);
+                }
+            }
         }
-        self.budget -= 1;
+    }
+
+    fn done(&self) -> bool {
+        self.budget == 0 || self.found.iter().all(Option::is_some)
+    }
+
+    fn onward(&self, e: &Edge, t: i64, on_path: &HashSet<(usize, i64)>) -> bool {
+        t + e.delay <= self.horizon && !on_path.contains(&(e.to, t + e.delay))
+    }
+
+    /// Steps onto `node` at time `t`: adds its sends, and weighs the path when it ends here.
+    fn enter(
+        &mut self,
+        node: usize,
+        t: i64,
+        path: &mut Vec<Timed>,
+        on_path: &mut HashSet<(usize, i64)>,
+        stack: &mut Vec<Frame>,
+    ) {
+        self.budget = self.budget.saturating_sub(1);
         let cfg: &Cfg = &self.pb.cfg;
         let n = &cfg.nodes[node];
-        let before = path.len();
+        let sends_before = path.len();
         match n.kind {
             NodeKind::Send(i) if self.pb.sends[i].touchpoint.is_one_to_one() => {
                 path.push(Timed { at: t, send: i })
@@ -132,28 +201,25 @@ impl Walker<'_> {
             NodeKind::Hook {
                 body,
                 plant_offset: Some(off),
-            } => hook_sends(cfg, self.pb, body, t + off, path),
+            } => self.hook_sends(body, t + off, path),
             _ => {}
         }
-        on_path.push((node, t));
-        // A cycle that takes no time is a loop rule's business; cut it here.
-        let onward: Vec<_> = n
-            .edges
-            .iter()
-            .filter(|e| t + e.delay <= self.horizon && !on_path.contains(&(e.to, t + e.delay)))
-            .copied()
-            .collect();
-        if onward.is_empty() {
+        on_path.insert((node, t));
+        if !n.edges.iter().any(|e| self.onward(e, t, on_path)) {
             self.evaluate(path);
         }
-        for e in onward {
-            self.dfs(e.to, t + e.delay, path, on_path);
-        }
-        on_path.pop();
-        path.truncate(before);
+        stack.push(Frame {
+            node,
+            t,
+            sends_before,
+            next_edge: 0,
+        });
     }
 
     fn evaluate(&mut self, path: &[Timed]) {
+        // Weighing a long path is work too: it counts against the budget, so
+        // many long paths cannot add up to hours.
+        self.budget = self.budget.saturating_sub(path.len());
         let mut sends: Vec<Timed> = path.to_vec();
         sends.sort_by_key(|s| s.at);
         for (ci, cap) in self.caps.iter().enumerate() {
@@ -177,49 +243,77 @@ impl Walker<'_> {
             }
         }
     }
-}
 
-/// The sends a hook makes, at plant time + offset, following its body's first path.
-fn hook_sends(cfg: &Cfg, pb: &CheckedPlaybook, body: usize, at: i64, path: &mut Vec<Timed>) {
-    let mut node = body;
-    let mut t = at;
-    let mut steps = 0;
-    loop {
-        steps += 1;
-        if steps > 1000 {
-            return;
-        }
-        if let NodeKind::Send(i) = cfg.nodes[node].kind {
-            if pb.sends[i].touchpoint.is_one_to_one() {
-                path.push(Timed { at: t, send: i });
+    /// The sends a hook makes, at plant time + offset, following its body's
+    /// path with the most sends.
+    fn hook_sends(&mut self, body: usize, at: i64, path: &mut Vec<Timed>) {
+        let cfg: &Cfg = &self.pb.cfg;
+        let mut node = body;
+        let mut t = at;
+        for _ in 0..1000 {
+            if let NodeKind::Send(i) = cfg.nodes[node].kind {
+                if self.pb.sends[i].touchpoint.is_one_to_one() {
+                    path.push(Timed { at: t, send: i });
+                }
+            }
+            // Of an `if`, take the branch with more sends.
+            let edges = &cfg.nodes[node].edges;
+            let mut next: Option<Edge> = None;
+            let mut most = 0;
+            for e in edges {
+                let n = self.sends_ahead(e.to);
+                if next.is_none() || n >= most {
+                    (next, most) = (Some(*e), n);
+                }
+            }
+            match next {
+                Some(e) => {
+                    t += e.delay;
+                    node = e.to;
+                }
+                None => return,
             }
         }
-        // Of an `if`, take the branch with more sends.
-        let next = cfg.nodes[node]
-            .edges
-            .iter()
-            .max_by_key(|e| sends_ahead(cfg, pb, e.to, 0));
-        match next {
-            Some(e) => {
-                t += e.delay;
-                node = e.to;
-            }
-            None => return,
-        }
     }
-}
 
-fn sends_ahead(cfg: &Cfg, pb: &CheckedPlaybook, node: usize, depth: usize) -> usize {
-    if depth > 64 {
-        return 0;
+    /// The most 1:1 sends on any path from `from` inside a hook body.
+    /// A hook body has no jumps, so its graph has no cycle: each node is
+    /// weighed once, after the nodes it leads to, and remembered (an explicit
+    /// stack again, since a body may be long).
+    fn sends_ahead(&mut self, from: usize) -> usize {
+        let cfg: &Cfg = &self.pb.cfg;
+        let mut stack = vec![(from, false)];
+        while let Some((node, expanded)) = stack.pop() {
+            if self.ahead[node].is_some() {
+                continue;
+            }
+            let edges = &cfg.nodes[node].edges;
+            if !expanded {
+                if std::mem::replace(&mut self.open[node], true) {
+                    // Met again while open: only a cycle does that, and hook
+                    // bodies have none; leave it rather than loop.
+                    continue;
+                }
+                stack.push((node, true));
+                stack.extend(
+                    edges
+                        .iter()
+                        .filter(|e| self.ahead[e.to].is_none() && !self.open[e.to])
+                        .map(|e| (e.to, false)),
+                );
+                continue;
+            }
+            let here = usize::from(matches!(
+                cfg.nodes[node].kind,
+                NodeKind::Send(i) if self.pb.sends[i].touchpoint.is_one_to_one()
+            ));
+            let best = edges
+                .iter()
+                .map(|e| self.ahead[e.to].unwrap_or(0))
+                .max()
+                .unwrap_or(0);
+            self.ahead[node] = Some(here + best);
+        }
+        self.ahead[from].unwrap_or(0)
     }
-    let here = usize::from(
-        matches!(cfg.nodes[node].kind, NodeKind::Send(i) if pb.sends[i].touchpoint.is_one_to_one()),
-    );
-    here + cfg.nodes[node]
-        .edges
-        .iter()
-        .map(|e| sends_ahead(cfg, pb, e.to, depth + 1))
-        .max()
-        .unwrap_or(0)
 }

@@ -1,6 +1,7 @@
 //! The registry of lint rules: name, default severity, one-line help, docs page.
-//! Warning rules have one file each here holding their pass; error rules are
-//! raised while checking names and types (see `check/`).
+//! Warning rules have one file each here holding their pass; most error rules
+//! are raised while checking names and types (see `check/`), the rest of
+//! them here (endless-loop in loops.rs, quiet-all-day).
 
 use crate::diag::Severity;
 
@@ -10,6 +11,7 @@ pub mod loops;
 pub mod moments_flood;
 pub mod no_stop_on_block;
 pub mod promo_in_sharing_group;
+pub mod quiet_all_day;
 pub mod send_in_quiet_hours;
 pub mod unpersonalized;
 pub mod unreachable_step;
@@ -139,6 +141,13 @@ rule!(
     "put a `wait` in the loop or leave it with a condition"
 );
 rule!(
+    QUIET_ALL_DAY,
+    "quiet-all-day",
+    Error,
+    "quiet hours that together cover the whole day, so a send can never go out",
+    "shorten one of the quiet ranges so that some hours of the day are open"
+);
+rule!(
     UNREACHABLE_STEP,
     "unreachable-step",
     Warning,
@@ -230,7 +239,7 @@ rule!(
     "remove the allow comment, or fix the rule name"
 );
 
-pub static ALL: [&Rule; 27] = [
+pub static ALL: [&Rule; 28] = [
     &SYNTAX,
     &UNKNOWN_STEP,
     &UNKNOWN_SEGMENT,
@@ -245,6 +254,7 @@ pub static ALL: [&Rule; 27] = [
     &BAD_SPLIT,
     &ZERO_WAIT,
     &ENDLESS_LOOP,
+    &QUIET_ALL_DAY,
     &UNREACHABLE_STEP,
     &WAIT_WITHOUT_EXIT,
     &LOOP_WITHOUT_WAIT,
