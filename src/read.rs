@@ -168,6 +168,9 @@ mod tests {
     #[test]
     fn invalid_utf8_is_located() {
         let err = utf8(b"ab\ncd\xFFe".to_vec()).unwrap_err();
-        assert!(err.contains("line 2 is not valid UTF-8 (byte offset 5: 0xFF)"), "{err}");
+        assert!(
+            err.contains("line 2 is not valid UTF-8 (byte offset 5: 0xFF)"),
+            "{err}"
+        );
     }
 }
