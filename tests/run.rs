@@ -678,3 +678,77 @@ fn a_late_hand_over_waits_for_quiet_hours_and_an_opt_out_stops_what_was_queued()
     let sent = std::fs::read_to_string(dir.join("out/sent.jsonl")).unwrap();
     assert_eq!(sent.lines().count(), 1);
 }
+
+/// Erasure forgets a customer (state, events, deliveries, records), but an
+/// opt-out survives it: the customer coming back is still not contacted.
+#[test]
+fn erasing_a_customer_forgets_them_but_keeps_their_opt_out() {
+    let dir = scratch("erase");
+    let toml = RUN_TOML.replace(
+        "[channels.wecom]",
+        "[events.\"contact.blocked\"]\n\n[channels.wecom]",
+    );
+    std::fs::write(dir.join("tend.toml"), toml).unwrap();
+    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
+    std::fs::write(
+        dir.join("playbooks/thanks.playbook"),
+        RUN_PLAYBOOK.replace(
+            "trigger event order.paid",
+            "trigger event order.paid\n  reenter always",
+        ),
+    )
+    .unwrap();
+    let (linted, program) = tend::command::sim::runnable(&dir).unwrap();
+    let config = linted.checked.as_ref().unwrap().config.clone();
+    let noon = t("2026-12-03T12:00:00+08:00");
+    let mut runner = Runner::new(&program, &config, &dir, Sqlite::memory().unwrap(), noon).unwrap();
+    let event = |id: &str, c: &str, name: &str, at: &str| {
+        let data = if name == "order.paid" {
+            r#","data":{"order_id":"A1"}"#
+        } else {
+            ""
+        };
+        format!(
+            r#"{{"id":"{id}","name":"{name}","customer":"{c}","at":"{at}"{data},"attributes":{{"name":"小林"}}}}"#
+        )
+    };
+    let batch = [
+        event("p1", "c1", "order.paid", "2026-12-03T12:00:00+08:00"),
+        event("p2", "c2", "order.paid", "2026-12-03T12:00:00+08:00"),
+        event("b1", "c1", "contact.blocked", "2026-12-03T12:00:00+08:00"),
+    ];
+    runner
+        .accept(&batch.iter().map(String::as_str).collect::<Vec<_>>())
+        .unwrap();
+    runner.work(noon).unwrap();
+    runner.dispatch(noon).unwrap();
+    let erased = runner.erase("c1").unwrap().unwrap();
+    assert_eq!(
+        (erased.deliveries, erased.events, erased.kept_opt_out),
+        (1, 2, true)
+    );
+    assert!(runner.store.customer("c1").unwrap().is_none());
+    assert!(runner.view("c1").unwrap().is_none());
+    let erased = runner.erase("c2").unwrap().unwrap();
+    assert!(!erased.kept_opt_out);
+    assert!(runner.erase("c2").unwrap().is_none());
+    // Both come back with a new order.
+    let later = t("2026-12-03T13:00:00+08:00");
+    let batch = [
+        event("p3", "c1", "order.paid", "2026-12-03T13:00:00+08:00"),
+        event("p4", "c2", "order.paid", "2026-12-03T13:00:00+08:00"),
+    ];
+    runner
+        .accept(&batch.iter().map(String::as_str).collect::<Vec<_>>())
+        .unwrap();
+    runner.work(later).unwrap();
+    runner.dispatch(later).unwrap();
+    let to: Vec<String> = runner
+        .store
+        .outbox()
+        .unwrap()
+        .iter()
+        .map(|r| r.1.customer.as_deref().unwrap().to_string())
+        .collect();
+    assert_eq!(to, ["c2"], "the opted-out customer is not contacted again");
+}

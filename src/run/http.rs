@@ -35,6 +35,10 @@ pub enum Request {
         String,
         oneshot::Sender<Result<Option<serde_json::Value>, String>>,
     ),
+    Erase(
+        String,
+        oneshot::Sender<Result<Option<super::store::Erased>, String>>,
+    ),
 }
 
 #[derive(Clone)]
@@ -47,7 +51,7 @@ pub struct Api {
 pub fn router(api: Api, max_body: usize) -> Router {
     Router::new()
         .route("/v1/events", post(events))
-        .route("/v1/customers/{id}", put(customer).get(view))
+        .route("/v1/customers/{id}", put(customer).get(view).delete(erase))
         .route("/healthz", get(health))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(api)
@@ -177,6 +181,27 @@ async fn view(State(api): State<Api>, Path(id): Path<String>, headers: HeaderMap
     }
     match ask(&api, |tx| Request::View(id.clone(), tx)).await {
         Ok(Some(v)) => (StatusCode::OK, Json(v)).into_response(),
+        Ok(None) => problem(
+            StatusCode::NOT_FOUND,
+            &format!("no customer `{id}` in the store"),
+        ),
+        Err(resp) => resp,
+    }
+}
+
+async fn erase(State(api): State<Api>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if !authorised(&api, &headers) {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "send `Authorization: Bearer TOKEN` with the runner's TEND_API_TOKEN",
+        );
+    }
+    match ask(&api, |tx| Request::Erase(id.clone(), tx)).await {
+        Ok(Some(erased)) => (
+            StatusCode::OK,
+            Json(json!({ "erased": id, "removed": erased })),
+        )
+            .into_response(),
         Ok(None) => problem(
             StatusCode::NOT_FOUND,
             &format!("no customer `{id}` in the store"),

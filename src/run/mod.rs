@@ -193,13 +193,26 @@ impl<S: Store> Runner<S> {
         attrs: Fields,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut state = self
-            .store
-            .customer(id)?
-            .unwrap_or_else(|| CustomerState::new(id, Fields::new()));
+        let mut state = match self.store.customer(id)? {
+            Some(s) => s,
+            None => self.newcomer(id)?,
+        };
         state.attrs = attrs;
         self.engine.init(&mut state, now);
         self.store.put_customer(&state, now)
+    }
+
+    /// A customer the store does not hold: new, unless an erased customer
+    /// with this id had opted out, whose mark stays set.
+    fn newcomer(&mut self, id: &str) -> Result<CustomerState, StoreError> {
+        let mut state = CustomerState::new(id, Fields::new());
+        state.do_not_contact = self.store.erased_opt_out(id)?;
+        Ok(state)
+    }
+
+    /// `DELETE /v1/customers/{id}`: forgets the customer (see [`Store::erase`]).
+    pub fn erase(&mut self, id: &str) -> Result<Option<store::Erased>, StoreError> {
+        self.store.erase(id)
     }
 
     /// Handles every input and timer due at `now`, in batches of customers,
@@ -215,8 +228,11 @@ impl<S: Store> Runner<S> {
             }
             n += claimed.len();
             let mut done = Vec::with_capacity(claimed.len());
-            for w in claimed {
+            for mut w in claimed {
                 let customer = w.customer.clone();
+                if w.state.is_none() {
+                    w.state = Some(self.newcomer(&customer)?);
+                }
                 // One customer whose step fails stops alone: the runner never
                 // crash-loops on it, and its state and inputs wait for a fix.
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -184,6 +184,12 @@ fn handle<S: Store>(runner: &mut Runner<S>, req: Request) {
                 e.to_string()
             }));
         }
+        Request::Erase(id, reply) => {
+            let _ = reply.send(runner.erase(&id).map_err(|e| {
+                eprintln!("error: {e}");
+                e.to_string()
+            }));
+        }
         Request::Health(reply) => {
             let _ = reply.send(runner.next_due().map(|_| ()).map_err(|e| e.to_string()));
         }

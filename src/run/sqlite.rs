@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS records (
     kind TEXT NOT NULL,
     detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS erased_opt_outs (hash TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS versions (
     playbook TEXT NOT NULL,
     version TEXT NOT NULL,
@@ -124,6 +125,12 @@ impl Sqlite {
                 .map_err(err)?;
             }
         }
+        // A salt of this store's own, for the hashes erasure keeps.
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('salt', lower(hex(randomblob(16)))) ON CONFLICT DO NOTHING",
+            [],
+        )
+        .map_err(err)?;
         let seq = conn
             .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))
             .map_err(err)?;
@@ -571,6 +578,66 @@ impl Store for Sqlite {
         rows.collect::<std::result::Result<_, _>>().map_err(err)
     }
 
+    fn erase(&mut self, customer: &str) -> Result<Option<Erased>> {
+        let tx = self.write()?;
+        let dnc: Option<bool> = tx
+            .query_row("SELECT dnc FROM customers WHERE id = ?1", [customer], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        let Some(dnc) = dnc else {
+            return Ok(None);
+        };
+        let salt: String = tx
+            .query_row("SELECT value FROM meta WHERE key = 'salt'", [], |r| {
+                r.get(0)
+            })
+            .map_err(err)?;
+        if dnc {
+            tx.execute(
+                "INSERT INTO erased_opt_outs (hash) VALUES (?1) ON CONFLICT DO NOTHING",
+                [salted(&salt, customer)],
+            )
+            .map_err(err)?;
+        }
+        let erased = Erased {
+            events: tx
+                .execute("DELETE FROM events WHERE customer = ?1", [customer])
+                .map_err(err)?,
+            deliveries: tx
+                .execute("DELETE FROM outbox WHERE customer = ?1", [customer])
+                .map_err(err)?,
+            records: tx
+                .execute("DELETE FROM records WHERE customer = ?1", [customer])
+                .map_err(err)?,
+            kept_opt_out: dnc,
+        };
+        tx.execute("DELETE FROM customers WHERE id = ?1", [customer])
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(Some(erased))
+    }
+
+    fn erased_opt_out(&mut self, customer: &str) -> Result<bool> {
+        let salt: String = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'salt'", [], |r| {
+                r.get(0)
+            })
+            .map_err(err)?;
+        let found: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM erased_opt_outs WHERE hash = ?1",
+                [salted(&salt, customer)],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        Ok(found.is_some())
+    }
+
     fn do_not_contact(&mut self, customer: &str) -> Result<bool> {
         let dnc: Option<bool> = self
             .conn
@@ -738,4 +805,13 @@ impl Store for Sqlite {
         }
         Ok(out)
     }
+}
+
+/// The hash erasure keeps of an opted-out customer's id.
+fn salted(salt: &str, id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(format!("{salt}\u{1f}{id}").as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

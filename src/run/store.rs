@@ -67,6 +67,16 @@ pub struct Done {
     pub records: Vec<Record>,
 }
 
+/// What erasing a customer removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Erased {
+    pub events: usize,
+    pub deliveries: usize,
+    pub records: usize,
+    /// The opt-out was kept (as a salted hash of the id).
+    pub kept_opt_out: bool,
+}
+
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Status {
@@ -206,6 +216,14 @@ pub trait Store: Send {
 
     /// Quarantined customers and why.
     fn quarantined(&mut self) -> Result<Vec<(String, String)>>;
+
+    /// Forgets a customer: state, events, queued and past deliveries,
+    /// records. An opted-out customer leaves a salted hash of the id, so the
+    /// mark is found again if the customer comes back. `None`: not stored.
+    fn erase(&mut self, customer: &str) -> Result<Option<Erased>>;
+
+    /// Whether an erased customer with this id had opted out.
+    fn erased_opt_out(&mut self, customer: &str) -> Result<bool>;
 
     /// Whether a customer is marked do-not-contact now (checked before every attempt).
     fn do_not_contact(&mut self, customer: &str) -> Result<bool>;
