@@ -52,10 +52,12 @@ impl Engine {
             }
             return;
         }
+        // An opt-in that clears the mark took effect: it is not unconsumed.
+        let mut consumed = false;
         if self.policy.opt_in.contains(&ev.name) {
+            consumed = c.do_not_contact;
             c.do_not_contact = false;
         }
-        let mut consumed = false;
         // Playbooks by name, then enrollments by number.
         let mut order: Vec<usize> = (0..c.enrollments.len()).collect();
         order.sort_by(|a, b| {
