@@ -389,6 +389,48 @@ fn sim_refuses_what_would_silently_report_nothing() {
 }
 
 #[test]
+fn sim_refuses_a_window_past_the_year_4999() {
+    // Cron fires are searched no further than the year 5000: a later window
+    // would silently fire nothing.
+    let sim = |from: &str, extra: &[&str]| {
+        let mut args = vec!["sim", "examples", "--from", from];
+        args.extend_from_slice(extra);
+        let out = tend(Path::new(env!("CARGO_MANIFEST_DIR")), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = sim("4999-12-30T00:00:00+00:00", &["--days", "3"]);
+    assert!(err.contains("ends after the year 4999"), "{err}");
+    let err = sim(
+        "4999-12-30T00:00:00+00:00",
+        &["--until", "5000-01-01T00:00:01+00:00"],
+    );
+    assert!(err.contains("ends after the year 4999"), "{err}");
+    let err = sim("5000-06-01T00:00:00+08:00", &["--days", "1"]);
+    assert!(err.contains("ends after the year 4999"), "{err}");
+    let err = sim("0000-12-31T00:00:00+00:00", &["--days", "1"]);
+    assert!(err.contains("starts before the year 1"), "{err}");
+    // The last day before it still runs.
+    let out = tend(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &[
+            "sim",
+            "examples",
+            "--from",
+            "4999-12-31T00:00:00+00:00",
+            "--days",
+            "1",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn sim_names_where_an_unknown_customer_first_appears() {
     let events = r#"[[event]]
 name = "order.paid"

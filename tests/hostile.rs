@@ -134,3 +134,45 @@ fn an_opt_in_that_took_effect_is_not_unconsumed() {
         ]
     );
 }
+
+/// (local time in `zone` with its offset, channel, text) of each delivery.
+fn sends_in(o: &Outcome, zone: chrono_tz::Tz) -> Vec<(String, String)> {
+    o.sends
+        .iter()
+        .map(|d| {
+            (
+                d.at.with_timezone(&zone)
+                    .format("%m-%d %H:%M%z")
+                    .to_string(),
+                d.text.clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_daily_cron_goes_on_after_a_civil_day_the_zone_skipped() {
+    // Pacific/Apia went from 2011-12-29 23:59:59 (-10:00) to 2011-12-31
+    // 00:00 (+14:00): 30 December never happened there. Its 10:00 fire
+    // falls in that gap and runs at the first instant after it.
+    let pb = r#"
+playbook daily {
+  timezone "Pacific/Apia"
+  trigger every "0 10 * * *"
+  step s { send moments "早安" }
+}
+"#;
+    let o = run(TOML, pb, "", "", "2011-12-28T00:00:00-10:00", 5);
+    let apia = |at: &str| (at.to_string(), "早安".to_string());
+    assert_eq!(
+        sends_in(&o, chrono_tz::Pacific::Apia),
+        [
+            apia("12-28 10:00-1000"),
+            apia("12-29 10:00-1000"),
+            apia("12-31 00:00+1400"),
+            apia("12-31 10:00+1400"),
+            apia("01-01 10:00+1400"),
+            apia("01-02 10:00+1400"),
+        ]
+    );
+}

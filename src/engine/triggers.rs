@@ -578,10 +578,7 @@ impl Engine {
         if let Some(hit) = FIRES.with(|m| m.borrow().get(&memo_key).copied()) {
             return hit;
         }
-        let next = cron
-            .find_next_occurrence(&from.with_timezone(&zone), inclusive)
-            .ok()
-            .map(|t| t.with_timezone(&Utc));
+        let next = crate::cron::next_fire(cron, zone, from, inclusive);
         FIRES.with(|m| {
             let mut m = m.borrow_mut();
             if m.len() >= REMEMBERED_FIRES {
