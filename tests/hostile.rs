@@ -176,3 +176,147 @@ playbook daily {
         ]
     );
 }
+
+/// A value of each required type; optional attributes are left out, and so
+/// are the optional fields of tables.
+fn required_only(record: &tend::types::Record) -> tend::value::Fields {
+    use tend::types::Type;
+    use tend::value::Value;
+    fn sample(ty: &Type) -> Value {
+        match ty {
+            Type::String => Value::str("样例"),
+            Type::Int => Value::Int(2),
+            Type::Float => Value::Float(9.5),
+            Type::Bool => Value::Bool(true),
+            Type::Date => Value::Date(chrono::NaiveDate::from_ymd_opt(2020, 5, 20).unwrap()),
+            Type::DateTime => Value::DateTime(utc("2026-11-20T10:00:00+08:00")),
+            Type::Duration => Value::Duration {
+                days: 1,
+                seconds: 0,
+            },
+            Type::Clock => Value::Clock(600),
+            Type::List(t) => Value::List(vec![sample(t)].into()),
+            Type::EmptyList => Value::List(Vec::new().into()),
+            Type::Record(r) => Value::Record(required_only(r)),
+        }
+    }
+    record
+        .iter()
+        .filter(|(_, f)| !f.optional)
+        .map(|(k, f)| (k.as_str(), sample(&f.ty)))
+        .collect()
+}
+
+/// Every text the program sends or assigns (template wordings, inline texts,
+/// task texts), with the `with` values and the coupons granted anywhere.
+fn texts(
+    b: &[tend::program::Action],
+    out: &mut Vec<(
+        std::sync::Arc<str>,
+        Vec<(tend::value::Sym, tend::program::Expr)>,
+    )>,
+    coupons: &mut Vec<tend::value::Sym>,
+) {
+    use tend::program::{Action, Text};
+    for a in b {
+        match a {
+            Action::Send(s) => {
+                let with: Vec<_> = s.with.to_vec();
+                match &s.text {
+                    Text::Named(t) => {
+                        for w in &t.wordings {
+                            out.push((w.source.clone(), with.clone()));
+                        }
+                    }
+                    Text::Inline(src) => out.push((src.clone(), with)),
+                }
+            }
+            Action::Task { text, .. } => out.push((text.clone(), Vec::new())),
+            Action::Grant { coupon, .. } => coupons.push(*coupon),
+            Action::If {
+                then, otherwise, ..
+            } => {
+                texts(then, out, coupons);
+                texts(otherwise.as_deref().unwrap_or_default(), out, coupons);
+            }
+            Action::Hook { body, .. } => texts(body, out, coupons),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn every_example_text_renders_with_every_optional_attribute_absent() {
+    use tend::value::{Fields, Value};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let targets = tend::project::targets(&[root]).unwrap();
+    let program = tend::project::lint(&targets[0]).unwrap().program().unwrap();
+    let schema = &program.policy.schema;
+    let customer = required_only(&schema.customer);
+    // Every field any event carries, for `event.*` and `received.*`.
+    let mut payload = tend::types::Record::new();
+    for fields in schema.events.values() {
+        payload.extend(fields.clone());
+    }
+    let event = Value::Record(required_only(&payload));
+    let (mut all, mut granted) = (Vec::new(), Vec::new());
+    for pb in &program.playbooks {
+        for step in &pb.steps {
+            texts(&step.body, &mut all, &mut granted);
+        }
+    }
+    let now = utc("2026-12-01T10:00:00+08:00");
+    let coupon: Fields = granted
+        .into_iter()
+        .map(|id| {
+            let c: Fields = [
+                ("expires_at", Value::DateTime(now)),
+                ("granted_at", Value::DateTime(now)),
+                ("worth", Value::Float(10.0)),
+            ]
+            .into_iter()
+            .collect();
+            (id, Value::Record(c))
+        })
+        .collect();
+    let engine_texts = tend::engine::text::Texts::new(program.playbooks.iter().map(|p| &**p));
+    let zone = chrono_tz::Asia::Shanghai;
+    assert!(all.len() > 20, "{}", all.len());
+    let mut rendered = Vec::new();
+    for (source, with) in &all {
+        let env = tend::engine::eval::Env {
+            customer: &customer,
+            id: "c1",
+            event: &event,
+            received: &event,
+            coupons: &coupon,
+            now,
+            zone,
+            customer_zone: zone,
+        };
+        let with = with
+            .iter()
+            .map(|(k, e)| (*k, tend::engine::eval::eval(e, &env)))
+            .collect();
+        let scope = tend::engine::text::Scope {
+            customer: &customer,
+            id: "c1",
+            event: &event,
+            received: &event,
+            coupon: &coupon,
+            now,
+            with,
+        };
+        match engine_texts.render(source, &scope, zone) {
+            Ok(text) => rendered.push(text),
+            Err(e) => panic!("{e}\nin {source}"),
+        }
+    }
+    // pet_care's fallback for a pet without a name, and win_back's.
+    assert!(rendered
+        .iter()
+        .any(|t| t.starts_with("样例，毛孩子的生日快到啦🎂")));
+    assert!(rendered
+        .iter()
+        .any(|t| t.contains("家里的毛孩子最近还好吗？")));
+}

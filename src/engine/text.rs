@@ -21,7 +21,39 @@ pub fn environment() -> minijinja::Environment<'static> {
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.add_filter("date", |v: String, _fmt: String| v);
+    // An absent optional value is null: it prints as nothing, and
+    // `default()` replaces it as it does an undefined one.
+    env.set_formatter(|out, state, value| {
+        if value.is_none() {
+            return Ok(());
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
+    env.add_filter("default", default);
     env
+}
+
+/// `default(other = "", lax = false)`: `other` when the value is undefined or
+/// null (or, with `lax`, false, empty or zero), else the value.
+fn default(
+    value: &minijinja::Value,
+    args: minijinja::value::Rest<minijinja::Value>,
+) -> Result<minijinja::Value, minijinja::Error> {
+    if args.len() > 2 {
+        return Err(minijinja::ErrorKind::TooManyArguments.into());
+    }
+    let other = args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| minijinja::Value::from(""));
+    let lax = args.get(1).is_some_and(|lax| lax.is_true());
+    Ok(
+        if value.is_undefined() || value.is_none() || (lax && !value.is_true()) {
+            other
+        } else {
+            value.clone()
+        },
+    )
 }
 
 /// What a text can read where it is rendered.
@@ -133,13 +165,17 @@ fn sources<'p>(b: &'p Block, out: &mut Vec<&'p std::sync::Arc<str>>) {
 impl Texts {
     /// Compiles every template wording, inline text and task text of these playbooks.
     pub fn new<'p>(playbooks: impl IntoIterator<Item = &'p Playbook>) -> Self {
-        let mut env = environment();
         let mut all = Vec::new();
         for p in playbooks {
             for s in &p.steps {
                 sources(&s.body, &mut all);
             }
         }
+        Self::compile(all)
+    }
+
+    fn compile(all: Vec<&std::sync::Arc<str>>) -> Self {
+        let mut env = environment();
         let (mut texts, mut by_source, mut by_address) = (
             Vec::new(),
             HashMap::<String, usize>::new(),
@@ -242,16 +278,20 @@ fn trimmed(mut s: String) -> String {
     s
 }
 
-/// Fills a text that only prints fields, or `None` when some field is missing
-/// or not plain (minijinja then renders it, or reports the missing field).
+/// Fills a text that only prints fields, or `None` when some field is not
+/// plain or names no root of the scope (minijinja then renders it, or reports
+/// the name). An absent field prints as nothing.
 fn fill(pieces: &[Piece], scope: &Scope, zone: Tz) -> Option<String> {
     let mut out = String::with_capacity(128);
     for p in pieces {
         match p {
             Piece::Literal(s) => out.push_str(s),
             Piece::Field(path) => {
-                if !scope.get(path)?.write_plain(zone, &mut out) {
-                    return None;
+                scope.root(path.first()?.as_str())?;
+                if let Some(v) = scope.get(path) {
+                    if !v.write_plain(zone, &mut out) {
+                        return None;
+                    }
                 }
             }
         }
@@ -314,6 +354,7 @@ fn set_field(slot: &mut Value, key: Sym, v: Value) {
 fn project(from: &Value, segs: &[Sym], into: &mut Value) {
     match (from, segs.split_first()) {
         (Value::Record(fields), Some(_)) => project_record(fields, segs, into),
+        (Value::Null, _) => absent(segs, into),
         _ => *into = from.clone(),
     }
 }
@@ -326,17 +367,69 @@ fn project_record(fields: &Fields, segs: &[Sym], into: &mut Value) {
     if !matches!(into, Value::Record(_)) {
         *into = Value::Record(Fields::new());
     }
-    if !fields.contains(*first) {
+    let mut slot = into.get(*first).clone();
+    if fields.contains(*first) {
+        project(fields.get(*first), rest, &mut slot);
+    } else {
+        absent(rest, &mut slot);
+    }
+    set_field(into, *first, slot);
+}
+
+/// An attribute the customer or event lacks (an absent optional value): null
+/// at the end of its path, inside records on the way, so a template can test
+/// it, print it (as nothing) or give it a `default()`.
+fn absent(segs: &[Sym], into: &mut Value) {
+    let Some((first, rest)) = segs.split_first() else {
+        if !matches!(into, Value::Record(_)) {
+            *into = Value::Null;
+        }
         return;
+    };
+    if !matches!(into, Value::Record(_)) {
+        *into = Value::Record(Fields::new());
     }
     let mut slot = into.get(*first).clone();
-    project(fields.get(*first), rest, &mut slot);
+    absent(rest, &mut slot);
     set_field(into, *first, slot);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_absent_value_is_null_empty_when_printed_and_takes_a_default() {
+        let src: std::sync::Arc<str> = "{{ customer.name }}:{{ customer.pet.name }}|{{ customer.pet.name | default(\"毛孩子\") }}|{% if customer.nick %}有{% else %}无{% endif %}|{{ event.city }}|{{ received.text | default(\"-\") }}".into();
+        let texts = Texts::compile(vec![&src]);
+        let customer: Fields = [
+            ("name", Value::str("林小雨")),
+            ("pet", Value::Record(Fields::new())),
+        ]
+        .into_iter()
+        .collect();
+        let scope = Scope {
+            customer: &customer,
+            id: "c1",
+            event: &Value::Record(Fields::new()),
+            received: &Value::Null,
+            coupon: &Fields::new(),
+            now: DateTime::from_timestamp(0, 0).unwrap(),
+            with: Vec::new(),
+        };
+        assert_eq!(
+            texts.render(&src, &scope, chrono_tz::Asia::Shanghai),
+            Ok("林小雨:|毛孩子|无||-".to_string())
+        );
+        // The fast path for texts that only print fields agrees.
+        let plain: std::sync::Arc<str> = "{{ customer.name }}:{{ customer.pet.name }}!".into();
+        let texts = Texts::compile(vec![&plain]);
+        assert!(texts.texts[0].pieces.is_some());
+        assert_eq!(
+            texts.render(&plain, &scope, chrono_tz::Asia::Shanghai),
+            Ok("林小雨:!".to_string())
+        );
+    }
 
     #[test]
     fn splits_texts_that_only_print_fields() {
