@@ -307,7 +307,8 @@ fn every_example_text_renders_with_every_optional_attribute_absent() {
             now,
             with,
         };
-        match engine_texts.render(source, &scope, zone) {
+        let max = tend::config::MaxLength::of(tend::config::Touchpoint::Email, None);
+        match engine_texts.render(source, &scope, zone, (max, "email")) {
             Ok(text) => rendered.push(text),
             Err(e) => panic!("{e}\nin {source}"),
         }
@@ -319,4 +320,147 @@ fn every_example_text_renders_with_every_optional_attribute_absent() {
     assert!(rendered
         .iter()
         .any(|t| t.contains("家里的毛孩子最近还好吗？")));
+}
+
+#[test]
+fn a_render_has_a_budget_of_steps_and_output() {
+    let pb = r#"
+template loops {
+  text "{% for a in customer.tags %}{% for b in customer.tags %}{% for c in customer.tags %}{% for d in customer.tags %}{% if a == d and b == c and a == \"-\" %}!{% endif %}{% endfor %}{% endfor %}{% endfor %}{% endfor %}"
+}
+template repeated { text "{{ customer.name * 100000000 }}" }
+template fine { text "{{ customer.name }}，后面的消息照常" }
+playbook p {
+  trigger event order.paid
+  step a {
+    send wecom loops
+    send wecom repeated
+    send wecom fine
+  }
+}
+"#;
+    let tags: Vec<String> = (0..300).map(|i| format!("\"t{i}\"")).collect();
+    let customers = format!(
+        "[[customer]]\nid = \"c1\"\nname = \"a\"\norders = 1\ntags = [{}]\n",
+        tags.join(", ")
+    );
+    let started = std::time::Instant::now();
+    let o = run(
+        TOML,
+        pb,
+        &customers,
+        &event("order.paid", "2026-12-01T10:00:00+08:00"),
+        "2026-12-01T00:00:00+08:00",
+        1,
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(sends(&o), [s("12-01 10:00", "wecom", "a，后面的消息照常")]);
+    let errors: Vec<String> = records(&o)
+        .into_iter()
+        .filter(|r| r.0 == "render-error")
+        .map(|r| r.1)
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("the template takes more than 100000 steps to render"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].starts_with("the text is longer than 8096 bytes"),
+        "{}",
+        errors[1]
+    );
+}
+
+#[test]
+fn a_text_longer_than_its_channel_takes_is_not_sent() {
+    // WeCom takes 4,000 bytes and SMS 500 characters by default; a channel's
+    // `max_length` says otherwise.
+    let toml = TOML.replace(
+        "[channels.moments]",
+        "[channels.short]\ntouchpoint = \"email\"\nadapter = \"console\"\nmax_length = 12\n\n[channels.moments]",
+    );
+    let pb = r#"
+template name { text "{{ customer.name }}" }
+playbook p {
+  trigger event order.paid
+  step a {
+    send wecom name
+    send sms name
+    send short name
+  }
+}
+"#;
+    let customer = |id: &str, name: &str| {
+        format!("[[customer]]\nid = \"{id}\"\nname = \"{name}\"\norders = 1\ntags = []\n\n")
+    };
+    let at_limit = "猫".repeat(500); // 1,500 bytes, 500 characters
+    let customers = customer("c1", &"a".repeat(4000))
+        + &customer("c2", &"a".repeat(4001))
+        + &customer("c3", &at_limit)
+        + &customer("c4", &"猫".repeat(501))
+        + &customer("c5", "林小雨");
+    let events: String = ["c1", "c2", "c3", "c4", "c5"]
+        .iter()
+        .map(|c| {
+            format!("[[event]]\nname = \"order.paid\"\ncustomer = \"{c}\"\nat = 2026-12-01T10:00:00+08:00\n\n")
+        })
+        .collect();
+    let o = run(
+        &toml,
+        pb,
+        &customers,
+        &events,
+        "2026-12-01T00:00:00+08:00",
+        1,
+    );
+    let sent: Vec<(String, String)> = o
+        .sends
+        .iter()
+        .map(|d| {
+            (
+                d.customer.as_deref().unwrap().to_string(),
+                d.channel.to_string(),
+            )
+        })
+        .collect();
+    let pair = |c: &str, ch: &str| (c.to_string(), ch.to_string());
+    assert_eq!(
+        sent,
+        [
+            pair("c1", "wecom"),
+            pair("c3", "wecom"),
+            pair("c3", "sms"),
+            pair("c4", "wecom"),
+            pair("c5", "wecom"),
+            pair("c5", "sms"),
+            pair("c5", "short"),
+        ]
+    );
+    let errors: Vec<(String, String)> = o
+        .records
+        .iter()
+        .filter(|r| r.kind.name() == "render-error")
+        .map(|r| {
+            (
+                r.customer.as_deref().unwrap().to_string(),
+                r.detail.to_string(),
+            )
+        })
+        .collect();
+    let error = |c: &str, d: &str| (c.to_string(), d.to_string());
+    assert_eq!(
+        errors,
+        [
+            error("c1", "the text is 4000 characters, over the 500 characters channel sms takes (max_length)"),
+            error("c1", "the text is 4000 bytes, over the 12 bytes channel short takes (max_length)"),
+            error("c2", "the text is 4001 bytes, over the 4000 bytes channel wecom takes (max_length)"),
+            error("c2", "the text is 4001 characters, over the 500 characters channel sms takes (max_length)"),
+            error("c2", "the text is 4001 bytes, over the 12 bytes channel short takes (max_length)"),
+            error("c3", "the text is 1500 bytes, over the 12 bytes channel short takes (max_length)"),
+            error("c4", "the text is 501 characters, over the 500 characters channel sms takes (max_length)"),
+            error("c4", "the text is 1503 bytes, over the 12 bytes channel short takes (max_length)"),
+        ]
+    );
 }

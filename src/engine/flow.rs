@@ -378,7 +378,9 @@ impl Engine {
         }
     }
 
-    /// Renders a text where enrollment `i` runs.
+    /// Renders a text where enrollment `i` runs, for a channel (its name and
+    /// the longest text it takes).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn render(
         &self,
         c: &CustomerState,
@@ -387,6 +389,7 @@ impl Engine {
         with: Vec<(Sym, Value)>,
         zone: Tz,
         now: DateTime<Utc>,
+        channel: (crate::program::MaxLength, &str),
     ) -> Result<String, String> {
         let e = &c.enrollments[i];
         let scope = Scope {
@@ -398,7 +401,7 @@ impl Engine {
             now,
             with,
         };
-        self.texts.render(source, &scope, zone)
+        self.texts.render(source, &scope, zone, channel)
     }
 }
 

@@ -118,7 +118,15 @@ impl Engine {
                 (*k, super::eval::eval(v, &env))
             })
             .collect();
-        let text = match self.render(c, site.i, source, with, zone, now) {
+        let text = match self.render(
+            c,
+            site.i,
+            source,
+            with,
+            zone,
+            now,
+            (ch.max_length, &ch.name),
+        ) {
             Ok(t) if t.is_empty() => {
                 let detail = tname.map_or(String::new(), |t| t.to_string());
                 self.record(ctx, c, Some(pb.name), RecordKind::EmptyText, detail);
@@ -325,7 +333,12 @@ impl Engine {
             self.record(ctx, c, Some(pb.name), RecordKind::Suppressed, "task");
             return;
         }
-        match self.render(c, site.i, text, Vec::new(), zone, ctx.now) {
+        let tasks = crate::value::names::tasks();
+        let max = self.policy.channel(&tasks).map_or_else(
+            || crate::program::MaxLength::of(Touchpoint::Tasks, None),
+            |ch| ch.max_length,
+        );
+        match self.render(c, site.i, text, Vec::new(), zone, ctx.now, (max, &tasks)) {
             Ok(t) => {
                 let assignee = match c.attrs.get(crate::value::names::owner()) {
                     Value::Str(o) if self.policy.has_owner() && !o.is_empty() => Some(o.clone()),

@@ -4,7 +4,7 @@
 //! tags or filters) is filled in directly when every field it prints is a
 //! plain string, number or date.
 
-use crate::program::{Action, Block, Playbook, Text};
+use crate::program::{Action, Block, MaxLength, Playbook, Text};
 use crate::value::{Fields, Sym, Value};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -20,6 +20,7 @@ pub fn environment() -> minijinja::Environment<'static> {
     env.set_lstrip_blocks(true);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.set_fuel(Some(FUEL));
     env.add_filter("date", |v: String, _fmt: String| v);
     // An absent optional value is null: it prints as nothing, and
     // `default()` replaces it as it does an undefined one.
@@ -219,8 +220,37 @@ impl Texts {
         }
     }
 
-    /// The rendered text, trimmed, or the template engine's error.
-    pub fn render(&self, source: &str, scope: &Scope, zone: Tz) -> Result<String, String> {
+    /// The rendered text, trimmed, or why there is none: the template
+    /// engine's error, a render that took more than [`FUEL`] steps, or a text
+    /// longer than `max` (the channel `channel`'s `max_length`).
+    pub fn render(
+        &self,
+        source: &str,
+        scope: &Scope,
+        zone: Tz,
+        (max, channel): (MaxLength, &str),
+    ) -> Result<String, String> {
+        let text = self.render_within(source, scope, zone, max.bytes() + SLACK)?;
+        let len = max.measure(&text);
+        if len > max.limit as usize {
+            return Err(format!(
+                "the text is {len} {unit}, over the {} {unit} channel {channel} takes (max_length)",
+                max.limit,
+                unit = max.unit()
+            ));
+        }
+        Ok(text)
+    }
+
+    /// The rendered text, trimmed, or the template engine's error; the
+    /// output stops at `cap` bytes (a larger text is an error).
+    fn render_within(
+        &self,
+        source: &str,
+        scope: &Scope,
+        zone: Tz,
+        cap: usize,
+    ) -> Result<String, String> {
         let text = self
             .by_address
             .get(&(source.as_ptr() as usize, source.len()))
@@ -231,7 +261,11 @@ impl Texts {
             return self.env.render_str(source, ()).map_err(|e| e.to_string());
         };
         if let Some(out) = text.pieces.as_ref().and_then(|p| fill(p, scope, zone)) {
-            return Ok(trimmed(out));
+            return if out.len() > cap {
+                Err(too_long(cap))
+            } else {
+                Ok(trimmed(out))
+            };
         }
         let mut roots: BTreeMap<&str, Value> = BTreeMap::new();
         for path in &text.reads {
@@ -262,11 +296,61 @@ impl Texts {
             .into_iter()
             .map(|(k, v)| (k, v.to_template(zone)))
             .collect();
-        self.env
+        let mut out = Capped {
+            buf: Vec::with_capacity(256),
+            cap,
+            over: false,
+        };
+        let rendered = self
+            .env
             .get_template(&text.name)
-            .and_then(|t| t.render(ctx))
-            .map(trimmed)
-            .map_err(|e| e.to_string())
+            .and_then(|t| t.render_captured_to(ctx, &mut out).map(drop));
+        match rendered {
+            Ok(_) => String::from_utf8(out.buf)
+                .map(trimmed)
+                .map_err(|e| e.to_string()),
+            Err(_) if out.over => Err(too_long(cap)),
+            Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => Err(format!(
+                "the template takes more than {FUEL} steps to render, the most one text may take (in {})",
+                text.name
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Steps (minijinja's fuel) one render may take: far more than any message
+/// needs, and a bound on nested loops over long lists.
+pub const FUEL: u64 = 100_000;
+
+/// Bytes a render may write beyond the channel's limit, for whitespace the
+/// trim removes.
+const SLACK: usize = 4096;
+
+fn too_long(cap: usize) -> String {
+    format!("the text is longer than {cap} bytes, more than the channel takes (max_length)")
+}
+
+/// A render's output, refused past `cap` bytes so a runaway text never
+/// grows in memory.
+struct Capped {
+    buf: Vec<u8>,
+    cap: usize,
+    over: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + b.len() > self.cap {
+            self.over = true;
+            return Err(std::io::Error::other("over the length limit"));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -418,7 +502,15 @@ mod tests {
             with: Vec::new(),
         };
         assert_eq!(
-            texts.render(&src, &scope, chrono_tz::Asia::Shanghai),
+            texts.render(
+                &src,
+                &scope,
+                chrono_tz::Asia::Shanghai,
+                (
+                    MaxLength::of(crate::program::Touchpoint::Wecom, None),
+                    "wecom"
+                )
+            ),
             Ok("林小雨:|毛孩子|无||-".to_string())
         );
         // The fast path for texts that only print fields agrees.
@@ -426,7 +518,15 @@ mod tests {
         let texts = Texts::compile(vec![&plain]);
         assert!(texts.texts[0].pieces.is_some());
         assert_eq!(
-            texts.render(&plain, &scope, chrono_tz::Asia::Shanghai),
+            texts.render(
+                &plain,
+                &scope,
+                chrono_tz::Asia::Shanghai,
+                (
+                    MaxLength::of(crate::program::Touchpoint::Wecom, None),
+                    "wecom"
+                )
+            ),
             Ok("林小雨:!".to_string())
         );
     }
