@@ -11,6 +11,7 @@ pub mod moments_flood;
 pub mod no_stop_on_block;
 pub mod promo_in_sharing_group;
 pub mod send_in_quiet_hours;
+pub mod text_too_long;
 pub mod unpersonalized;
 pub mod unreachable_step;
 pub mod unused;
@@ -209,6 +210,13 @@ rule!(
     "anchor the hook before the expiry, such as `coupon.ID.expires_at - 3d at 10:00`"
 );
 rule!(
+    TEXT_TOO_LONG,
+    "text-too-long",
+    Warning,
+    "a text whose fixed wording alone is longer than a channel it is sent on takes",
+    "shorten the text, or raise the channel's `max_length` in tend.toml"
+);
+rule!(
     UNUSED_SEGMENT,
     "unused-segment",
     Warning,
@@ -230,7 +238,7 @@ rule!(
     "remove the allow comment, or fix the rule name"
 );
 
-pub static ALL: [&Rule; 27] = [
+pub static ALL: [&Rule; 28] = [
     &SYNTAX,
     &UNKNOWN_STEP,
     &UNKNOWN_SEGMENT,
@@ -255,6 +263,7 @@ pub static ALL: [&Rule; 27] = [
     &PROMO_IN_SHARING_GROUP,
     &MOMENTS_FLOOD,
     &HOOK_AFTER_EXPIRY,
+    &TEXT_TOO_LONG,
     &UNUSED_SEGMENT,
     &UNUSED_TEMPLATE,
     &UNUSED_ALLOW,
