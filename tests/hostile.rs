@@ -296,7 +296,7 @@ fn every_example_text_renders_with_every_optional_attribute_absent() {
         };
         let with = with
             .iter()
-            .map(|(k, e)| (*k, tend::engine::eval::eval(e, &env)))
+            .map(|(k, e)| (*k, tend::engine::eval::eval(e, &env).unwrap()))
             .collect();
         let scope = tend::engine::text::Scope {
             customer: &customer,
@@ -463,4 +463,164 @@ playbook p {
             error("c4", "the text is 1503 bytes, over the 12 bytes channel short takes (max_length)"),
         ]
     );
+}
+
+/// (customer, kind, detail) of the records of these kinds.
+fn records_of(o: &Outcome, kinds: &[&str]) -> Vec<(String, String, String)> {
+    o.records
+        .iter()
+        .filter(|r| kinds.contains(&r.kind.name()))
+        .map(|r| {
+            (
+                r.customer.as_deref().unwrap_or_default().to_string(),
+                r.kind.name().to_string(),
+                r.detail.to_string(),
+            )
+        })
+        .collect()
+}
+
+const RANGE: &str =
+    "is out of range (dates and times run from the year 1 to 9999, whole numbers and durations to 64 bits)";
+
+fn failed(c: &str, detail: &str) -> (String, String, String) {
+    (c.into(), "failed".into(), format!("{detail} {RANGE}"))
+}
+
+#[test]
+fn date_arithmetic_out_of_range_fails_the_enrollment_instead_of_panicking() {
+    let pb = r#"
+template t { text "{{ customer.name }}：{{ customer.seen }}" }
+playbook p {
+  trigger event order.paid
+  step s {
+    set customer.seen = now + 1d * customer.orders
+    send wecom t
+  }
+}
+"#;
+    let customers = "[[customer]]\nid = \"c1\"\nname = \"a\"\norders = 1000000000\ntags = []\n\n\
+                     [[customer]]\nid = \"c2\"\nname = \"b\"\norders = 9223372036854775807\ntags = []\n\n\
+                     [[customer]]\nid = \"c3\"\nname = \"c\"\norders = 2\ntags = []\n";
+    let events: String = ["c1", "c2", "c3"]
+        .iter()
+        .map(|c| {
+            format!("[[event]]\nname = \"order.paid\"\ncustomer = \"{c}\"\nat = 2026-12-01T10:00:00+08:00\n\n")
+        })
+        .collect();
+    let o = run(
+        TOML,
+        pb,
+        &customers,
+        &events,
+        "2026-12-01T00:00:00+08:00",
+        1,
+    );
+    assert_eq!(
+        sends(&o),
+        [s("12-01 10:00", "wecom", "c：2026-12-03 10:00")]
+    );
+    assert_eq!(
+        records_of(&o, &["failed", "finished"]),
+        [
+            failed("c1", "step s: `now + 1d * customer.orders`"),
+            failed("c2", "step s: `now + 1d * customer.orders`"),
+            ("c3".into(), "finished".into(), String::new()),
+        ]
+    );
+}
+
+#[test]
+fn a_date_pushed_out_of_range_in_a_loop_fails_where_it_leaves_the_range() {
+    // 100000 weeks are about 1917 years: from 2000 the fifth step passes 9999.
+    let pb = r#"
+playbook p {
+  trigger event order.paid
+  step s {
+    set customer.birthday = customer.birthday + 100000w
+    wait 1d
+    -> s
+  }
+}
+"#;
+    let o = run(
+        TOML,
+        pb,
+        &customer("birthday = 2000-01-01"),
+        &event("order.paid", "2026-12-01T10:00:00+08:00"),
+        "2026-12-01T00:00:00+08:00",
+        10,
+    );
+    let failures: Vec<(String, String)> = o
+        .records
+        .iter()
+        .filter(|r| r.kind.name() == "failed")
+        .map(|r| {
+            (
+                r.at.with_timezone(&chrono_tz::Asia::Shanghai)
+                    .format("%m-%d %H:%M")
+                    .to_string(),
+                r.detail.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        failures,
+        [(
+            "12-05 10:00".to_string(),
+            format!("step s: `customer.birthday + 100000w` {RANGE}")
+        )]
+    );
+}
+
+#[test]
+fn a_time_point_or_sum_out_of_range_fails_and_a_trigger_condition_is_recorded() {
+    let terms = vec!["100000w"; 140].join(" + ");
+    let pb = format!(
+        r#"
+playbook early {{
+  trigger event order.paid if customer.orders == 1
+  step s {{
+    wait until customer.birthday - 1000d
+    send wecom "{{{{ customer.name }}}}"
+  }}
+}}
+playbook far {{
+  trigger event order.paid if customer.orders == 1
+  step s {{
+    set customer.seen = now + {terms}
+  }}
+}}
+playbook guarded {{
+  trigger event order.paid if customer.birthday + 1d * customer.orders > customer.birthday
+  step s {{ send wecom "{{{{ customer.name }}}}" }}
+}}
+"#
+    );
+    let customers = "[[customer]]\nid = \"c1\"\nname = \"a\"\norders = 1\ntags = []\nbirthday = 0001-01-01\n\n\
+                     [[customer]]\nid = \"c2\"\nname = \"b\"\norders = 9223372036854775807\ntags = []\nbirthday = 2000-01-01\n";
+    let events = event("order.paid", "2026-12-01T10:00:00+08:00")
+        + &event("order.paid", "2026-12-01T10:00:00+08:00").replace("c1", "c2");
+    let o = run(
+        TOML,
+        &pb,
+        customers,
+        &events,
+        "2026-12-01T00:00:00+08:00",
+        1,
+    );
+    let five = vec!["100000w"; 5].join(" + ");
+    assert_eq!(
+        records_of(&o, &["failed", "unconsumed"]),
+        [
+            failed("c1", "step s: `customer.birthday - 1000d`"),
+            failed("c1", &format!("step s: `now + {five}`")),
+            failed(
+                "c2",
+                "trigger event order.paid if customer.birthday + 1d * customer.orders > customer.birthday: `customer.birthday + 1d * customer.orders`"
+            ),
+        ]
+    );
+    // c1's `guarded` trigger holds (one day after 0001-01-01 is in range).
+    assert_eq!(sends(&o), [s("12-01 10:00", "wecom", "a")]);
 }

@@ -155,6 +155,20 @@ impl Engine {
         }
     }
 
+    /// Records that a condition of a playbook could not be evaluated (no
+    /// enrollment to fail): `what` names where it is.
+    fn record_out_of_range(
+        &self,
+        ctx: &mut Ctx<'_>,
+        c: &CustomerState,
+        pb: &Playbook,
+        what: &str,
+        e: &eval::OutOfRange,
+    ) {
+        let detail = format!("{what}: {e}");
+        self.record(ctx, c, Some(pb.name), RecordKind::Failed, detail);
+    }
+
     fn record(
         &self,
         ctx: &mut Ctx<'_>,
@@ -180,7 +194,7 @@ impl Engine {
         e: &crate::program::Expr,
         scope: (&Value, &Value, &Fields),
         now: DateTime<Utc>,
-    ) -> bool {
+    ) -> Result<bool, eval::OutOfRange> {
         eval::condition(e, &self.env(c, pb, scope, now))
     }
 
@@ -203,12 +217,14 @@ impl Engine {
         }
     }
 
+    /// Whether the customer is in a segment; an error when its expression
+    /// went out of range.
     pub fn in_segment(
         &self,
         c: &CustomerState,
         seg: &crate::program::Segment,
         now: DateTime<Utc>,
-    ) -> bool {
+    ) -> Result<bool, eval::OutOfRange> {
         let empty = Fields::new();
         let zone = self.customer_zone(c);
         eval::in_segment(

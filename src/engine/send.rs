@@ -88,10 +88,18 @@ impl Engine {
         let e = &c.enrollments[site.i];
         let none = Fields::new();
         if let Some(req) = &ch.requires {
-            if !self.cond(c, pb, req, (&e.event, &e.received, &none), now) {
-                let detail = format!("{} does not meet `requires` of {}", c.id, ch.name);
-                self.record(ctx, c, Some(pb.name), RecordKind::Unreachable, detail);
-                return None;
+            match self.cond(c, pb, req, (&e.event, &e.received, &none), now) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let detail = format!("{} does not meet `requires` of {}", c.id, ch.name);
+                    self.record(ctx, c, Some(pb.name), RecordKind::Unreachable, detail);
+                    return None;
+                }
+                Err(e) => {
+                    let detail = format!("`requires` of channel {}: {e}", ch.name);
+                    self.end(c, site.i, ctx, RecordKind::Failed, detail);
+                    return None;
+                }
             }
         }
         let settings = match self.settings(c, site.i, ch) {
@@ -110,14 +118,22 @@ impl Engine {
             }
             Text::Inline(source) => (None, source),
         };
-        let with: Vec<(Sym, Value)> = s
+        let with: Result<Vec<(Sym, Value)>, super::eval::OutOfRange> = s
             .with
             .iter()
             .map(|(k, v)| {
                 let env = self.env(c, pb, (&e.event, &e.received, &e.coupons), now);
-                (*k, super::eval::eval(v, &env))
+                Ok((*k, super::eval::eval(v, &env)?))
             })
             .collect();
+        let with = match with {
+            Ok(with) => with,
+            Err(e) => {
+                let detail = format!("step {}: {e}", site.label);
+                self.end(c, site.i, ctx, RecordKind::Failed, detail);
+                return None;
+            }
+        };
         let text = match self.render(
             c,
             site.i,

@@ -9,6 +9,7 @@
 //! the lint rules never see this form, and the engine never sees theirs.
 
 mod lower;
+pub mod show;
 pub mod version;
 pub mod walk;
 
