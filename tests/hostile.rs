@@ -624,3 +624,48 @@ playbook guarded {{
     // c1's `guarded` trigger holds (one day after 0001-01-01 is in range).
     assert_eq!(sends(&o), [s("12-01 10:00", "wecom", "a")]);
 }
+
+#[test]
+fn long_segment_chains_evaluate_to_what_they_say() {
+    // A chain of 64 segments (s63 uses s62 … uses s0), one of 35 (s34), and
+    // 41 that each use the one before twice (2^40 evaluations, were each use
+    // evaluated anew).
+    let mut pb =
+        String::from("segment s0 = customer.orders > 1\nsegment d0 = customer.orders > 1\n");
+    for i in 1..64 {
+        pb += &format!("segment s{i} = customer in s{}\n", i - 1);
+    }
+    for i in 1..=40 {
+        pb += &format!(
+            "segment d{i} = customer in d{0} and customer in d{0}\n",
+            i - 1
+        );
+    }
+    for (name, seg) in [("chain34", "s34"), ("chain64", "s63"), ("diamond40", "d40")] {
+        pb += &format!(
+            "playbook {name} {{\n  trigger event order.paid if customer in {seg}\n  step a {{ send wecom \"{{{{ customer.name }}}} {name}\" }}\n}}\n"
+        );
+    }
+    let customers = "[[customer]]\nid = \"c1\"\nname = \"a\"\norders = 5\ntags = []\n\n\
+                     [[customer]]\nid = \"c2\"\nname = \"b\"\norders = 1\ntags = []\n";
+    let events = event("order.paid", "2026-12-01T10:00:00+08:00")
+        + &event("order.paid", "2026-12-01T10:00:00+08:00").replace("c1", "c2");
+    let started = std::time::Instant::now();
+    let o = run(
+        TOML,
+        &pb,
+        customers,
+        &events,
+        "2026-12-01T00:00:00+08:00",
+        1,
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(
+        sends(&o),
+        [
+            s("12-01 10:00", "wecom", "a chain34"),
+            s("12-01 10:00", "wecom", "a chain64"),
+            s("12-01 10:00", "wecom", "a diamond40"),
+        ]
+    );
+}

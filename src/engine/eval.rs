@@ -9,6 +9,7 @@ use crate::value::{Fields, Value};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 /// What an expression can read where it is evaluated.
 pub struct Env<'a> {
@@ -45,16 +46,53 @@ impl std::fmt::Display for OutOfRange {
 type Evaluated<T> = Result<T, OutOfRange>;
 
 pub fn condition(e: &Expr, env: &Env) -> Evaluated<bool> {
-    Ok(value(e, env)?.truthy())
+    one_evaluation(|| Ok(value(e, env)?.truthy()))
 }
 
 pub fn eval(e: &Expr, env: &Env) -> Evaluated<Value> {
-    Ok(value(e, env)?.into_owned())
+    one_evaluation(|| Ok(value(e, env)?.into_owned()))
 }
 
 /// Whether the customer is in a segment (evaluated in the customer zone,
 /// reading only the customer).
 pub fn in_segment(seg: &crate::program::Segment, env: &Env) -> Evaluated<bool> {
+    one_evaluation(|| member(seg, env))
+}
+
+thread_local! {
+    /// The segments decided in the evaluation under way, by address. A
+    /// segment's membership depends only on the customer and the clock, fixed
+    /// for one evaluation, so each is evaluated once: a chain of segments that
+    /// each use the one before twice costs its length, not 2 to that power.
+    static DECIDED: RefCell<Option<Vec<(usize, Evaluated<bool>)>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` as one evaluation (the outermost call sets up what it decides).
+fn one_evaluation<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            DECIDED.with(|d| *d.borrow_mut() = None);
+        }
+    }
+    if DECIDED.with(|d| d.borrow().is_some()) {
+        return f();
+    }
+    DECIDED.with(|d| *d.borrow_mut() = Some(Vec::new()));
+    let _reset = Reset;
+    f()
+}
+
+fn member(seg: &crate::program::Segment, env: &Env) -> Evaluated<bool> {
+    let at = seg as *const crate::program::Segment as usize;
+    let known = DECIDED.with(|d| {
+        d.borrow()
+            .as_ref()
+            .and_then(|v| v.iter().find(|(a, _)| *a == at).map(|(_, r)| r.clone()))
+    });
+    if let Some(r) = known {
+        return r;
+    }
     let empty = Fields::new();
     let inner = Env {
         customer: env.customer,
@@ -66,7 +104,13 @@ pub fn in_segment(seg: &crate::program::Segment, env: &Env) -> Evaluated<bool> {
         zone: env.customer_zone,
         customer_zone: env.customer_zone,
     };
-    condition(&seg.expr, &inner)
+    let r = value(&seg.expr, &inner).map(|v| v.truthy());
+    DECIDED.with(|d| {
+        if let Some(v) = d.borrow_mut().as_mut() {
+            v.push((at, r.clone()));
+        }
+    });
+    r
 }
 
 /// An expression's value; a path borrows what it reads instead of copying it.
@@ -95,7 +139,7 @@ fn value<'a>(e: &Expr, env: &Env<'a>) -> Evaluated<Cow<'a, Value>> {
         }
         Expr::CustomerId => Str(env.id.into()),
         Expr::Now => DateTime(env.now),
-        Expr::InSegment { segment, negated } => Bool(in_segment(segment, env)? != *negated),
+        Expr::InSegment { segment, negated } => Bool(member(segment, env)? != *negated),
         Expr::Call(func, args) => call(*func, args, env)?,
         Expr::Not(x) => match *value(x, env)? {
             Bool(b) => Bool(!b),
