@@ -669,3 +669,46 @@ fn long_segment_chains_evaluate_to_what_they_say() {
         ]
     );
 }
+
+#[test]
+fn a_long_history_costs_in_proportion_to_its_length() {
+    // One customer paying every 20 seconds: each order enrolls anew and sends
+    // once, and a monthly cap counts every send. Counting the whole history
+    // again at each send made this quadratic (40,000 sends: minutes).
+    let toml = TOML.replace(
+        "[channels.sms]",
+        "[limits]\nper_month = 100000\n\n[channels.sms]",
+    );
+    let pb = "playbook p {\n  reenter always\n  trigger event order.paid\n  step a { send wecom \"{{ customer.name }}，收到\" }\n}\n";
+    let n = 40_000;
+    let program = program(&toml, pb);
+    let customers = input::customers(
+        &SourceFile::new("customers.toml", customer("")),
+        &program.policy.schema,
+    )
+    .unwrap();
+    let from = utc("2026-12-01T00:00:00+08:00");
+    let events: Vec<input::SampleEvent> = (0..n)
+        .map(|i| input::SampleEvent {
+            customer: "c1".into(),
+            line: i + 1,
+            at: from + chrono::Duration::seconds(20 * i as i64),
+            event: tend::intake::Event {
+                name: tend::value::Sym::new("order.paid"),
+                data: Default::default(),
+                attributes: Default::default(),
+            },
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let o = tend::sim::simulate(
+        program,
+        &customers,
+        &events,
+        from,
+        from + chrono::Duration::days(10),
+    );
+    let took = started.elapsed();
+    assert_eq!(o.tally.deliveries, n);
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+}

@@ -16,6 +16,7 @@ pub mod driver;
 pub mod effect;
 pub mod eval;
 mod flow;
+pub mod ledger;
 mod send;
 pub mod state;
 pub mod text;
@@ -356,10 +357,7 @@ impl Engine {
             let ahead = ahead.to_vec();
             c.enrollments[i].seen.retain(|s| ahead.contains(&s.name));
         }
-        let horizon = now - chrono::Duration::days(LEDGER_DAYS);
-        if c.ledger.first().is_some_and(|s| s.at < horizon) {
-            c.ledger.retain(|s| s.at >= horizon);
-        }
+        c.ledger.prune(now - chrono::Duration::days(LEDGER_DAYS));
     }
 }
 

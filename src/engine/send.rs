@@ -58,7 +58,7 @@ impl Engine {
             Vec::new()
         };
         let admission = if ch.touchpoint.is_message() {
-            admit(now, &quiet, &caps, &c.ledger)
+            admit(now, &quiet, &caps, &mut c.ledger)
         } else {
             Admission::Now
         };
