@@ -207,16 +207,15 @@ fn required_only(record: &tend::types::Record) -> tend::value::Fields {
         .collect()
 }
 
+/// A text and the `with` values of its send.
+type Sent = (
+    std::sync::Arc<str>,
+    Vec<(tend::value::Sym, tend::program::Expr)>,
+);
+
 /// Every text the program sends or assigns (template wordings, inline texts,
 /// task texts), with the `with` values and the coupons granted anywhere.
-fn texts(
-    b: &[tend::program::Action],
-    out: &mut Vec<(
-        std::sync::Arc<str>,
-        Vec<(tend::value::Sym, tend::program::Expr)>,
-    )>,
-    coupons: &mut Vec<tend::value::Sym>,
-) {
+fn texts(b: &[tend::program::Action], out: &mut Vec<Sent>, coupons: &mut Vec<tend::value::Sym>) {
     use tend::program::{Action, Text};
     for a in b {
         match a {
@@ -508,14 +507,7 @@ playbook p {
             format!("[[event]]\nname = \"order.paid\"\ncustomer = \"{c}\"\nat = 2026-12-01T10:00:00+08:00\n\n")
         })
         .collect();
-    let o = run(
-        TOML,
-        pb,
-        &customers,
-        &events,
-        "2026-12-01T00:00:00+08:00",
-        1,
-    );
+    let o = run(TOML, pb, customers, &events, "2026-12-01T00:00:00+08:00", 1);
     assert_eq!(
         sends(&o),
         [s("12-01 10:00", "wecom", "c：2026-12-03 10:00")]
@@ -609,7 +601,7 @@ playbook guarded {{
         "2026-12-01T00:00:00+08:00",
         1,
     );
-    let five = vec!["100000w"; 5].join(" + ");
+    let five = ["100000w"; 5].join(" + ");
     assert_eq!(
         records_of(&o, &["failed", "unconsumed"]),
         [

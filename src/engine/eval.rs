@@ -59,12 +59,15 @@ pub fn in_segment(seg: &crate::program::Segment, env: &Env) -> Evaluated<bool> {
     one_evaluation(|| member(seg, env))
 }
 
+/// Segments decided in one evaluation: (address, membership).
+type Decided = Vec<(usize, Evaluated<bool>)>;
+
 thread_local! {
     /// The segments decided in the evaluation under way, by address. A
     /// segment's membership depends only on the customer and the clock, fixed
     /// for one evaluation, so each is evaluated once: a chain of segments that
     /// each use the one before twice costs its length, not 2 to that power.
-    static DECIDED: RefCell<Option<Vec<(usize, Evaluated<bool>)>>> = const { RefCell::new(None) };
+    static DECIDED: RefCell<Option<Decided>> = const { RefCell::new(None) };
 }
 
 /// Runs `f` as one evaluation (the outermost call sets up what it decides).
