@@ -63,6 +63,56 @@ impl Touchpoint {
     }
 }
 
+/// The longest text a channel delivers: bytes, or characters for SMS (a
+/// text message is billed and split by characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxLength {
+    pub limit: u32,
+    pub chars: bool,
+}
+
+impl MaxLength {
+    /// The largest `max_length` tend.toml may set.
+    pub const MAX: u32 = 1_000_000;
+
+    /// The channel's `max_length`, else its touchpoint's default: WeCom
+    /// 4,000 bytes, SMS 500 characters, any other 20,000 bytes.
+    pub fn of(touchpoint: Touchpoint, configured: Option<u32>) -> MaxLength {
+        let chars = touchpoint == Touchpoint::Sms;
+        let default = match touchpoint {
+            Touchpoint::Wecom => 4_000,
+            Touchpoint::Sms => 500,
+            _ => 20_000,
+        };
+        MaxLength {
+            limit: configured.unwrap_or(default),
+            chars,
+        }
+    }
+
+    /// The length of `text` in this limit's unit.
+    pub fn measure(&self, text: &str) -> usize {
+        if self.chars {
+            text.chars().count()
+        } else {
+            text.len()
+        }
+    }
+
+    /// The most bytes a text within the limit can take (a character is at most 4).
+    pub fn bytes(&self) -> usize {
+        self.limit as usize * if self.chars { 4 } else { 1 }
+    }
+
+    pub fn unit(&self) -> &'static str {
+        if self.chars {
+            "characters"
+        } else {
+            "bytes"
+        }
+    }
+}
+
 pub const ADAPTERS: [&str; 7] = [
     "console",
     "file",
@@ -159,12 +209,21 @@ pub struct Channel {
     pub requires: Option<(Expr, Span)>,
     pub quiet: Option<Quiet>,
     pub cap: Option<Limit>,
+    /// `max_length` as written; [`Channel::max_length`] applies the default.
+    pub max_length: Option<u32>,
     /// Adapter settings, with `${VAR}` references left unresolved (only `tend run` reads them).
     pub settings: BTreeMap<String, String>,
     /// Where each adapter setting's value is written.
     pub setting_spans: BTreeMap<String, Span>,
     /// Where the channel is declared; `None` for the built-in `coupons` and `tasks`.
     pub span: Option<Span>,
+}
+
+impl Channel {
+    /// The longest text this channel delivers.
+    pub fn max_length(&self) -> MaxLength {
+        MaxLength::of(self.touchpoint, self.max_length)
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -279,6 +338,7 @@ impl Config {
                     requires: None,
                     quiet: None,
                     cap: None,
+                    max_length: None,
                     settings: BTreeMap::new(),
                     setting_spans: BTreeMap::new(),
                     span: None,
@@ -724,6 +784,7 @@ impl Reader<'_> {
             requires: None,
             quiet: None,
             cap: None,
+            max_length: None,
             settings: BTreeMap::new(),
             setting_spans: BTreeMap::new(),
             span: Some(span(name)),
@@ -732,6 +793,24 @@ impl Reader<'_> {
         let mut has_adapter = false;
         for (k, val) in t.iter() {
             let key = k.get_ref().as_ref();
+            if key == "max_length" {
+                let n = val
+                    .get_ref()
+                    .as_integer()
+                    .and_then(|i| i.as_str().parse::<u32>().ok())
+                    .filter(|n| (1..=MaxLength::MAX).contains(n));
+                match n {
+                    Some(n) => ch.max_length = Some(n),
+                    None => self.bad(
+                        span(val),
+                        format!(
+                            "`channels.{cname}.max_length` must be a whole number from 1 to {}",
+                            MaxLength::MAX
+                        ),
+                    ),
+                }
+                continue;
+            }
             let Some(s) = val.get_ref().as_str() else {
                 self.bad(
                     span(val),

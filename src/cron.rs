@@ -50,6 +50,49 @@ pub fn parse(pattern: &str) -> Result<Cron, String> {
     Ok(cron)
 }
 
+/// The next fire in `zone` at or after (`inclusive`) or after `from`, or
+/// `None` when there is none before the year 5000, where croner stops looking.
+///
+/// croner carries a fixed-time fire that falls in a DST gap to the first
+/// instant after it, but looks no further than two hours for that instant;
+/// a zone that skipped a whole civil day (Pacific/Apia on 2011-12-30) makes
+/// it give up, which would end the schedule. Then the fire is found on the
+/// wall clock (UTC has no gaps) and resolved in the zone by the same rules:
+/// a fixed-time fire in a gap runs at the first instant after it, any other
+/// wall-clock time in a gap does not happen (docs/language.md §13).
+pub fn next_fire(
+    cron: &Cron,
+    zone: chrono_tz::Tz,
+    from: DateTime<Utc>,
+    inclusive: bool,
+) -> Option<DateTime<Utc>> {
+    if let Ok(t) = cron.find_next_occurrence(&from.with_timezone(&zone), inclusive) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let fixed = cron.determine_job_type() == croner::JobType::FixedTime;
+    let mut wall = Utc.from_utc_datetime(&from.with_timezone(&zone).naive_local());
+    let at_from = inclusive;
+    let mut inclusive = inclusive;
+    // Each round moves past one wall-clock fire; a gap holds at most a day of them.
+    for _ in 0..100_000 {
+        wall = cron.find_next_occurrence(&wall, inclusive).ok()?;
+        inclusive = false;
+        let t = match zone.from_local_datetime(&wall.naive_utc()) {
+            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+                t.with_timezone(&Utc)
+            }
+            chrono::LocalResult::None if fixed => {
+                crate::engine::time::resolve(zone, wall.naive_utc())
+            }
+            chrono::LocalResult::None => continue,
+        };
+        if t > from || (at_from && t == from) {
+            return Some(t);
+        }
+    }
+    None
+}
+
 /// Fires in wall-clock time (UTC stands in for a zone without DST) from `from`, at most `limit`.
 pub fn fires(
     cron: &Cron,

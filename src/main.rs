@@ -233,7 +233,7 @@ fn main() -> ExitCode {
         Err(e) => {
             if let Some(m) = e.message() {
                 // Messages may quote input, such as a customer's value.
-                eprintln!("error: {}", tend::printable::printable(&m));
+                eprintln!("error: {}", tend::printable::printable(m));
             }
             ExitCode::from(e.code())
         }

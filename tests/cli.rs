@@ -389,6 +389,77 @@ fn sim_refuses_what_would_silently_report_nothing() {
 }
 
 #[test]
+fn sim_refuses_a_window_past_the_year_4999() {
+    // Cron fires are searched no further than the year 5000: a later window
+    // would silently fire nothing.
+    let sim = |from: &str, extra: &[&str]| {
+        let mut args = vec!["sim", "examples", "--from", from];
+        args.extend_from_slice(extra);
+        let out = tend(Path::new(env!("CARGO_MANIFEST_DIR")), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = sim("4999-12-30T00:00:00+00:00", &["--days", "3"]);
+    assert!(err.contains("ends after the year 4999"), "{err}");
+    let err = sim(
+        "4999-12-30T00:00:00+00:00",
+        &["--until", "5000-01-01T00:00:01+00:00"],
+    );
+    assert!(err.contains("ends after the year 4999"), "{err}");
+    let err = sim("5000-06-01T00:00:00+08:00", &["--days", "1"]);
+    assert!(err.contains("ends after the year 4999"), "{err}");
+    let err = sim("0000-12-31T00:00:00+00:00", &["--days", "1"]);
+    assert!(err.contains("starts before the year 1"), "{err}");
+    // The last day before it still runs.
+    let out = tend(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &[
+            "sim",
+            "examples",
+            "--from",
+            "4999-12-31T00:00:00+00:00",
+            "--days",
+            "1",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_pet_without_a_name_still_gets_the_win_back_care_message() {
+    // c008 has `pet = { kind = "cat" }`: the care message falls back on
+    // "家里的毛孩子" instead of failing to render.
+    let out = sim_example(&["--days", "60", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let records = v["records"].as_array().unwrap();
+    assert!(
+        !records.iter().any(|r| r["kind"] == "render-error"),
+        "{records:?}"
+    );
+    let care: Vec<_> = v["sends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["customer"] == "c008" && s["playbook"] == "win_back")
+        .map(|s| (s["at"].as_str().unwrap(), s["text"].as_str().unwrap_or("")))
+        .take(1)
+        .collect();
+    assert_eq!(
+        care,
+        [(
+            "2027-01-02T10:30:00+08:00",
+            "刘先生，好久没聊啦～\n家里的毛孩子最近还好吗？换季了记得多梳毛、多喝水，\n有什么养宠的问题随时问我，不买东西也欢迎来聊～"
+        )]
+    );
+}
+
+#[test]
 fn sim_names_where_an_unknown_customer_first_appears() {
     let events = r#"[[event]]
 name = "order.paid"

@@ -202,7 +202,7 @@ fn the_driver_runs_timers_before_an_input_each_at_its_own_instant() {
     let engine = Engine::new(&p);
     // A runner that was down from the 1st to the 4th hands the engine one
     // late input: the two waits still end at their own 10:00s.
-    let (mut c, first) = paid_at_ten_until(&engine, "c1", "2026-12-01T10:00:01+08:00");
+    let (c, first) = paid_at_ten_until(&engine, "c1", "2026-12-01T10:00:01+08:00");
     assert_eq!(sent(&first), [("12-01 10:00".into(), "hi".into())]);
     let mut c = stored(&c);
     let late = drive(

@@ -113,8 +113,33 @@ proptest! {
 
     #[test]
     fn generated_playbooks_lint_and_simulate_without_panic(text in playbook()) {
-        harness::lint_and_simulate(&text);
+        let _ = harness::lint_and_simulate(&text);
     }
+}
+
+/// The generator is worth its time only if most of what it makes checks
+/// clean and reaches the simulator.
+#[test]
+fn most_generated_playbooks_reach_the_simulator() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = playbook();
+    let mut simulated = 0;
+    let mut rejected = Vec::new();
+    for _ in 0..100 {
+        let text = strategy.new_tree(&mut runner).unwrap().current();
+        if harness::lint_and_simulate(&text) {
+            simulated += 1;
+        } else if rejected.len() < 3 {
+            rejected.push(text);
+        }
+    }
+    eprintln!("{simulated} of 100 generated playbooks simulated");
+    assert!(
+        simulated >= 50,
+        "{simulated} of 100 simulated; some that were not:\n{}",
+        rejected.join("\n")
+    );
 }
 
 /// The issue's own cases, each of which once crashed or hung.
@@ -127,6 +152,6 @@ fn known_hostile_playbooks_lint_and_simulate() {
         "playbook p {\n  trigger event order.paid\n  step s { wait until customer.birthday - 1000d }\n}\n",
     ];
     for text in cases {
-        harness::lint_and_simulate(text);
+        let _ = harness::lint_and_simulate(text);
     }
 }

@@ -10,5 +10,5 @@ mod harness;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    harness::lint_and_simulate(text);
+    let _ = harness::lint_and_simulate(text);
 });

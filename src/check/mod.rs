@@ -201,5 +201,6 @@ pub fn check(sources: &Sources, config: Config, files: &[ParsedFile]) -> (Checke
     rules::promo_in_sharing_group::check(&program, &mut out);
     rules::moments_flood::check(&program, &mut out);
     rules::hook_after_expiry::check(&program, &mut out);
+    rules::text_too_long::check(&program, &mut out);
     (program, out)
 }

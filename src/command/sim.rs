@@ -6,7 +6,7 @@ use crate::printable::printable;
 use crate::program::Program;
 use crate::report::Format;
 use crate::sim::{self, assume::Behaviour, Keep, Options};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -45,6 +45,9 @@ fn time_arg(name: &str, s: &str) -> Result<DateTime<Utc>, Error> {
         })
 }
 
+/// 4999-12-31T23:59:59Z, the last instant a window may hold.
+const LAST_INSTANT: i64 = 95_617_584_000 - 1;
+
 /// The window [from, until) the request asks for.
 fn window(r: &Request) -> Result<(DateTime<Utc>, DateTime<Utc>), Error> {
     let from = time_arg("from", &r.from)?;
@@ -64,6 +67,20 @@ fn window(r: &Request) -> Result<(DateTime<Utc>, DateTime<Utc>), Error> {
             ))
         }
     };
+    // croner looks for cron fires no later than the year 5000: a window past
+    // it would fire nothing, silently. Dates start at the year 1.
+    let last = chrono::DateTime::from_timestamp(LAST_INSTANT, 0).expect("in range");
+    if until > last + chrono::Duration::seconds(1) {
+        return Err(Error::Usage(
+            "the window ends after the year 4999 (UTC); cron fires are searched no further, so end it by 5000-01-01T00:00:00Z".into(),
+        ));
+    }
+    if from.year() < 1 {
+        return Err(Error::Usage(format!(
+            "--from {} starts before the year 1",
+            r.from
+        )));
+    }
     if until <= from {
         return Err(Error::Usage(format!(
             "--until {} is not after --from {}; the window [from, until) would be empty",

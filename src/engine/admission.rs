@@ -4,6 +4,7 @@
 //! instant where both hold, counting sends already emitted.
 
 use super::effect::DeferReason;
+use super::ledger::{Counted, Ledger};
 pub use super::state::Sent;
 use super::time::{after_quiet, days_in_month, next_period_start, period_bounds};
 use crate::program::{Kind, Period as CapPeriod, Quiet};
@@ -37,33 +38,20 @@ pub struct Cap<'a> {
 }
 
 impl Cap<'_> {
-    fn counts(&self, s: &Sent) -> bool {
-        self.playbook
-            .is_none_or(|p| crate::value::same(p, &s.playbook))
-            && self.kind.is_none_or(|k| k == s.kind)
-            && self
-                .channel
-                .is_none_or(|c| crate::value::same(c, &s.channel))
-    }
-
-    fn full_at(&self, t: DateTime<Utc>, ledger: &[Sent]) -> bool {
-        // Fewer counted sends in all than the cap allows: no period can be full.
-        let counted = ledger.iter().filter(|s| self.counts(s)).count() as u32;
-        let max = match (self.max, self.period) {
-            (CapMax::Count(n), _) => n,
-            (CapMax::DaysInMonth, _) if counted < 28 => return false,
-            (CapMax::DaysInMonth, CapPeriod::Month) => days_in_month(self.zone, t),
-            (CapMax::DaysInMonth, _) => u32::MAX,
+    fn full_at(&self, t: DateTime<Utc>, ledger: &mut Ledger) -> bool {
+        let max = match self.max {
+            CapMax::Count(n) => n,
+            CapMax::DaysInMonth if self.period == CapPeriod::Month => days_in_month(self.zone, t),
+            CapMax::DaysInMonth => u32::MAX,
         };
-        if counted < max {
-            return false;
-        }
-        let (start, end) = period_bounds(self.zone, t, self.period);
-        let n = ledger
-            .iter()
-            .filter(|s| self.counts(s) && s.at >= start && s.at < end)
-            .count() as u32;
-        n >= max
+        let counted = Counted {
+            playbook: self.playbook,
+            kind: self.kind,
+            channel: self.channel,
+            zone: self.zone,
+            period: self.period,
+        };
+        ledger.count(&counted, period_bounds(self.zone, t, self.period)) >= max
     }
 }
 
@@ -87,7 +75,7 @@ pub fn admit(
     due: DateTime<Utc>,
     quiet: &[(Tz, Quiet)],
     caps: &[Cap],
-    ledger: &[Sent],
+    ledger: &mut Ledger,
 ) -> Admission {
     let mut t = due;
     let (mut by_quiet, mut by_cap) = (false, false);
@@ -160,7 +148,7 @@ mod tests {
                 utc("2026-12-01T10:00:00+08:00"),
                 &q,
                 &[cap("c", CapPeriod::Day, 3, false)],
-                &[]
+                &mut Ledger::default()
             ),
             Admission::Now
         );
@@ -169,7 +157,12 @@ mod tests {
     #[test]
     fn quiet_hours_defer_to_their_end() {
         let q = [(Shanghai, Quiet::parse("21:30..09:00").unwrap())];
-        let a = admit(utc("2026-12-01T22:00:00+08:00"), &q, &[], &[]);
+        let a = admit(
+            utc("2026-12-01T22:00:00+08:00"),
+            &q,
+            &[],
+            &mut Ledger::default(),
+        );
         assert_eq!(
             a,
             Admission::Deferred {
@@ -182,15 +175,17 @@ mod tests {
     #[test]
     fn a_full_day_defers_to_the_next_local_day_then_quiet_hours() {
         let q = [(Shanghai, Quiet::parse("22:00..08:30").unwrap())];
-        let ledger = [
+        let mut ledger: Ledger = [
             sent("2026-12-01T09:00:00+08:00"),
             sent("2026-12-01T10:00:00+08:00"),
-        ];
+        ]
+        .into_iter()
+        .collect();
         let a = admit(
             utc("2026-12-01T11:00:00+08:00"),
             &q,
             &[cap("cap 2 per day", CapPeriod::Day, 2, false)],
-            &ledger,
+            &mut ledger,
         );
         // Midnight is quiet, so the send waits for 08:30.
         assert_eq!(
@@ -205,12 +200,12 @@ mod tests {
     #[test]
     fn a_full_week_defers_to_monday() {
         // 2026-12-02 is a Wednesday; the ISO week ends Sunday 12-06.
-        let ledger = [sent("2026-11-30T10:00:00+08:00")];
+        let mut ledger: Ledger = [sent("2026-11-30T10:00:00+08:00")].into_iter().collect();
         let a = admit(
             utc("2026-12-02T10:00:00+08:00"),
             &[],
             &[cap("w", CapPeriod::Week, 1, false)],
-            &ledger,
+            &mut ledger,
         );
         assert_eq!(
             a,
@@ -223,12 +218,12 @@ mod tests {
 
     #[test]
     fn a_drop_cap_drops() {
-        let ledger = [sent("2026-12-01T10:00:00+08:00")];
+        let mut ledger: Ledger = [sent("2026-12-01T10:00:00+08:00")].into_iter().collect();
         let a = admit(
             utc("2026-12-01T12:00:00+08:00"),
             &[],
             &[cap("cap 1 per week promo drop", CapPeriod::Week, 1, true)],
-            &ledger,
+            &mut ledger,
         );
         assert_eq!(
             a,
@@ -242,9 +237,9 @@ mod tests {
     fn kind_and_channel_filters_count_only_their_sends() {
         let mut promo = cap("promo", CapPeriod::Day, 1, false);
         promo.kind = Some(Kind::Promo);
-        let ledger = [sent("2026-12-01T10:00:00+08:00")];
+        let mut ledger: Ledger = [sent("2026-12-01T10:00:00+08:00")].into_iter().collect();
         assert_eq!(
-            admit(utc("2026-12-01T12:00:00+08:00"), &[], &[promo], &ledger),
+            admit(utc("2026-12-01T12:00:00+08:00"), &[], &[promo], &mut ledger),
             Admission::Now
         );
     }
@@ -260,7 +255,7 @@ mod tests {
             utc("2027-02-28T12:00:00+08:00"),
             &[],
             std::slice::from_ref(&wecom),
-            &feb,
+            &mut feb.iter().cloned().collect(),
         );
         assert_eq!(
             a,
@@ -270,7 +265,12 @@ mod tests {
             }
         );
         assert_eq!(
-            admit(utc("2027-02-28T12:00:00+08:00"), &[], &[wecom], &feb[..27]),
+            admit(
+                utc("2027-02-28T12:00:00+08:00"),
+                &[],
+                &[wecom],
+                &mut feb[..27].iter().cloned().collect()
+            ),
             Admission::Now
         );
     }

@@ -9,6 +9,7 @@ use crate::value::{Fields, Value};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 /// What an expression can read where it is evaluated.
 pub struct Env<'a> {
@@ -25,17 +26,76 @@ pub struct Env<'a> {
     pub customer_zone: Tz,
 }
 
-pub fn condition(e: &Expr, env: &Env) -> bool {
-    value(e, env).truthy()
+/// An expression whose value is out of range: a date or time outside the
+/// years 1 to 9999, or a whole number or duration beyond 64 bits. It holds
+/// the operation that went out of range, as source. Where it was evaluated,
+/// the enrollment fails; nothing panics and nothing wraps around.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutOfRange(pub String);
+
+impl std::fmt::Display for OutOfRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` is out of range (dates and times run from the year 1 to 9999, whole numbers and durations to 64 bits)",
+            self.0
+        )
+    }
 }
 
-pub fn eval(e: &Expr, env: &Env) -> Value {
-    value(e, env).into_owned()
+type Evaluated<T> = Result<T, OutOfRange>;
+
+pub fn condition(e: &Expr, env: &Env) -> Evaluated<bool> {
+    one_evaluation(|| Ok(value(e, env)?.truthy()))
+}
+
+pub fn eval(e: &Expr, env: &Env) -> Evaluated<Value> {
+    one_evaluation(|| Ok(value(e, env)?.into_owned()))
 }
 
 /// Whether the customer is in a segment (evaluated in the customer zone,
 /// reading only the customer).
-pub fn in_segment(seg: &crate::program::Segment, env: &Env) -> bool {
+pub fn in_segment(seg: &crate::program::Segment, env: &Env) -> Evaluated<bool> {
+    one_evaluation(|| member(seg, env))
+}
+
+/// Segments decided in one evaluation: (address, membership).
+type Decided = Vec<(usize, Evaluated<bool>)>;
+
+thread_local! {
+    /// The segments decided in the evaluation under way, by address. A
+    /// segment's membership depends only on the customer and the clock, fixed
+    /// for one evaluation, so each is evaluated once: a chain of segments that
+    /// each use the one before twice costs its length, not 2 to that power.
+    static DECIDED: RefCell<Option<Decided>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` as one evaluation (the outermost call sets up what it decides).
+fn one_evaluation<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            DECIDED.with(|d| *d.borrow_mut() = None);
+        }
+    }
+    if DECIDED.with(|d| d.borrow().is_some()) {
+        return f();
+    }
+    DECIDED.with(|d| *d.borrow_mut() = Some(Vec::new()));
+    let _reset = Reset;
+    f()
+}
+
+fn member(seg: &crate::program::Segment, env: &Env) -> Evaluated<bool> {
+    let at = seg as *const crate::program::Segment as usize;
+    let known = DECIDED.with(|d| {
+        d.borrow()
+            .as_ref()
+            .and_then(|v| v.iter().find(|(a, _)| *a == at).map(|(_, r)| r.clone()))
+    });
+    if let Some(r) = known {
+        return r;
+    }
     let empty = Fields::new();
     let inner = Env {
         customer: env.customer,
@@ -47,18 +107,30 @@ pub fn in_segment(seg: &crate::program::Segment, env: &Env) -> bool {
         zone: env.customer_zone,
         customer_zone: env.customer_zone,
     };
-    condition(&seg.expr, &inner)
+    let r = value(&seg.expr, &inner).map(|v| v.truthy());
+    DECIDED.with(|d| {
+        if let Some(v) = d.borrow_mut().as_mut() {
+            v.push((at, r.clone()));
+        }
+    });
+    r
 }
 
 /// An expression's value; a path borrows what it reads instead of copying it.
-fn value<'a>(e: &Expr, env: &Env<'a>) -> Cow<'a, Value> {
+fn value<'a>(e: &Expr, env: &Env<'a>) -> Evaluated<Cow<'a, Value>> {
     use Value::*;
     let owned = match e {
         Expr::Lit(v) => v.clone(),
         Expr::LocalDateTime(dt) => DateTime(time::resolve(env.zone, *dt)),
-        Expr::List(items) => List(items.iter().map(|i| eval(i, env)).collect()),
+        Expr::List(items) => List(
+            items
+                .iter()
+                .map(|i| eval(i, env))
+                .collect::<Evaluated<Vec<_>>>()?
+                .into(),
+        ),
         Expr::Path(root, rest) => {
-            return match root {
+            return Ok(match root {
                 Root::Customer if rest.is_empty() => {
                     Cow::Owned(Value::Record(env.customer.clone()))
                 }
@@ -66,40 +138,47 @@ fn value<'a>(e: &Expr, env: &Env<'a>) -> Cow<'a, Value> {
                 Root::Event => Cow::Borrowed(env.event.path(rest)),
                 Root::Received => Cow::Borrowed(env.received.path(rest)),
                 Root::Coupon => Cow::Borrowed(env.coupons.path(rest)),
-            };
+            });
         }
         Expr::CustomerId => Str(env.id.into()),
         Expr::Now => DateTime(env.now),
-        Expr::InSegment { segment, negated } => Bool(in_segment(segment, env) != *negated),
-        Expr::Call(func, args) => call(*func, args, env),
-        Expr::Not(x) => match *value(x, env) {
+        Expr::InSegment { segment, negated } => Bool(member(segment, env)? != *negated),
+        Expr::Call(func, args) => call(*func, args, env)?,
+        Expr::Not(x) => match *value(x, env)? {
             Bool(b) => Bool(!b),
             _ => Null,
         },
-        Expr::Neg(x) => match *value(x, env) {
-            Int(i) => Int(i.wrapping_neg()),
-            Float(f) => Float(-f),
-            Duration { days, seconds } => Duration {
-                days: -days,
-                seconds: -seconds,
-            },
-            _ => Null,
-        },
-        Expr::Binary(op, l, r) => binary(*op, l, r, env),
+        Expr::Neg(x) => {
+            let negated = match *value(x, env)? {
+                Int(i) => i.checked_neg().map(Int),
+                Float(f) => Some(Float(-f)),
+                Duration { days, seconds } => days
+                    .checked_neg()
+                    .zip(seconds.checked_neg())
+                    .map(|(days, seconds)| Duration { days, seconds }),
+                _ => Some(Null),
+            };
+            negated.ok_or_else(|| out_of_range(e))?
+        }
+        Expr::Binary(op, l, r) => binary(*op, l, r, env)?,
     };
-    Cow::Owned(owned)
+    Ok(Cow::Owned(owned))
 }
 
-fn call(func: Func, args: &[Expr], env: &Env) -> Value {
+fn out_of_range(e: &Expr) -> OutOfRange {
+    OutOfRange(crate::program::show::expr(e))
+}
+
+fn call(func: Func, args: &[Expr], env: &Env) -> Evaluated<Value> {
     let Some(arg) = args.first() else {
-        return Value::Null;
+        return Ok(Value::Null);
     };
     if func == Func::Has {
-        return Value::Bool(*value(arg, env) != Value::Null);
+        return Ok(Value::Bool(*value(arg, env)? != Value::Null));
     }
-    let v = value(arg, env);
+    let v = value(arg, env)?;
     let v = v.as_ref();
-    match (func, v) {
+    Ok(match (func, v) {
         (_, Value::Null) => Value::Null,
         (Func::DaysSince, _) => local_date(v, env.zone)
             .map(|d| Value::Int((time::local(env.zone, env.now).date() - d).num_days()))
@@ -111,7 +190,7 @@ fn call(func: Func, args: &[Expr], env: &Env) -> Value {
         (Func::Len, Value::Str(s)) => Value::Int(s.chars().count() as i64),
         (Func::Lower, Value::Str(s)) => Value::Str(s.to_lowercase().into()),
         _ => Value::Null,
-    }
+    })
 }
 
 fn local_date(v: &Value, tz: Tz) -> Option<NaiveDate> {
@@ -175,35 +254,46 @@ fn order(a: &Value, b: &Value, tz: Tz) -> Option<std::cmp::Ordering> {
                 days: d2,
                 seconds: s2,
             },
-        ) => Some((d1 * 86_400 + s1).cmp(&(d2 * 86_400 + s2))),
+        ) => {
+            // Compared as seconds, in 128 bits: any two 64-bit parts fit.
+            let secs = |d: &i64, s: &i64| i128::from(*d) * 86_400 + i128::from(*s);
+            Some(secs(d1, s1).cmp(&secs(d2, s2)))
+        }
         _ => Some(instant(a, tz)?.cmp(&instant(b, tz)?)),
     }
 }
 
-fn binary(op: BinaryOp, l: &Expr, r: &Expr, env: &Env) -> Value {
+fn binary(op: BinaryOp, l: &Expr, r: &Expr, env: &Env) -> Evaluated<Value> {
     use Value::*;
     if op == BinaryOp::And || op == BinaryOp::Or {
-        let (a, b) = (value(l, env), value(r, env));
+        let (a, b) = (value(l, env)?, value(r, env)?);
         let (a, b) = (bool3(&a), bool3(&b));
-        return match (op, a, b) {
+        return Ok(match (op, a, b) {
             (BinaryOp::And, Some(false), _) | (BinaryOp::And, _, Some(false)) => Bool(false),
             (BinaryOp::And, Some(true), Some(true)) => Bool(true),
             (BinaryOp::Or, Some(true), _) | (BinaryOp::Or, _, Some(true)) => Bool(true),
             (BinaryOp::Or, Some(false), Some(false)) => Bool(false),
             _ => Null,
-        };
+        });
     }
-    let (a, b) = (value(l, env), value(r, env));
+    let (a, b) = (value(l, env)?, value(r, env)?);
     let tz = env.zone;
     match op {
-        BinaryOp::Eq => return Bool(equal(&a, &b, tz)),
-        BinaryOp::Ne => return Bool(!equal(&a, &b, tz)),
+        BinaryOp::Eq => return Ok(Bool(equal(&a, &b, tz))),
+        BinaryOp::Ne => return Ok(Bool(!equal(&a, &b, tz))),
         _ => {}
     }
     if *a == Null || *b == Null {
-        return Null;
+        return Ok(Null);
     }
-    match op {
+    let whole = || {
+        OutOfRange(crate::program::show::expr(&Expr::Binary(
+            op,
+            Box::new(l.clone()),
+            Box::new(r.clone()),
+        )))
+    };
+    Ok(match op {
         BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => match order(&a, &b, tz) {
             Some(o) => Bool(match op {
                 BinaryOp::Lt => o.is_lt(),
@@ -218,14 +308,14 @@ fn binary(op: BinaryOp, l: &Expr, r: &Expr, env: &Env) -> Value {
             _ => Null,
         },
         BinaryOp::Add | BinaryOp::Sub => {
-            add_sub(op == BinaryOp::Add, a.into_owned(), b.into_owned(), tz)
+            add_sub(op == BinaryOp::Add, a.into_owned(), b.into_owned(), tz).ok_or_else(whole)?
         }
         BinaryOp::Mul => match (a.as_ref(), b.as_ref()) {
-            (Int(x), Int(y)) => Int(x.wrapping_mul(*y)),
+            (Int(x), Int(y)) => Int(x.checked_mul(*y).ok_or_else(whole)?),
             (Duration { days, seconds }, Int(n)) | (Int(n), Duration { days, seconds }) => {
                 Duration {
-                    days: days * n,
-                    seconds: seconds * n,
+                    days: days.checked_mul(*n).ok_or_else(whole)?,
+                    seconds: seconds.checked_mul(*n).ok_or_else(whole)?,
                 }
             }
             _ => a
@@ -240,7 +330,7 @@ fn binary(op: BinaryOp, l: &Expr, r: &Expr, env: &Env) -> Value {
             None => Null,
         },
         _ => Null,
-    }
+    })
 }
 
 fn bool3(v: &Value) -> Option<bool> {
@@ -250,26 +340,29 @@ fn bool3(v: &Value) -> Option<bool> {
     }
 }
 
-fn add_sub(add: bool, a: Value, b: Value, tz: Tz) -> Value {
+/// `a + b` or `a - b`; `None` when the result is out of range.
+fn add_sub(add: bool, a: Value, b: Value, tz: Tz) -> Option<Value> {
     use Value::*;
-    let sign = if add { 1 } else { -1 };
-    match (a, b) {
+    // Subtracting is adding the negation, which itself may not exist (i64::MIN).
+    let neg = |n: i64| if add { Some(n) } else { n.checked_neg() };
+    Some(match (a, b) {
         (Int(x), Int(y)) => Int(if add {
-            x.wrapping_add(y)
+            x.checked_add(y)?
         } else {
-            x.wrapping_sub(y)
+            x.checked_sub(y)?
         }),
         (x @ (Int(_) | Float(_)), y @ (Int(_) | Float(_))) => {
-            Float(x.as_f64().unwrap_or(0.0) + sign as f64 * y.as_f64().unwrap_or(0.0))
+            let sign = if add { 1.0 } else { -1.0 };
+            Float(x.as_f64().unwrap_or(0.0) + sign * y.as_f64().unwrap_or(0.0))
         }
         (Str(x), Str(y)) if add => Str(format!("{x}{y}").into()),
         (List(x), List(y)) if add => List(x.iter().chain(y.iter()).cloned().collect()),
-        (Date(d), Duration { days, seconds: 0 }) => Date(d + chrono::Duration::days(sign * days)),
+        (Date(d), Duration { days, seconds: 0 }) => Date(time::add_days(d, neg(days)?)?),
         (DateTime(t), Duration { days, seconds }) => {
-            DateTime(time::add(tz, t, sign * days, sign * seconds))
+            DateTime(time::add(tz, t, neg(days)?, neg(seconds)?)?)
         }
         (Duration { days, seconds }, DateTime(t)) if add => {
-            DateTime(time::add(tz, t, days, seconds))
+            DateTime(time::add(tz, t, days, seconds)?)
         }
         (
             Duration {
@@ -281,8 +374,8 @@ fn add_sub(add: bool, a: Value, b: Value, tz: Tz) -> Value {
                 seconds: s2,
             },
         ) => Duration {
-            days: d1 + sign * d2,
-            seconds: s1 + sign * s2,
+            days: d1.checked_add(neg(d2)?)?,
+            seconds: s1.checked_add(neg(s2)?)?,
         },
         (Date(x), Date(y)) if !add => Int((x - y).num_days()),
         (DateTime(x), DateTime(y)) if !add => Duration {
@@ -290,7 +383,7 @@ fn add_sub(add: bool, a: Value, b: Value, tz: Tz) -> Value {
             seconds: (x - y).num_seconds(),
         },
         _ => Null,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -348,7 +441,7 @@ mod tests {
             zone: chrono_tz::Asia::Shanghai,
             customer_zone: chrono_tz::Asia::Shanghai,
         };
-        eval(&e, &env)
+        eval(&e, &env).unwrap()
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! hook) until it blocks or ends, action by action.
 
 use super::effect::{DeferReason, RecordKind};
+use super::eval::OutOfRange;
 use super::state::{Cursor, CustomerState, Flow, Status, Wait};
 use super::text::Scope;
 use super::triggers::reach;
 use super::{bucket, time, Ctx, Engine, RUNAWAY};
-use crate::program::{Action, Block, Playbook, Root, StepId, TimeBase, TimeExpr};
+use crate::program::{show, Action, Block, Playbook, Root, StepId, TimeBase, TimeExpr, WaitFor};
 use crate::value::{Fields, Sym, Value};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -40,6 +41,8 @@ impl Engine {
             return;
         };
         let zone = self.zone(c, pb);
+        // A value out of range ends the enrollment as failed, once the loop let go of it.
+        let mut failed: Option<(StepId, OutOfRange)> = None;
         for _ in 0..RUNAWAY {
             if c.enrollments[i].status != Status::Active
                 || c.enrollments[i].flows[f].wait != Wait::Ready
@@ -88,12 +91,22 @@ impl Engine {
                 }
                 Action::Wait(d) => {
                     advance(c);
-                    c.enrollments[i].flows[f].wait =
-                        Wait::Until(time::add(zone, now, d.days, d.seconds));
+                    let Some(until) = time::add(zone, now, d.days, d.seconds) else {
+                        let wait = format!("wait {}", show::duration(d.days, d.seconds));
+                        failed = Some((step, OutOfRange(wait)));
+                        break;
+                    };
+                    c.enrollments[i].flows[f].wait = Wait::Until(until);
                     return;
                 }
                 Action::WaitUntil { at: t, site } => {
-                    let at = self.time_point(c, i, t, zone, now);
+                    let at = match self.time_point(c, i, t, zone, now) {
+                        Ok(at) => at,
+                        Err(e) => {
+                            failed = Some((step, e));
+                            break;
+                        }
+                    };
                     if at.is_none() {
                         let detail = format!("{site}: the time is missing");
                         self.record(ctx, c, Some(pb.name), RecordKind::WaitSkipped, detail);
@@ -106,34 +119,34 @@ impl Engine {
                 }
                 Action::WaitFor(w) => {
                     if w.since_entry {
-                        let e = &c.enrollments[i];
-                        let hit = e
-                            .seen
-                            .iter()
-                            .rev()
-                            .find(|s| {
-                                let data = Value::Record(s.data.clone());
-                                s.name == w.event
-                                    && w.cond.as_ref().is_none_or(|cond| {
-                                        self.cond(
-                                            c,
-                                            pb,
-                                            cond,
-                                            (&e.event, &data, &Fields::new()),
-                                            now,
-                                        )
-                                    })
-                            })
-                            .map(|s| Value::Record(s.data.clone()));
-                        if let Some(data) = hit {
-                            c.enrollments[i].received = data;
-                            advance(c);
-                            continue;
+                        match self.seen_match(c, i, pb, w, now) {
+                            Ok(Some(data)) => {
+                                c.enrollments[i].received = data;
+                                advance(c);
+                                continue;
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                failed = Some((step, e));
+                                break;
+                            }
                         }
                     }
+                    let deadline = match w.within {
+                        None => None,
+                        Some(d) => match time::add(zone, now, d.days, d.seconds) {
+                            Some(t) => Some(t),
+                            None => {
+                                let within =
+                                    format!("within {}", show::duration(d.days, d.seconds));
+                                failed = Some((step, OutOfRange(within)));
+                                break;
+                            }
+                        },
+                    };
                     c.enrollments[i].flows[f].wait = Wait::Event {
                         name: w.event,
-                        deadline: w.within.map(|d| time::add(zone, now, d.days, d.seconds)),
+                        deadline,
                         else_step: w.else_step.map(|s| pb.steps[s].name),
                         opened: now,
                     };
@@ -143,7 +156,14 @@ impl Engine {
                     cond, otherwise, ..
                 } => {
                     let e = &c.enrollments[i];
-                    let yes = self.cond(c, pb, cond, (&e.event, &e.received, &e.coupons), now);
+                    let yes = match self.cond(c, pb, cond, (&e.event, &e.received, &e.coupons), now)
+                    {
+                        Ok(yes) => yes,
+                        Err(e) => {
+                            failed = Some((step, e));
+                            break;
+                        }
+                    };
                     let fl = &mut c.enrollments[i].flows[f];
                     if yes {
                         fl.cursor.path.push((fl.cursor.idx, 0));
@@ -175,7 +195,13 @@ impl Engine {
                             value,
                             &self.env(c, pb, (&e.event, &e.received, &e.coupons), now),
                         );
-                        c.attrs.set_path(path, v);
+                        match v {
+                            Ok(v) => c.attrs.set_path(path, v),
+                            Err(e) => {
+                                failed = Some((step, e));
+                                break;
+                            }
+                        }
                         ctx.attrs_changed = true;
                     }
                     advance(c);
@@ -187,7 +213,12 @@ impl Engine {
                     valid,
                 } => {
                     if !held_out {
-                        let expires = time::add(zone, now, valid.days, valid.seconds);
+                        let Some(expires) = time::add(zone, now, valid.days, valid.seconds) else {
+                            let valid =
+                                format!("valid {}", show::duration(valid.days, valid.seconds));
+                            failed = Some((step, OutOfRange(valid)));
+                            break;
+                        };
                         use crate::value::names;
                         let record: Fields = [
                             (names::expires_at(), Value::DateTime(expires)),
@@ -212,11 +243,15 @@ impl Engine {
                         continue;
                     }
                     match self.time_point(c, i, at, zone, now) {
-                        None => {
+                        Err(e) => {
+                            failed = Some((step, e));
+                            break;
+                        }
+                        Ok(None) => {
                             let detail = format!("{name}: the time is missing");
                             self.record(ctx, c, Some(pb.name), RecordKind::HookUnplanted, detail);
                         }
-                        Some(fire) => {
+                        Ok(Some(fire)) => {
                             let mut path = c.enrollments[i].flows[f].cursor.path.clone();
                             path.push((idx, 2));
                             let cursor = Cursor {
@@ -242,6 +277,11 @@ impl Engine {
                 }
             }
         }
+        if let Some((step, e)) = failed {
+            let place = self.place(pb, step, &c.enrollments[i].flows[f]);
+            self.end(c, i, ctx, RecordKind::Failed, format!("{place}: {e}"));
+            return;
+        }
         if c.enrollments[i].flows[f].wait == Wait::Ready {
             // The runaway guard tripped.
             let detail = format!("{RUNAWAY} actions without blocking");
@@ -255,7 +295,11 @@ impl Engine {
                 .goal
                 .as_ref()
                 .and_then(|g| g.within)
-                .map(|d| time::add(self.zone(c, pb), e.entered, d.days, d.seconds));
+                // A window past the year 9999 stays open as long as any can.
+                .map(|d| {
+                    time::add(self.zone(c, pb), e.entered, d.days, d.seconds)
+                        .unwrap_or_else(time::never)
+                });
             let e = &mut c.enrollments[i];
             match closes.filter(|t| *t > ctx.now) {
                 Some(t) => {
@@ -265,6 +309,37 @@ impl Engine {
                 None => e.status = Status::Ended,
             }
             self.record(ctx, c, Some(pb.name), RecordKind::Finished, "");
+        }
+    }
+
+    /// The latest remembered event a `wait for … since entry` takes, if any.
+    fn seen_match(
+        &self,
+        c: &CustomerState,
+        i: usize,
+        pb: &Playbook,
+        w: &WaitFor,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Value>, OutOfRange> {
+        let e = &c.enrollments[i];
+        for s in e.seen.iter().rev().filter(|s| s.name == w.event) {
+            let data = Value::Record(s.data.clone());
+            let ok = match &w.cond {
+                None => true,
+                Some(cond) => self.cond(c, pb, cond, (&e.event, &data, &Fields::new()), now)?,
+            };
+            if ok {
+                return Ok(Some(data));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Where a flow is, for a record: `step NAME` or `hook NAME (step NAME)`.
+    pub(super) fn place(&self, pb: &Playbook, step: StepId, flow: &Flow) -> String {
+        match &flow.hook {
+            None => format!("step {}", pb.steps[step].name),
+            Some(h) => format!("hook {} (step {})", h.name, pb.steps[step].name),
         }
     }
 
@@ -344,10 +419,11 @@ impl Engine {
         t: &TimeExpr,
         zone: Tz,
         now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
+    ) -> Result<Option<DateTime<Utc>>, OutOfRange> {
         match t {
-            TimeExpr::Next { weekday, clock } => Some(time::next(zone, now, *weekday, *clock)),
+            TimeExpr::Next { weekday, clock } => Ok(Some(time::next(zone, now, *weekday, *clock))),
             TimeExpr::Point { base, offsets, at } => {
+                let t_expr = t;
                 let e = &c.enrollments[i];
                 let mut t = match base {
                     TimeBase::Now => now,
@@ -363,22 +439,25 @@ impl Engine {
                         match v {
                             Value::DateTime(t) => *t,
                             Value::Date(d) => time::start_of(zone, *d),
-                            _ => return None,
+                            _ => return Ok(None),
                         }
                     }
                 };
                 for (sign, d) in offsets {
-                    t = time::add(zone, t, sign * d.days, sign * d.seconds);
+                    t = time::add(zone, t, sign * d.days, sign * d.seconds)
+                        .ok_or_else(|| OutOfRange(show::time(t_expr)))?;
                 }
                 if let Some(c) = at {
                     t = time::at_clock(zone, t, *c);
                 }
-                Some(t)
+                Ok(Some(t))
             }
         }
     }
 
-    /// Renders a text where enrollment `i` runs.
+    /// Renders a text where enrollment `i` runs, for a channel (its name and
+    /// the longest text it takes).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn render(
         &self,
         c: &CustomerState,
@@ -387,6 +466,7 @@ impl Engine {
         with: Vec<(Sym, Value)>,
         zone: Tz,
         now: DateTime<Utc>,
+        channel: (crate::program::MaxLength, &str),
     ) -> Result<String, String> {
         let e = &c.enrollments[i];
         let scope = Scope {
@@ -398,7 +478,7 @@ impl Engine {
             now,
             with,
         };
-        self.texts.render(source, &scope, zone)
+        self.texts.render(source, &scope, zone, channel)
     }
 }
 

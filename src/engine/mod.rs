@@ -16,6 +16,7 @@ pub mod driver;
 pub mod effect;
 pub mod eval;
 mod flow;
+pub mod ledger;
 mod send;
 pub mod state;
 pub mod text;
@@ -155,6 +156,20 @@ impl Engine {
         }
     }
 
+    /// Records that a condition of a playbook could not be evaluated (no
+    /// enrollment to fail): `what` names where it is.
+    fn record_out_of_range(
+        &self,
+        ctx: &mut Ctx<'_>,
+        c: &CustomerState,
+        pb: &Playbook,
+        what: &str,
+        e: &eval::OutOfRange,
+    ) {
+        let detail = format!("{what}: {e}");
+        self.record(ctx, c, Some(pb.name), RecordKind::Failed, detail);
+    }
+
     fn record(
         &self,
         ctx: &mut Ctx<'_>,
@@ -180,7 +195,7 @@ impl Engine {
         e: &crate::program::Expr,
         scope: (&Value, &Value, &Fields),
         now: DateTime<Utc>,
-    ) -> bool {
+    ) -> Result<bool, eval::OutOfRange> {
         eval::condition(e, &self.env(c, pb, scope, now))
     }
 
@@ -203,12 +218,14 @@ impl Engine {
         }
     }
 
+    /// Whether the customer is in a segment; an error when its expression
+    /// went out of range.
     pub fn in_segment(
         &self,
         c: &CustomerState,
         seg: &crate::program::Segment,
         now: DateTime<Utc>,
-    ) -> bool {
+    ) -> Result<bool, eval::OutOfRange> {
         let empty = Fields::new();
         let zone = self.customer_zone(c);
         eval::in_segment(
@@ -340,10 +357,7 @@ impl Engine {
             let ahead = ahead.to_vec();
             c.enrollments[i].seen.retain(|s| ahead.contains(&s.name));
         }
-        let horizon = now - chrono::Duration::days(LEDGER_DAYS);
-        if c.ledger.first().is_some_and(|s| s.at < horizon) {
-            c.ledger.retain(|s| s.at >= horizon);
-        }
+        c.ledger.prune(now - chrono::Duration::days(LEDGER_DAYS));
     }
 }
 

@@ -50,7 +50,7 @@ impl Engine {
             Vec::new()
         };
         let admission = if ch.touchpoint.is_message() {
-            admit(now, &quiet, &caps, &c.ledger)
+            admit(now, &quiet, &caps, &mut c.ledger)
         } else {
             Admission::Now
         };
@@ -80,10 +80,18 @@ impl Engine {
         let e = &c.enrollments[site.i];
         let none = Fields::new();
         if let Some(req) = &ch.requires {
-            if !self.cond(c, pb, req, (&e.event, &e.received, &none), now) {
-                let detail = format!("{} does not meet `requires` of {}", c.id, ch.name);
-                self.record(ctx, c, Some(pb.name), RecordKind::Unreachable, detail);
-                return None;
+            match self.cond(c, pb, req, (&e.event, &e.received, &none), now) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let detail = format!("{} does not meet `requires` of {}", c.id, ch.name);
+                    self.record(ctx, c, Some(pb.name), RecordKind::Unreachable, detail);
+                    return None;
+                }
+                Err(e) => {
+                    let detail = format!("`requires` of channel {}: {e}", ch.name);
+                    self.end(c, site.i, ctx, RecordKind::Failed, detail);
+                    return None;
+                }
             }
         }
         let settings = match self.settings(c, site.i, ch) {
@@ -102,15 +110,31 @@ impl Engine {
             }
             Text::Inline(source) => (None, source),
         };
-        let with: Vec<(Sym, Value)> = s
+        let with: Result<Vec<(Sym, Value)>, super::eval::OutOfRange> = s
             .with
             .iter()
             .map(|(k, v)| {
                 let env = self.env(c, pb, (&e.event, &e.received, &e.coupons), now);
-                (*k, super::eval::eval(v, &env))
+                Ok((*k, super::eval::eval(v, &env)?))
             })
             .collect();
-        let text = match self.render(c, site.i, source, with, zone, now) {
+        let with = match with {
+            Ok(with) => with,
+            Err(e) => {
+                let detail = format!("step {}: {e}", site.label);
+                self.end(c, site.i, ctx, RecordKind::Failed, detail);
+                return None;
+            }
+        };
+        let text = match self.render(
+            c,
+            site.i,
+            source,
+            with,
+            zone,
+            now,
+            (ch.max_length, &ch.name),
+        ) {
             Ok(t) if t.is_empty() => {
                 let detail = tname.map_or(String::new(), |t| t.to_string());
                 self.record(ctx, c, Some(pb.name), RecordKind::EmptyText, detail);
@@ -317,7 +341,12 @@ impl Engine {
             self.record(ctx, c, Some(pb.name), RecordKind::Suppressed, "task");
             return;
         }
-        match self.render(c, site.i, text, Vec::new(), zone, ctx.now) {
+        let tasks = crate::value::names::tasks();
+        let max = self.policy.channel(&tasks).map_or_else(
+            || crate::program::MaxLength::of(Touchpoint::Tasks, None),
+            |ch| ch.max_length,
+        );
+        match self.render(c, site.i, text, Vec::new(), zone, ctx.now, (max, &tasks)) {
             Ok(t) => {
                 let assignee = match c.attrs.get(crate::value::names::owner()) {
                     Value::Str(o) if self.policy.has_owner() && !o.is_empty() => Some(o.clone()),

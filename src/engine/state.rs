@@ -316,8 +316,8 @@ pub struct CustomerState {
     #[serde(default, skip_serializing_if = "is_false")]
     pub do_not_contact: bool,
     /// Counted sends of the last 32 days (caps look back a month at most).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ledger: Vec<Sent>,
+    #[serde(default, skip_serializing_if = "super::ledger::Ledger::is_empty")]
+    pub ledger: super::ledger::Ledger,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub enrollments: Vec<Enrollment>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -4,7 +4,7 @@
 //! tags or filters) is filled in directly when every field it prints is a
 //! plain string, number or date.
 
-use crate::program::{Action, Block, Playbook, Text};
+use crate::program::{Action, Block, MaxLength, Playbook, Text};
 use crate::value::{Fields, Sym, Value};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -20,8 +20,41 @@ pub fn environment() -> minijinja::Environment<'static> {
     env.set_lstrip_blocks(true);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.set_fuel(Some(FUEL));
     env.add_filter("date", |v: String, _fmt: String| v);
+    // An absent optional value is null: it prints as nothing, and
+    // `default()` replaces it as it does an undefined one.
+    env.set_formatter(|out, state, value| {
+        if value.is_none() {
+            return Ok(());
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
+    env.add_filter("default", default);
     env
+}
+
+/// `default(other = "", lax = false)`: `other` when the value is undefined or
+/// null (or, with `lax`, false, empty or zero), else the value.
+fn default(
+    value: &minijinja::Value,
+    args: minijinja::value::Rest<minijinja::Value>,
+) -> Result<minijinja::Value, minijinja::Error> {
+    if args.len() > 2 {
+        return Err(minijinja::ErrorKind::TooManyArguments.into());
+    }
+    let other = args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| minijinja::Value::from(""));
+    let lax = args.get(1).is_some_and(|lax| lax.is_true());
+    Ok(
+        if value.is_undefined() || value.is_none() || (lax && !value.is_true()) {
+            other
+        } else {
+            value.clone()
+        },
+    )
 }
 
 /// What a text can read where it is rendered.
@@ -133,13 +166,17 @@ fn sources<'p>(b: &'p Block, out: &mut Vec<&'p std::sync::Arc<str>>) {
 impl Texts {
     /// Compiles every template wording, inline text and task text of these playbooks.
     pub fn new<'p>(playbooks: impl IntoIterator<Item = &'p Playbook>) -> Self {
-        let mut env = environment();
         let mut all = Vec::new();
         for p in playbooks {
             for s in &p.steps {
                 sources(&s.body, &mut all);
             }
         }
+        Self::compile(all)
+    }
+
+    fn compile(all: Vec<&std::sync::Arc<str>>) -> Self {
+        let mut env = environment();
         let (mut texts, mut by_source, mut by_address) = (
             Vec::new(),
             HashMap::<String, usize>::new(),
@@ -183,8 +220,37 @@ impl Texts {
         }
     }
 
-    /// The rendered text, trimmed, or the template engine's error.
-    pub fn render(&self, source: &str, scope: &Scope, zone: Tz) -> Result<String, String> {
+    /// The rendered text, trimmed, or why there is none: the template
+    /// engine's error, a render that took more than [`FUEL`] steps, or a text
+    /// longer than `max` (the channel `channel`'s `max_length`).
+    pub fn render(
+        &self,
+        source: &str,
+        scope: &Scope,
+        zone: Tz,
+        (max, channel): (MaxLength, &str),
+    ) -> Result<String, String> {
+        let text = self.render_within(source, scope, zone, max.bytes() + SLACK)?;
+        let len = max.measure(&text);
+        if len > max.limit as usize {
+            return Err(format!(
+                "the text is {len} {unit}, over the {} {unit} channel {channel} takes (max_length)",
+                max.limit,
+                unit = max.unit()
+            ));
+        }
+        Ok(text)
+    }
+
+    /// The rendered text, trimmed, or the template engine's error; the
+    /// output stops at `cap` bytes (a larger text is an error).
+    fn render_within(
+        &self,
+        source: &str,
+        scope: &Scope,
+        zone: Tz,
+        cap: usize,
+    ) -> Result<String, String> {
         let text = self
             .by_address
             .get(&(source.as_ptr() as usize, source.len()))
@@ -195,7 +261,11 @@ impl Texts {
             return self.env.render_str(source, ()).map_err(|e| e.to_string());
         };
         if let Some(out) = text.pieces.as_ref().and_then(|p| fill(p, scope, zone)) {
-            return Ok(trimmed(out));
+            return if out.len() > cap {
+                Err(too_long(cap))
+            } else {
+                Ok(trimmed(out))
+            };
         }
         let mut roots: BTreeMap<&str, Value> = BTreeMap::new();
         for path in &text.reads {
@@ -226,11 +296,61 @@ impl Texts {
             .into_iter()
             .map(|(k, v)| (k, v.to_template(zone)))
             .collect();
-        self.env
+        let mut out = Capped {
+            buf: Vec::with_capacity(256),
+            cap,
+            over: false,
+        };
+        let rendered = self
+            .env
             .get_template(&text.name)
-            .and_then(|t| t.render(ctx))
-            .map(trimmed)
-            .map_err(|e| e.to_string())
+            .and_then(|t| t.render_captured_to(ctx, &mut out).map(drop));
+        match rendered {
+            Ok(_) => String::from_utf8(out.buf)
+                .map(trimmed)
+                .map_err(|e| e.to_string()),
+            Err(_) if out.over => Err(too_long(cap)),
+            Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => Err(format!(
+                "the template takes more than {FUEL} steps to render, the most one text may take (in {})",
+                text.name
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Steps (minijinja's fuel) one render may take: far more than any message
+/// needs, and a bound on nested loops over long lists.
+pub const FUEL: u64 = 100_000;
+
+/// Bytes a render may write beyond the channel's limit, for whitespace the
+/// trim removes.
+const SLACK: usize = 4096;
+
+fn too_long(cap: usize) -> String {
+    format!("the text is longer than {cap} bytes, more than the channel takes (max_length)")
+}
+
+/// A render's output, refused past `cap` bytes so a runaway text never
+/// grows in memory.
+struct Capped {
+    buf: Vec<u8>,
+    cap: usize,
+    over: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + b.len() > self.cap {
+            self.over = true;
+            return Err(std::io::Error::other("over the length limit"));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -242,16 +362,20 @@ fn trimmed(mut s: String) -> String {
     s
 }
 
-/// Fills a text that only prints fields, or `None` when some field is missing
-/// or not plain (minijinja then renders it, or reports the missing field).
+/// Fills a text that only prints fields, or `None` when some field is not
+/// plain or names no root of the scope (minijinja then renders it, or reports
+/// the name). An absent field prints as nothing.
 fn fill(pieces: &[Piece], scope: &Scope, zone: Tz) -> Option<String> {
     let mut out = String::with_capacity(128);
     for p in pieces {
         match p {
             Piece::Literal(s) => out.push_str(s),
             Piece::Field(path) => {
-                if !scope.get(path)?.write_plain(zone, &mut out) {
-                    return None;
+                scope.root(path.first()?.as_str())?;
+                if let Some(v) = scope.get(path) {
+                    if !v.write_plain(zone, &mut out) {
+                        return None;
+                    }
                 }
             }
         }
@@ -314,6 +438,7 @@ fn set_field(slot: &mut Value, key: Sym, v: Value) {
 fn project(from: &Value, segs: &[Sym], into: &mut Value) {
     match (from, segs.split_first()) {
         (Value::Record(fields), Some(_)) => project_record(fields, segs, into),
+        (Value::Null, _) => absent(segs, into),
         _ => *into = from.clone(),
     }
 }
@@ -326,17 +451,85 @@ fn project_record(fields: &Fields, segs: &[Sym], into: &mut Value) {
     if !matches!(into, Value::Record(_)) {
         *into = Value::Record(Fields::new());
     }
-    if !fields.contains(*first) {
+    let mut slot = into.get(*first).clone();
+    if fields.contains(*first) {
+        project(fields.get(*first), rest, &mut slot);
+    } else {
+        absent(rest, &mut slot);
+    }
+    set_field(into, *first, slot);
+}
+
+/// An attribute the customer or event lacks (an absent optional value): null
+/// at the end of its path, inside records on the way, so a template can test
+/// it, print it (as nothing) or give it a `default()`.
+fn absent(segs: &[Sym], into: &mut Value) {
+    let Some((first, rest)) = segs.split_first() else {
+        if !matches!(into, Value::Record(_)) {
+            *into = Value::Null;
+        }
         return;
+    };
+    if !matches!(into, Value::Record(_)) {
+        *into = Value::Record(Fields::new());
     }
     let mut slot = into.get(*first).clone();
-    project(fields.get(*first), rest, &mut slot);
+    absent(rest, &mut slot);
     set_field(into, *first, slot);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_absent_value_is_null_empty_when_printed_and_takes_a_default() {
+        let src: std::sync::Arc<str> = "{{ customer.name }}:{{ customer.pet.name }}|{{ customer.pet.name | default(\"毛孩子\") }}|{% if customer.nick %}有{% else %}无{% endif %}|{{ event.city }}|{{ received.text | default(\"-\") }}".into();
+        let texts = Texts::compile(vec![&src]);
+        let customer: Fields = [
+            ("name", Value::str("林小雨")),
+            ("pet", Value::Record(Fields::new())),
+        ]
+        .into_iter()
+        .collect();
+        let scope = Scope {
+            customer: &customer,
+            id: "c1",
+            event: &Value::Record(Fields::new()),
+            received: &Value::Null,
+            coupon: &Fields::new(),
+            now: DateTime::from_timestamp(0, 0).unwrap(),
+            with: Vec::new(),
+        };
+        assert_eq!(
+            texts.render(
+                &src,
+                &scope,
+                chrono_tz::Asia::Shanghai,
+                (
+                    MaxLength::of(crate::program::Touchpoint::Wecom, None),
+                    "wecom"
+                )
+            ),
+            Ok("林小雨:|毛孩子|无||-".to_string())
+        );
+        // The fast path for texts that only print fields agrees.
+        let plain: std::sync::Arc<str> = "{{ customer.name }}:{{ customer.pet.name }}!".into();
+        let texts = Texts::compile(vec![&plain]);
+        assert!(texts.texts[0].pieces.is_some());
+        assert_eq!(
+            texts.render(
+                &plain,
+                &scope,
+                chrono_tz::Asia::Shanghai,
+                (
+                    MaxLength::of(crate::program::Touchpoint::Wecom, None),
+                    "wecom"
+                )
+            ),
+            Ok("林小雨:!".to_string())
+        );
+    }
 
     #[test]
     fn splits_texts_that_only_print_fields() {

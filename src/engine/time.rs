@@ -35,17 +35,34 @@ pub fn local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
     t.with_timezone(&tz).naive_local()
 }
 
+/// The years tend computes in: values outside them are out of range, far
+/// inside what the date library can represent, so no conversion overflows.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+/// Whether an instant falls in [`YEARS`] (in UTC).
+pub fn in_range(t: DateTime<Utc>) -> bool {
+    YEARS.contains(&t.year())
+}
+
 /// `t + days d + seconds s`: days are calendar days at the same local time,
 /// then seconds elapse (so `wait 1d` from 10:00 ends at 10:00 across DST).
-pub fn add(tz: Tz, t: DateTime<Utc>, days: i64, seconds: i64) -> DateTime<Utc> {
+/// `None` when the result is outside [`YEARS`].
+pub fn add(tz: Tz, t: DateTime<Utc>, days: i64, seconds: i64) -> Option<DateTime<Utc>> {
     let moved = if days == 0 {
         t
     } else {
         let l = local(tz, t);
-        let date = l.date() + Duration::days(days);
+        let date = add_days(l.date(), days)?;
         resolve(tz, date.and_time(l.time()))
     };
-    moved + Duration::seconds(seconds)
+    let t = moved.checked_add_signed(Duration::try_seconds(seconds)?)?;
+    in_range(t).then_some(t)
+}
+
+/// A date `days` calendar days on, or `None` outside [`YEARS`].
+pub fn add_days(d: NaiveDate, days: i64) -> Option<NaiveDate> {
+    let d = d.checked_add_signed(Duration::try_days(days)?)?;
+    YEARS.contains(&d.year()).then_some(d)
 }
 
 /// `at CLOCK`: the same local date, at that time of day.
@@ -219,14 +236,14 @@ mod tests {
     fn a_day_across_spring_forward_keeps_the_local_time() {
         // 2027-03-14: New York springs forward at 02:00.
         let start = utc("2027-03-13T10:00:00-05:00");
-        let end = add(New_York, start, 1, 0);
+        let end = add(New_York, start, 1, 0).unwrap();
         assert_eq!(
             local(New_York, end).format("%Y-%m-%d %H:%M").to_string(),
             "2027-03-14 10:00"
         );
         assert_eq!((end - start).num_hours(), 23);
         // Hours are elapsed time: 24h lands at 11:00 local.
-        let h = add(New_York, start, 0, 24 * 3600);
+        let h = add(New_York, start, 0, 24 * 3600).unwrap();
         assert_eq!(local(New_York, h).format("%H:%M").to_string(), "11:00");
     }
 
@@ -235,8 +252,25 @@ mod tests {
         let start = utc("2027-03-13T01:30:00-05:00");
         // 1d → 2027-03-14 01:30 EST, then 1h elapsed → 03:30 EDT.
         assert_eq!(
-            ny(&add(New_York, start, 1, 3600).to_rfc3339()),
+            ny(&add(New_York, start, 1, 3600).unwrap().to_rfc3339()),
             "2027-03-14 03:30"
+        );
+    }
+
+    #[test]
+    fn arithmetic_outside_the_years_1_to_9999_is_out_of_range() {
+        let t = utc("2026-12-01T10:00:00+08:00");
+        assert_eq!(add(Shanghai, t, 1_000_000_000, 0), None);
+        assert_eq!(add(Shanghai, t, i64::MAX, 0), None);
+        assert_eq!(add(Shanghai, t, 0, i64::MAX), None);
+        assert_eq!(add(Shanghai, t, -740_000, 0), None);
+        assert_eq!(add(Shanghai, t, 0, i64::MIN), None);
+        let last = NaiveDate::from_ymd_opt(9999, 12, 31).unwrap();
+        assert_eq!(add_days(last, 1), None);
+        assert_eq!(add_days(last, -1), NaiveDate::from_ymd_opt(9999, 12, 30));
+        assert_eq!(
+            add_days(NaiveDate::from_ymd_opt(1, 1, 1).unwrap(), -1),
+            None
         );
     }
 

@@ -52,10 +52,12 @@ impl Engine {
             }
             return;
         }
+        // An opt-in that clears the mark took effect: it is not unconsumed.
+        let mut consumed = false;
         if self.policy.opt_in.contains(&ev.name) {
+            consumed = c.do_not_contact;
             c.do_not_contact = false;
         }
-        let mut consumed = false;
         // Playbooks by name, then enrollments by number.
         let mut order: Vec<usize> = (0..c.enrollments.len()).collect();
         order.sort_by(|a, b| {
@@ -76,9 +78,20 @@ impl Engine {
                     continue;
                 }
                 let data = Value::Record(ev.data.clone());
-                let ok = cond.as_ref().is_none_or(|e| {
-                    self.cond(c, pb, e, (&data, &Value::Null, &Fields::new()), ctx.now)
-                });
+                let ok = match cond {
+                    None => true,
+                    Some(e) => {
+                        match self.cond(c, pb, e, (&data, &Value::Null, &Fields::new()), ctx.now) {
+                            Ok(ok) => ok,
+                            Err(e) => {
+                                consumed = true;
+                                let what = format!("trigger {}", t.id);
+                                self.record_out_of_range(ctx, c, pb, &what, &e);
+                                false
+                            }
+                        }
+                    }
+                };
                 if ok {
                     consumed = true;
                     self.enroll(c, pb, data, ctx, false);
@@ -108,30 +121,48 @@ impl Engine {
         let none = Fields::new();
         let incoming = (&data, &Value::Null, &none);
         let active = c.enrollments[i].status == Status::Active;
+        // A condition that cannot be evaluated fails the enrollment.
+        let holds = |cond: &Option<crate::program::Expr>| match cond {
+            None => Ok(true),
+            Some(e) => self.cond(c, pb, e, incoming, now),
+        };
         if active {
             for s in &pb.stops {
-                if s.event == ev.name
-                    && s.cond
-                        .as_ref()
-                        .is_none_or(|e| self.cond(c, pb, e, incoming, now))
-                {
-                    let detail = format!("event {}", ev.name);
-                    self.end(c, i, ctx, RecordKind::Stopped, detail);
-                    return true;
+                if s.event != ev.name {
+                    continue;
+                }
+                match holds(&s.cond) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        let detail = format!("event {}", ev.name);
+                        self.end(c, i, ctx, RecordKind::Stopped, detail);
+                        return true;
+                    }
+                    Err(e) => {
+                        let detail = format!("stop event {}: {e}", ev.name);
+                        self.end(c, i, ctx, RecordKind::Failed, detail);
+                        return true;
+                    }
                 }
             }
         }
         if let Some(g) = &pb.goal {
-            if g.event == ev.name
-                && g.cond
-                    .as_ref()
-                    .is_none_or(|e| self.cond(c, pb, e, incoming, now))
-            {
+            let reached = g.event == ev.name
+                && match holds(&g.cond) {
+                    Ok(reached) => reached,
+                    Err(e) => {
+                        let detail = format!("goal event {}: {e}", ev.name);
+                        self.end(c, i, ctx, RecordKind::Failed, detail);
+                        return true;
+                    }
+                };
+            if reached {
                 let zone = self.zone(c, pb);
                 let e = &c.enrollments[i];
-                let inside = g
-                    .within
-                    .is_none_or(|d| now < time::add(zone, e.entered, d.days, d.seconds));
+                // A window that would close after the year 9999 is still open.
+                let inside = g.within.is_none_or(|d| {
+                    time::add(zone, e.entered, d.days, d.seconds).is_none_or(|end| now < end)
+                });
                 let detail = Detail::Goal { converted: inside };
                 if active {
                     self.end(c, i, ctx, RecordKind::Goal, detail);
@@ -180,11 +211,17 @@ impl Engine {
                 continue;
             };
             let e = &c.enrollments[i];
-            if w.cond
-                .as_ref()
-                .is_some_and(|cond| !self.cond(c, pb, cond, (&e.event, &data, &none), now))
-            {
-                continue;
+            if let Some(cond) = &w.cond {
+                match self.cond(c, pb, cond, (&e.event, &data, &none), now) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(err) => {
+                        let step = pb.step_id(&e.flows[f].cursor.step).unwrap_or(0);
+                        let place = self.place(pb, step, &e.flows[f]);
+                        self.end(c, i, ctx, RecordKind::Failed, format!("{place}: {err}"));
+                        return true;
+                    }
+                }
             }
             used = true;
             c.enrollments[i].received = data.clone();
@@ -373,13 +410,13 @@ impl Engine {
                 }
             }
         }
-        self.reconcile(c, at);
+        self.reconcile(c, at, &mut ctx);
         self.compact(c, at);
         out
     }
 
     /// Brings trigger schedules, memberships and midnight checks up to this program.
-    fn reconcile(&self, c: &mut CustomerState, at: DateTime<Utc>) {
+    fn reconcile(&self, c: &mut CustomerState, at: DateTime<Utc>, ctx: &mut Ctx<'_>) {
         let broadcast_run = c.id.is_empty();
         let has = |playbook: &str, trigger: &str, scheduled: bool| {
             self.current(playbook).is_some_and(|pb| {
@@ -448,7 +485,15 @@ impl Engine {
                             .iter()
                             .any(|m| m.playbook == pb.name && m.trigger == t.id)
                         {
-                            let member = self.in_segment(c, segment, at);
+                            // A baseline that cannot be evaluated counts as not a member.
+                            let member = match self.in_segment(c, segment, at) {
+                                Ok(member) => member,
+                                Err(e) => {
+                                    let what = format!("trigger {}", t.id);
+                                    self.record_out_of_range(ctx, c, pb, &what, &e);
+                                    false
+                                }
+                            };
                             c.memberships.push(Membership {
                                 playbook: pb.name,
                                 trigger: t.id,
@@ -576,10 +621,7 @@ impl Engine {
         if let Some(hit) = FIRES.with(|m| m.borrow().get(&memo_key).copied()) {
             return hit;
         }
-        let next = cron
-            .find_next_occurrence(&from.with_timezone(&zone), inclusive)
-            .ok()
-            .map(|t| t.with_timezone(&Utc));
+        let next = crate::cron::next_fire(cron, zone, from, inclusive);
         FIRES.with(|m| {
             let mut m = m.borrow_mut();
             if m.len() >= REMEMBERED_FIRES {
@@ -623,7 +665,14 @@ impl Engine {
         let applies = match kind {
             TriggerKind::Every {
                 segment: Some(seg), ..
-            } => self.in_segment(c, seg, ctx.now),
+            } => match self.in_segment(c, seg, ctx.now) {
+                Ok(member) => member,
+                Err(e) => {
+                    let what = format!("trigger {}", pb.triggers[ti].id);
+                    self.record_out_of_range(ctx, c, pb, &what, &e);
+                    false
+                }
+            },
             _ => true,
         };
         if applies {
@@ -652,7 +701,15 @@ impl Engine {
                     else {
                         continue;
                     };
-                    let member = self.in_segment(c, segment, ctx.now);
+                    // Membership stays as it was while it cannot be evaluated.
+                    let member = match self.in_segment(c, segment, ctx.now) {
+                        Ok(member) => member,
+                        Err(e) => {
+                            let what = format!("trigger {}", t.id);
+                            self.record_out_of_range(ctx, c, pb, &what, &e);
+                            c.memberships[m].member
+                        }
+                    };
                     if member != c.memberships[m].member {
                         changed = true;
                         c.memberships[m].member = member;
@@ -705,7 +762,10 @@ impl Engine {
                 None => scheduled,
                 Some(Reenter::Never) => false,
                 Some(Reenter::Always) => true,
-                Some(Reenter::After(d)) => ctx.now >= time::add(zone, entered, d.days, d.seconds),
+                // Not before the year 9999 is never.
+                Some(Reenter::After(d)) => {
+                    time::add(zone, entered, d.days, d.seconds).is_some_and(|t| ctx.now >= t)
+                }
             };
             if !allowed {
                 self.record(

@@ -433,6 +433,7 @@ fn dates_outside_years_1_to_9999_are_refused_naming_the_field() {
         "\"0000-01-01\"",
         "\"10000-01-01\"",
         "\"-0001-01-01\"",
+        "\"-262143-01-01\"",
     ] {
         let e = c(bad).unwrap_err();
         assert_eq!(

@@ -129,6 +129,7 @@ impl Lower<'_> {
             quiet: ch.quiet,
             cap: ch.cap,
             cap_name: format!("channel {}", ch.name).into(),
+            max_length: ch.max_length(),
             requires,
             settings: ch.settings.clone(),
             refs,

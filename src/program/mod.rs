@@ -9,10 +9,11 @@
 //! the lint rules never see this form, and the engine never sees theirs.
 
 mod lower;
+pub mod show;
 pub mod version;
 pub mod walk;
 
-pub use crate::config::{CapPeriod as Period, Limit, Limits, Quiet, Touchpoint};
+pub use crate::config::{CapPeriod as Period, Limit, Limits, MaxLength, Quiet, Touchpoint};
 pub use crate::syntax::ast::BinaryOp;
 pub use lower::{build, expression};
 
@@ -114,6 +115,8 @@ pub struct Channel {
     pub cap: Option<Limit>,
     /// How records name the channel's cap: `channel NAME`.
     pub cap_name: Sym,
+    /// The longest text it delivers (longer ones are not sent).
+    pub max_length: MaxLength,
     /// A condition on the customer; a send to a customer who fails it is skipped.
     pub requires: Option<Expr>,
     /// Adapter settings as written (`${VAR}` unresolved).

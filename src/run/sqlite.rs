@@ -670,7 +670,7 @@ impl Store for Sqlite {
         rows.collect::<std::result::Result<_, _>>().map_err(err)
     }
 
-    fn outbox(&mut self) -> Result<Vec<(String, crate::engine::Delivery, Status, Option<String>)>> {
+    fn outbox(&mut self) -> Result<Vec<OutboxRow>> {
         let mut q = self
             .conn
             .prepare("SELECT key, delivery, status, reply FROM outbox ORDER BY due, key")

@@ -67,6 +67,18 @@ pub struct Done {
     pub records: Vec<Record>,
 }
 
+/// An outbox row as listed: (key, delivery, status, the adapter's last reply).
+pub type OutboxRow = (String, Delivery, Status, Option<String>);
+
+/// A record as listed: (at, customer, playbook, kind, detail).
+pub type RecordRow = (
+    DateTime<Utc>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+);
+
 /// What erasing a customer removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Erased {
@@ -235,21 +247,10 @@ pub trait Store: Send {
     fn versions(&mut self) -> Result<Vec<(String, String, String)>>;
 
     /// Every outbox row, by due time then key: (key, delivery, status, reply).
-    fn outbox(&mut self) -> Result<Vec<(String, Delivery, Status, Option<String>)>>;
+    fn outbox(&mut self) -> Result<Vec<OutboxRow>>;
 
     /// The latest `n` records, newest first: (at, customer, playbook, kind, detail).
-    fn recent_records(
-        &mut self,
-        n: usize,
-    ) -> Result<
-        Vec<(
-            DateTime<Utc>,
-            Option<String>,
-            Option<String>,
-            String,
-            String,
-        )>,
-    >;
+    fn recent_records(&mut self, n: usize) -> Result<Vec<RecordRow>>;
 
     /// One customer's latest `n` deliveries (key, delivery, status) and records, newest first.
     #[allow(clippy::type_complexity)]

@@ -29,7 +29,7 @@ impl Tally {
     /// Counts one customer's effects (the broadcast pseudo-customer has the empty id).
     pub fn customer(&mut self, id: &str, zone: chrono_tz::Tz, effects: &[Effect]) {
         // This customer's deliveries per day.
-        let mut days: Vec<(NaiveDate, usize)> = Vec::new();
+        let mut days: BTreeMap<NaiveDate, usize> = BTreeMap::new();
         for effect in effects {
             match effect {
                 Effect::Deliver(d) => {
@@ -37,10 +37,7 @@ impl Tally {
                     *self.per_channel.entry(d.channel).or_default() += 1;
                     let day = d.at.with_timezone(&zone).date_naive();
                     *self.per_day.entry(day).or_default() += 1;
-                    match days.iter_mut().find(|(d, _)| *d == day) {
-                        Some((_, n)) => *n += 1,
-                        None => days.push((day, 1)),
-                    }
+                    *days.entry(day).or_default() += 1;
                     if let Some(r) = d.reason {
                         *self.deferred.entry(r.name()).or_default() += 1;
                     }

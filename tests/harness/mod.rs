@@ -86,19 +86,20 @@ pub fn events() -> String {
 /// Lints `playbook` and, when it checks clean, simulates it from 7 to 10
 /// March 2026 (New York's clocks go forward on the 8th) on an ordinary
 /// thread's stack. Panics if anything panics or a finding's span is outside
-/// its file.
-pub fn lint_and_simulate(playbook: &str) {
+/// its file. Says whether the playbook checked clean and was simulated.
+pub fn lint_and_simulate(playbook: &str) -> bool {
     let playbook = playbook.to_string();
     let worker = std::thread::Builder::new()
         .stack_size(STACK)
         .spawn(move || run(&playbook))
         .expect("a thread");
-    if let Err(panic) = worker.join() {
-        std::panic::resume_unwind(panic);
+    match worker.join() {
+        Ok(simulated) => simulated,
+        Err(panic) => std::panic::resume_unwind(panic),
     }
 }
 
-fn run(playbook: &str) {
+fn run(playbook: &str) -> bool {
     let mut sources = Sources::default();
     let cfg = sources.add(SourceFile::new("tend.toml", TOML));
     let pb = sources.add(SourceFile::new("hostile.playbook", playbook));
@@ -111,7 +112,7 @@ fn run(playbook: &str) {
         );
     }
     let Some(program) = linted.program() else {
-        return;
+        return false;
     };
     let schema = &program.policy.schema;
     let customers = input::customers(&SourceFile::new("customers.toml", CUSTOMERS), schema)
@@ -131,4 +132,5 @@ fn run(playbook: &str) {
     // The report renders whatever happened.
     let _ = tend::sim::report::json(&outcome, program.policy.zone);
     let _ = tend::sim::report::table(&outcome, program.policy.zone, None);
+    true
 }

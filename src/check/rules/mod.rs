@@ -13,6 +13,7 @@ pub mod no_stop_on_block;
 pub mod promo_in_sharing_group;
 pub mod quiet_all_day;
 pub mod send_in_quiet_hours;
+pub mod text_too_long;
 pub mod unpersonalized;
 pub mod unreachable_step;
 pub mod unused;
@@ -218,6 +219,13 @@ rule!(
     "anchor the hook before the expiry, such as `coupon.ID.expires_at - 3d at 10:00`"
 );
 rule!(
+    TEXT_TOO_LONG,
+    "text-too-long",
+    Warning,
+    "a text whose fixed wording alone is longer than a channel it is sent on takes",
+    "shorten the text, or raise the channel's `max_length` in tend.toml"
+);
+rule!(
     UNUSED_SEGMENT,
     "unused-segment",
     Warning,
@@ -239,7 +247,7 @@ rule!(
     "remove the allow comment, or fix the rule name"
 );
 
-pub static ALL: [&Rule; 28] = [
+pub static ALL: [&Rule; 29] = [
     &SYNTAX,
     &UNKNOWN_STEP,
     &UNKNOWN_SEGMENT,
@@ -265,6 +273,7 @@ pub static ALL: [&Rule; 28] = [
     &PROMO_IN_SHARING_GROUP,
     &MOMENTS_FLOOD,
     &HOOK_AFTER_EXPIRY,
+    &TEXT_TOO_LONG,
     &UNUSED_SEGMENT,
     &UNUSED_TEMPLATE,
     &UNUSED_ALLOW,
