@@ -119,6 +119,14 @@ enum Command {
         #[arg(long)]
         db: Option<PathBuf>,
     },
+    /// Post events (JSON lines, one envelope each) to a running `tend run`.
+    Event {
+        /// The file, or `-` for standard input.
+        file: PathBuf,
+        /// The runner's address.
+        #[arg(long, default_value = "http://127.0.0.1:8787")]
+        server: String,
+    },
     /// Explain a lint rule; without a rule, list them all.
     Explain { rule: Option<String> },
 }
@@ -186,6 +194,7 @@ fn main() -> ExitCode {
             all_dead,
             customer.as_deref(),
         ),
+        Command::Event { file, server } => command::run::post_events(&server, &file),
         Command::Status { project, db } => command::run::status(
             &project.unwrap_or_else(|| PathBuf::from(".")),
             db.as_deref(),

@@ -358,6 +358,45 @@ fn tend_run_takes_events_over_http_delivers_once_and_remembers_across_restarts()
     assert_eq!(c1["deliveries"][0]["status"], "sent");
     assert_eq!(c1["deliveries"][0]["text"], "小林，订单 A1 收到啦");
     assert_eq!(get("/v1/customers/nobody").0, 404);
+    // `tend event` posts a file of events to the running runner.
+    let file = dir.join("more.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            "{paid}\n{}\n",
+            paid.replace("\"e1\"", "\"e3\"").replace("\"c1\"", "\"c3\"")
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tend"))
+        .args(["event", file.to_str().unwrap(), "--server", &base])
+        .env("TEND_API_TOKEN", "s3cret")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1 events accepted, 1 already there, 0 refused\n"
+    );
+    let metrics = agent
+        .get(format!("{base}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        metrics.contains("tend_events_total{outcome=\"accepted\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tend_outbox{status=\"sent\"}"),
+        "{metrics}"
+    );
     // SIGTERM: a clean stop.
     unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
     assert!(child.0.wait().unwrap().success());
@@ -369,7 +408,12 @@ fn tend_run_takes_events_over_http_delivers_once_and_remembers_across_restarts()
         (202, &serde_json::json!(true))
     );
     std::thread::sleep(std::time::Duration::from_millis(500));
-    assert_eq!(sent(&dir, 1).len(), 1);
+    // c1's thanks once, and c3's from `tend event`.
+    let customers: Vec<String> = sent(&dir, 2)
+        .iter()
+        .map(|l| l["customer"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(customers, ["c1", "c3"]);
 }
 
 /// A webhook receiver on 127.0.0.1 that checks each request's signature and

@@ -265,3 +265,73 @@ pub fn status(project: &Path, db: Option<&Path>) -> Result<(), Error> {
     ));
     emit(|out| out.write_all(text.as_bytes()))
 }
+
+/// `tend event [--server URL] FILE|-`: posts events (JSON lines) to a
+/// running runner, a thousand a request, with the token from
+/// `TEND_API_TOKEN`; prints what was accepted and why any was refused.
+pub fn post_events(server: &str, file: &Path) -> Result<(), Error> {
+    use std::io::Read;
+    let mut text = String::new();
+    let read = if file == Path::new("-") {
+        std::io::stdin().read_to_string(&mut text)
+    } else {
+        std::fs::File::open(file).and_then(|mut f| f.read_to_string(&mut text))
+    };
+    read.map_err(|e| Error::Usage(format!("cannot read `{}`: {e}", file.display())))?;
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let token = std::env::var("TEND_API_TOKEN").ok();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{}/v1/events", server.trim_end_matches('/'));
+    let (mut new, mut repeats, mut refused) = (0usize, 0usize, 0usize);
+    for (chunk_no, chunk) in lines.chunks(1000).enumerate() {
+        let mut req = agent
+            .post(&url)
+            .header("Content-Type", "application/x-ndjson");
+        if let Some(t) = &token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let mut resp = req
+            .send(chunk.join("\n").as_str())
+            .map_err(|e| Error::Failed(format!("cannot reach the runner at {server}: {e}")))?;
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if !matches!(status, 202 | 422) {
+            return Err(Error::Failed(format!(
+                "the runner answered {status}: {}",
+                doc["error"].as_str().unwrap_or(&body)
+            )));
+        }
+        for a in doc["accepted"].as_array().into_iter().flatten() {
+            if a["duplicate"].as_bool() == Some(true) {
+                repeats += 1;
+            } else {
+                new += 1;
+            }
+        }
+        for r in doc["rejected"].as_array().into_iter().flatten() {
+            refused += 1;
+            let line = chunk_no * 1000 + r["index"].as_u64().unwrap_or(0) as usize + 1;
+            eprintln!(
+                "event {line}{}: {}",
+                r["id"]
+                    .as_str()
+                    .map(|id| format!(" ({id})"))
+                    .unwrap_or_default(),
+                crate::printable::printable(r["message"].as_str().unwrap_or(""))
+            );
+        }
+    }
+    println!("{new} events accepted, {repeats} already there, {refused} refused");
+    if refused > 0 {
+        return Err(Error::Rejected);
+    }
+    Ok(())
+}

@@ -31,6 +31,8 @@ pub enum Request {
         oneshot::Sender<Result<Option<String>, String>>,
     ),
     Health(oneshot::Sender<Result<(), String>>),
+    /// The Prometheus text of `/metrics`.
+    Metrics(oneshot::Sender<Result<String, String>>),
     View(
         String,
         oneshot::Sender<Result<Option<serde_json::Value>, String>>,
@@ -53,6 +55,7 @@ pub fn router(api: Api, max_body: usize) -> Router {
         .route("/v1/events", post(events))
         .route("/v1/customers/{id}", put(customer).get(view).delete(erase))
         .route("/healthz", get(health))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(api)
 }
@@ -206,6 +209,18 @@ async fn erase(State(api): State<Api>, Path(id): Path<String>, headers: HeaderMa
             StatusCode::NOT_FOUND,
             &format!("no customer `{id}` in the store"),
         ),
+        Err(resp) => resp,
+    }
+}
+
+async fn metrics(State(api): State<Api>) -> Response {
+    match ask(&api, Request::Metrics).await {
+        Ok(text) => (
+            StatusCode::OK,
+            [("content-type", "text/plain; version=0.0.4")],
+            text,
+        )
+            .into_response(),
         Err(resp) => resp,
     }
 }

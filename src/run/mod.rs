@@ -38,8 +38,21 @@ pub struct Settings {
     pub catch_up: CatchUp,
 }
 
+/// Counters since the runner started, for `/metrics`.
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    pub events_accepted: u64,
+    pub events_duplicate: u64,
+    pub events_rejected: u64,
+    pub customers_advanced: u64,
+    pub attempts: u64,
+    /// Seconds the last round's commits took.
+    pub commit_seconds: f64,
+}
+
 pub struct Runner<S: Store> {
     pub store: S,
+    pub counters: Counters,
     engine: Engine,
     schema: Arc<Schema>,
     settings: Settings,
@@ -102,6 +115,7 @@ impl<S: Store> Runner<S> {
         };
         let mut runner = Runner {
             store,
+            counters: Counters::default(),
             engine,
             schema: program.policy.schema.clone(),
             settings,
@@ -167,6 +181,14 @@ impl<S: Store> Runner<S> {
         }
         let incoming: Vec<Incoming> = good.iter().map(|(_, e)| e.clone()).collect();
         let results = self.store.accept(&incoming)?;
+        self.counters.events_rejected += (out.len() - incoming.len()) as u64;
+        for r in &results {
+            match r {
+                Accepted::New => self.counters.events_accepted += 1,
+                Accepted::Duplicate => self.counters.events_duplicate += 1,
+                Accepted::Conflict => self.counters.events_rejected += 1,
+            }
+        }
         for ((i, e), r) in good.into_iter().zip(results) {
             out[i] = Some(match r {
                 Accepted::New => Intake::Accepted {
@@ -249,7 +271,10 @@ impl<S: Store> Runner<S> {
                     }
                 }
             }
+            let started = std::time::Instant::now();
+            self.counters.customers_advanced += done.len() as u64;
             self.store.commit(done)?;
+            self.counters.commit_seconds = started.elapsed().as_secs_f64();
         }
     }
 
@@ -319,6 +344,7 @@ impl<S: Store> Runner<S> {
             if rows.is_empty() {
                 return Ok(n);
             }
+            self.counters.attempts += rows.len() as u64;
             n += rows.len();
             let mut settled = Vec::with_capacity(rows.len());
             let mut attempts = Vec::with_capacity(rows.len());
@@ -460,6 +486,79 @@ impl<S: Store> Runner<S> {
             })
             .collect();
         Ok(Some(v))
+    }
+
+    /// `/metrics` in Prometheus' text format: the counters, the outbox by
+    /// status, and how late the earliest due work is.
+    pub fn metrics(&mut self, now: DateTime<Utc>) -> Result<String, StoreError> {
+        let c = &self.counters;
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, lines: Vec<(String, String)>| {
+            out.push_str(&format!(
+                "# HELP tend_{name} {help}\n# TYPE tend_{name} {kind}\n"
+            ));
+            for (labels, value) in lines {
+                out.push_str(&format!("tend_{name}{labels} {value}\n"));
+            }
+        };
+        metric(
+            "events_total",
+            "counter",
+            "Events offered to the API or an import, by outcome.",
+            vec![
+                (
+                    "{outcome=\"accepted\"}".into(),
+                    c.events_accepted.to_string(),
+                ),
+                (
+                    "{outcome=\"duplicate\"}".into(),
+                    c.events_duplicate.to_string(),
+                ),
+                (
+                    "{outcome=\"rejected\"}".into(),
+                    c.events_rejected.to_string(),
+                ),
+            ],
+        );
+        metric(
+            "customers_advanced_total",
+            "counter",
+            "Customers advanced through their inputs and timers.",
+            vec![(String::new(), c.customers_advanced.to_string())],
+        );
+        metric(
+            "delivery_attempts_total",
+            "counter",
+            "Deliveries handed to an adapter.",
+            vec![(String::new(), c.attempts.to_string())],
+        );
+        metric(
+            "commit_seconds",
+            "gauge",
+            "How long the last batch of customers took to commit.",
+            vec![(String::new(), format!("{:.6}", c.commit_seconds))],
+        );
+        let counts = self.store.outbox_counts()?;
+        metric(
+            "outbox",
+            "gauge",
+            "Deliveries in the outbox, by status.",
+            counts
+                .iter()
+                .map(|(s, n)| (format!("{{status=\"{}\"}}", s.name()), n.to_string()))
+                .collect(),
+        );
+        let lag = self
+            .store
+            .next_due()?
+            .map_or(0, |t| (now - t).num_seconds().max(0));
+        metric(
+            "due_lag_seconds",
+            "gauge",
+            "How long the earliest due timer, input or delivery has waited.",
+            vec![(String::new(), lag.to_string())],
+        );
+        Ok(out)
     }
 
     pub fn schema(&self) -> &Schema {

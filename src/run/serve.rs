@@ -190,6 +190,9 @@ fn handle<S: Store>(runner: &mut Runner<S>, req: Request) {
                 e.to_string()
             }));
         }
+        Request::Metrics(reply) => {
+            let _ = reply.send(runner.metrics(now()).map_err(|e| e.to_string()));
+        }
         Request::Health(reply) => {
             let _ = reply.send(runner.next_due().map(|_| ()).map_err(|e| e.to_string()));
         }
