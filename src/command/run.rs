@@ -25,34 +25,51 @@ fn failed(e: impl std::fmt::Display) -> Error {
     Error::Failed(e.to_string())
 }
 
-/// The project's root and the store's path.
-fn places(
-    project: &Path,
-    db: Option<&Path>,
-    config: &crate::config::Config,
-) -> Result<(PathBuf, PathBuf), Error> {
-    let root = crate::project::targets(&[project.to_path_buf()])?[0]
-        .config
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let db = db
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| root.join(config.run.db.as_deref().unwrap_or("tend.db")));
-    Ok((root, db))
+/// A project ready to run against its store: lint clean, with its
+/// tend.toml, its folder and the store's path (`--db`, `[run] db`, or
+/// PROJECT/tend.db).
+pub struct Project {
+    pub program: crate::program::Program,
+    pub config: crate::config::Config,
+    pub root: PathBuf,
+    pub db: PathBuf,
+}
+
+impl Project {
+    pub fn open(project: &Path, db: Option<&Path>) -> Result<Project, Error> {
+        let (linted, program) = super::sim::runnable(project)?;
+        let config = linted
+            .checked
+            .as_ref()
+            .map(|c| c.config.clone())
+            .unwrap_or_default();
+        let root = crate::project::targets(&[project.to_path_buf()])?[0]
+            .config
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let db = db
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| root.join(config.run.db.as_deref().unwrap_or("tend.db")));
+        Ok(Project {
+            program,
+            config,
+            root,
+            db,
+        })
+    }
 }
 
 /// `tend import customers|events FILE`: straight into the store. Customers
 /// are created or their attributes replaced; events are accepted as inputs
 /// the runner handles next (a repeated id is counted, not taken twice).
 pub fn import(project: &Path, db: Option<&Path>, what: What, file: &Path) -> Result<(), Error> {
-    let (linted, program) = super::sim::runnable(project)?;
-    let config = linted
-        .checked
-        .as_ref()
-        .map(|c| c.config.clone())
-        .unwrap_or_default();
-    let (root, db) = places(project, db, &config)?;
+    let Project {
+        program,
+        config,
+        root,
+        db,
+    } = Project::open(project, db)?;
     let store = Sqlite::open(&db).map_err(failed)?;
     let at = now();
     let mut runner = Runner::new(&program, &config, &root, store, at).map_err(failed)?;
@@ -134,13 +151,7 @@ pub fn retry(
     all_dead: bool,
     customer: Option<&str>,
 ) -> Result<(), Error> {
-    let (linted, _) = super::sim::runnable(project)?;
-    let config = linted
-        .checked
-        .as_ref()
-        .map(|c| c.config.clone())
-        .unwrap_or_default();
-    let (_, db) = places(project, db, &config)?;
+    let db = Project::open(project, db)?.db;
     let mut store = Sqlite::open(&db).map_err(failed)?;
     let text = match (key, all_dead, customer) {
         (Some(k), false, None) => match store.requeue(Some(k), now()).map_err(failed)? {
@@ -171,13 +182,7 @@ pub fn retry(
 /// `tend status`: the outbox by status, deliveries that need a person
 /// (dead or unknown, with the far side's reply), and customers waiting.
 pub fn status(project: &Path, db: Option<&Path>) -> Result<(), Error> {
-    let (linted, program) = super::sim::runnable(project)?;
-    let config = linted
-        .checked
-        .as_ref()
-        .map(|c| c.config.clone())
-        .unwrap_or_default();
-    let (_, db) = places(project, db, &config)?;
+    let Project { program, db, .. } = Project::open(project, db)?;
     if !db.exists() {
         return Err(Error::Usage(format!(
             "no store at `{}`: start `tend run` first, or give --db",

@@ -9,7 +9,7 @@ use super::store::Store;
 use super::Runner;
 use chrono::{DateTime, Utc};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -34,17 +34,12 @@ fn now() -> DateTime<Utc> {
 
 pub fn serve(opts: &Options) -> Result<(), crate::command::Error> {
     use crate::command::Error;
-    let (linted, program) = crate::command::sim::runnable(&opts.project)?;
-    let config = linted
-        .checked
-        .as_ref()
-        .map(|c| c.config.clone())
-        .unwrap_or_default();
-    let root = crate::project::targets(std::slice::from_ref(&opts.project))?[0]
-        .config
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let crate::command::run::Project {
+        program,
+        config,
+        root,
+        db,
+    } = crate::command::run::Project::open(&opts.project, opts.db.as_deref())?;
     let token = std::env::var("TEND_API_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());
@@ -54,10 +49,6 @@ pub fn serve(opts: &Options) -> Result<(), crate::command::Error> {
             opts.listen
         )));
     }
-    let db = opts
-        .db
-        .clone()
-        .unwrap_or_else(|| root.join(config.run.db.as_deref().unwrap_or("tend.db")));
     let store = Sqlite::open(&db).map_err(|e| Error::Failed(e.to_string()))?;
     let started = now();
     let mut runner = Runner::new(&program, &config, &root, store, started)

@@ -349,11 +349,6 @@ impl Store for Sqlite {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?5, ?7, ?8) ON CONFLICT (key) DO NOTHING",
                 )
                 .map_err(err)?;
-            let mut record = tx
-                .prepare_cached(
-                    "INSERT INTO records (at, customer, playbook, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(err)?;
             for d in done {
                 let now = secs(d.advanced_to);
                 save.execute(params![
@@ -381,17 +376,7 @@ impl Store for Sqlite {
                     ])
                     .map_err(err)?;
                 }
-                for r in &d.records {
-                    record
-                        .execute(params![
-                            secs(r.at),
-                            r.customer.as_deref(),
-                            r.playbook.as_deref(),
-                            r.kind.name(),
-                            r.detail.to_string()
-                        ])
-                        .map_err(err)?;
-                }
+                insert_records(&tx, &d.records)?;
             }
         }
         tx.commit().map_err(err)
@@ -451,19 +436,7 @@ impl Store for Sqlite {
 
     fn record(&mut self, records: &[crate::engine::Record]) -> Result<()> {
         let tx = self.write()?;
-        for r in records {
-            tx.execute(
-                "INSERT INTO records (at, customer, playbook, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    secs(r.at),
-                    r.customer.as_deref(),
-                    r.playbook.as_deref(),
-                    r.kind.name(),
-                    r.detail.to_string()
-                ],
-            )
-            .map_err(err)?;
-        }
+        insert_records(&tx, records)?;
         tx.commit().map_err(err)
     }
 
@@ -805,6 +778,23 @@ impl Store for Sqlite {
         }
         Ok(out)
     }
+}
+
+fn insert_records(tx: &rusqlite::Transaction<'_>, records: &[crate::engine::Record]) -> Result<()> {
+    let mut add = tx
+        .prepare_cached("INSERT INTO records (at, customer, playbook, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .map_err(err)?;
+    for r in records {
+        add.execute(params![
+            secs(r.at),
+            r.customer.as_deref(),
+            r.playbook.as_deref(),
+            r.kind.name(),
+            r.detail.to_string()
+        ])
+        .map_err(err)?;
+    }
+    Ok(())
 }
 
 /// The hash erasure keeps of an opted-out customer's id.
