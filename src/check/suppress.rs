@@ -50,6 +50,8 @@ pub fn apply(
         }
         kept.push(f);
     }
+    // "Did you mean" weighs every rule name: once per misspelling, not per comment.
+    let mut near: HashMap<&str, Option<&str>> = HashMap::new();
     for (a, used) in allows.iter().zip(used) {
         if used {
             continue;
@@ -62,7 +64,10 @@ pub fn apply(
             Some(_) => format!("`allow({})` silences nothing here", a.name),
         };
         let help = match rules::find(&a.name) {
-            None => match super::nearest(&a.name, rules::ALL.iter().map(|r| r.name)) {
+            None => match *near
+                .entry(&a.name)
+                .or_insert_with(|| super::nearest(&a.name, rules::ALL.iter().map(|r| r.name)))
+            {
                 Some(n) => format!("did you mean `{n}`? `tend explain` lists the rules"),
                 None => "`tend explain` lists the rules".into(),
             },
