@@ -81,12 +81,13 @@ pub fn import(project: &Path, db: Option<&Path>, what: What, file: &Path) -> Res
             let stream = crate::intake::CustomerStream::open(file, schema).map_err(bad)?;
             let mut n = 0usize;
             while let Some(block) = stream.next_block() {
-                for c in block.map_err(bad)? {
-                    runner
-                        .put_customer(&c.item.id, c.item.attrs, at)
-                        .map_err(failed)?;
-                    n += 1;
-                }
+                let block: Vec<(String, crate::value::Fields)> = block
+                    .map_err(bad)?
+                    .into_iter()
+                    .map(|c| (c.item.id, c.item.attrs))
+                    .collect();
+                n += block.len();
+                runner.put_customers(block, at).map_err(failed)?;
                 if progress {
                     eprint!("\r{n} customers imported");
                 }

@@ -215,13 +215,26 @@ impl<S: Store> Runner<S> {
         attrs: Fields,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut state = match self.store.customer(id)? {
-            Some(s) => s,
-            None => self.newcomer(id)?,
-        };
-        state.attrs = attrs;
-        self.engine.init(&mut state, now);
-        self.store.put_customer(&state, now)
+        self.put_customers(vec![(id.to_string(), attrs)], now)
+    }
+
+    /// [`Runner::put_customer`] for many, in one transaction (an import).
+    pub fn put_customers(
+        &mut self,
+        customers: Vec<(String, Fields)>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut states = Vec::with_capacity(customers.len());
+        for (id, attrs) in customers {
+            let mut state = match self.store.customer(&id)? {
+                Some(s) => s,
+                None => self.newcomer(&id)?,
+            };
+            state.attrs = attrs;
+            self.engine.init(&mut state, now);
+            states.push(state);
+        }
+        self.store.put_customers(&states, now)
     }
 
     /// A customer the store does not hold: new, unless an erased customer

@@ -188,20 +188,26 @@ impl Store for Sqlite {
         Ok(out)
     }
 
-    fn put_customer(&mut self, state: &CustomerState, at: DateTime<Utc>) -> Result<()> {
+    fn put_customers(&mut self, states: &[CustomerState], at: DateTime<Utc>) -> Result<()> {
         let tx = self.write()?;
-        tx.execute(
-            "INSERT INTO customers (id, state, next_wake, advanced_to, dnc) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (id) DO UPDATE SET state = ?2, next_wake = ?3, advanced_to = ?4, dnc = ?5",
-            params![
-                &*state.id,
-                state.to_json(),
-                state.next_wake().map(secs),
-                secs(at),
-                state.do_not_contact
-            ],
-        )
-        .map_err(err)?;
+        {
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT INTO customers (id, state, next_wake, advanced_to, dnc) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (id) DO UPDATE SET state = ?2, next_wake = ?3, advanced_to = ?4, dnc = ?5",
+                )
+                .map_err(err)?;
+            for state in states {
+                put.execute(params![
+                    &*state.id,
+                    state.to_json(),
+                    state.next_wake().map(secs),
+                    secs(at),
+                    state.do_not_contact
+                ])
+                .map_err(err)?;
+            }
+        }
         tx.commit().map_err(err)
     }
 

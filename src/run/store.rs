@@ -179,8 +179,8 @@ pub trait Store: Send {
     /// Accepts events; one result per event, in order. Committed on return.
     fn accept(&mut self, events: &[Incoming]) -> Result<Vec<Accepted>>;
 
-    /// Stores a customer's state, created or replaced.
-    fn put_customer(&mut self, state: &CustomerState, at: DateTime<Utc>) -> Result<()>;
+    /// Stores customers' states, created or replaced, in one transaction.
+    fn put_customers(&mut self, states: &[CustomerState], at: DateTime<Utc>) -> Result<()>;
 
     /// Stores a customer's state unless the customer exists; says whether it did.
     fn insert_customer(&mut self, state: &CustomerState, at: DateTime<Utc>) -> Result<bool>;
