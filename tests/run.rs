@@ -796,3 +796,55 @@ fn erasing_a_customer_forgets_them_but_keeps_their_opt_out() {
         .collect();
     assert_eq!(to, ["c2"], "the opted-out customer is not contacted again");
 }
+
+/// A deploy that adds an `every … for` trigger reaches stored customers who
+/// have no timer of their own: each is brought up to the new program.
+#[test]
+fn a_deploy_adding_a_schedule_reaches_customers_without_a_timer() {
+    let dir = scratch("deploy");
+    std::fs::write(dir.join("tend.toml"), RUN_TOML).unwrap();
+    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
+    std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
+    let db = dir.join("tend.db");
+    let nine = t("2026-12-03T09:00:00+08:00");
+    {
+        let (linted, program) = tend::command::sim::runnable(&dir).unwrap();
+        let config = linted.checked.as_ref().unwrap().config.clone();
+        let mut runner =
+            Runner::new(&program, &config, &dir, Sqlite::open(&db).unwrap(), nine).unwrap();
+        let attrs = [("name", tend::value::Value::str("小林"))]
+            .into_iter()
+            .collect();
+        runner.put_customer("c1", attrs, nine).unwrap();
+        assert_eq!(runner.next_due().unwrap(), None);
+    }
+    std::fs::write(
+        dir.join("playbooks/daily.playbook"),
+        "segment everyone = customer.name != \"\"\n\nplaybook daily {\n  trigger every \"0 10 * * *\" for everyone\n  step hello { send wecom \"早安，{{ customer.name }}\" }\n}\n",
+    )
+    .unwrap();
+    let (linted, program) = tend::command::sim::runnable(&dir).unwrap();
+    let config = linted.checked.as_ref().unwrap().config.clone();
+    let half_past = t("2026-12-03T09:30:00+08:00");
+    let mut runner = Runner::new(
+        &program,
+        &config,
+        &dir,
+        Sqlite::open(&db).unwrap(),
+        half_past,
+    )
+    .unwrap();
+    let mut now = half_past;
+    for _ in 0..5 {
+        runner.work(now).unwrap();
+        runner.dispatch(now).unwrap();
+        match runner.next_due().unwrap() {
+            Some(next) if next > now && next <= t("2026-12-03T10:00:00+08:00") => now = next,
+            _ => break,
+        }
+    }
+    let rows = runner.store.outbox().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].1.text.as_deref(), Some("早安，小林"));
+    assert_eq!(rows[0].1.at, t("2026-12-03T10:00:00+08:00"));
+}

@@ -100,8 +100,12 @@ impl<S: Store> Runner<S> {
                 ),
             }
         }
+        let mut deployed = false;
         for p in &program.playbooks {
-            store.save_version(&p.name, &p.version, &p.text)?;
+            deployed |= store.save_version(&p.name, &p.version, &p.text)?;
+        }
+        if deployed {
+            store.wake_idle(started)?;
         }
         let dedupes: HashMap<String, bool> = channels
             .iter()

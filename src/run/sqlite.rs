@@ -628,14 +628,24 @@ impl Store for Sqlite {
         Ok(dnc.unwrap_or(false))
     }
 
-    fn save_version(&mut self, playbook: &str, version: &str, text: &str) -> Result<()> {
-        self.conn
+    fn save_version(&mut self, playbook: &str, version: &str, text: &str) -> Result<bool> {
+        let n = self
+            .conn
             .execute(
                 "INSERT INTO versions (playbook, version, text) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
                 params![playbook, version, text],
             )
             .map_err(err)?;
-        Ok(())
+        Ok(n == 1)
+    }
+
+    fn wake_idle(&mut self, at: DateTime<Utc>) -> Result<usize> {
+        self.conn
+            .execute(
+                "UPDATE customers SET next_wake = ?1 WHERE next_wake IS NULL AND state IS NOT NULL AND quarantined IS NULL",
+                [secs(at)],
+            )
+            .map_err(err)
     }
 
     fn versions(&mut self) -> Result<Vec<(String, String, String)>> {

@@ -241,7 +241,14 @@ pub trait Store: Send {
     fn do_not_contact(&mut self, customer: &str) -> Result<bool>;
 
     /// Keeps the text of a program version in use.
-    fn save_version(&mut self, playbook: &str, version: &str, text: &str) -> Result<()>;
+    /// Says whether the version was new to the store.
+    fn save_version(&mut self, playbook: &str, version: &str, text: &str) -> Result<bool>;
+
+    /// Makes every customer without a timer due at `at` (only the index
+    /// column changes): after a deploy, each is brought up to the new
+    /// program (a new `every … for` or `yearly` trigger scheduled) as the
+    /// runner works through them.
+    fn wake_idle(&mut self, at: DateTime<Utc>) -> Result<usize>;
 
     /// Every stored version: (playbook, version, canonical text).
     fn versions(&mut self) -> Result<Vec<(String, String, String)>>;
