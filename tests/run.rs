@@ -24,6 +24,30 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// A checked project in `dir` and a runner for it on `store`, started at `now`.
+fn runner_in(dir: &Path, store: Sqlite, now: DateTime<Utc>) -> Runner<Sqlite> {
+    let (linted, program) = tend::command::sim::runnable(dir).unwrap();
+    let config = linted.checked.as_ref().unwrap().config.clone();
+    Runner::new(&program, &config, dir, store, now).unwrap()
+}
+
+/// The customer of every outbox row, in the outbox's order.
+fn recipients(runner: &mut Runner<Sqlite>) -> Vec<String> {
+    runner
+        .store
+        .outbox()
+        .unwrap()
+        .iter()
+        .map(|r| r.1.customer.as_deref().unwrap().to_string())
+        .collect()
+}
+
+/// Inputs and timers due at `now`, then the deliveries due.
+fn round(runner: &mut Runner<Sqlite>, now: DateTime<Utc>) {
+    runner.work(now).unwrap();
+    runner.dispatch(now).unwrap();
+}
+
 /// A TOML value as JSON, dates and times as their RFC 3339 text.
 fn json(v: &toml::Value) -> serde_json::Value {
     match v {
@@ -591,11 +615,9 @@ fn a_customer_that_cannot_be_advanced_is_quarantined_and_the_rest_go_on() {
     std::fs::write(dir.join("tend.toml"), RUN_TOML).unwrap();
     std::fs::create_dir_all(dir.join("playbooks")).unwrap();
     std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
-    let (linted, program) = tend::command::sim::runnable(&dir).unwrap();
-    let config = linted.checked.as_ref().unwrap().config.clone();
     let now = t("2026-12-03T12:00:00+08:00");
     let db = dir.join("tend.db");
-    let mut runner = Runner::new(&program, &config, &dir, Sqlite::open(&db).unwrap(), now).unwrap();
+    let mut runner = runner_in(&dir, Sqlite::open(&db).unwrap(), now);
     for id in ["c1", "c2"] {
         let attrs = [("name", tend::value::Value::str("小林"))]
             .into_iter()
@@ -620,16 +642,8 @@ fn a_customer_that_cannot_be_advanced_is_quarantined_and_the_rest_go_on() {
     };
     let (e1, e2) = (event("c1"), event("c2"));
     runner.accept(&[&e1, &e2]).unwrap();
-    runner.work(now).unwrap();
-    runner.dispatch(now).unwrap();
-    let sent: Vec<String> = runner
-        .store
-        .outbox()
-        .unwrap()
-        .iter()
-        .map(|r| r.1.customer.as_deref().unwrap().to_string())
-        .collect();
-    assert_eq!(sent, ["c2"]);
+    round(&mut runner, now);
+    assert_eq!(recipients(&mut runner), ["c2"]);
     let stopped = runner.store.quarantined().unwrap();
     assert_eq!(stopped.len(), 1);
     assert_eq!(stopped[0].0, "c1");
@@ -661,11 +675,8 @@ fn a_late_hand_over_waits_for_quiet_hours_and_an_opt_out_stops_what_was_queued()
     std::fs::write(dir.join("tend.toml"), toml).unwrap();
     std::fs::create_dir_all(dir.join("playbooks")).unwrap();
     std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
-    let (linted, program) = tend::command::sim::runnable(&dir).unwrap();
-    let config = linted.checked.as_ref().unwrap().config.clone();
     let eight_pm = t("2026-12-03T20:00:00+08:00");
-    let mut runner =
-        Runner::new(&program, &config, &dir, Sqlite::memory().unwrap(), eight_pm).unwrap();
+    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), eight_pm);
     let paid = |c: &str| {
         format!(
             r#"{{"id":"p-{c}","name":"order.paid","customer":"{c}","at":"2026-12-03T20:00:00+08:00","data":{{"order_id":"A1"}},"attributes":{{"name":"小林"}}}}"#
@@ -742,10 +753,8 @@ fn erasing_a_customer_forgets_them_but_keeps_their_opt_out() {
         ),
     )
     .unwrap();
-    let (linted, program) = tend::command::sim::runnable(&dir).unwrap();
-    let config = linted.checked.as_ref().unwrap().config.clone();
     let noon = t("2026-12-03T12:00:00+08:00");
-    let mut runner = Runner::new(&program, &config, &dir, Sqlite::memory().unwrap(), noon).unwrap();
+    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), noon);
     let event = |id: &str, c: &str, name: &str, at: &str| {
         let data = if name == "order.paid" {
             r#","data":{"order_id":"A1"}"#
@@ -764,8 +773,7 @@ fn erasing_a_customer_forgets_them_but_keeps_their_opt_out() {
     runner
         .accept(&batch.iter().map(String::as_str).collect::<Vec<_>>())
         .unwrap();
-    runner.work(noon).unwrap();
-    runner.dispatch(noon).unwrap();
+    round(&mut runner, noon);
     let erased = runner.erase("c1").unwrap().unwrap();
     assert_eq!(
         (erased.deliveries, erased.events, erased.kept_opt_out),
@@ -785,16 +793,12 @@ fn erasing_a_customer_forgets_them_but_keeps_their_opt_out() {
     runner
         .accept(&batch.iter().map(String::as_str).collect::<Vec<_>>())
         .unwrap();
-    runner.work(later).unwrap();
-    runner.dispatch(later).unwrap();
-    let to: Vec<String> = runner
-        .store
-        .outbox()
-        .unwrap()
-        .iter()
-        .map(|r| r.1.customer.as_deref().unwrap().to_string())
-        .collect();
-    assert_eq!(to, ["c2"], "the opted-out customer is not contacted again");
+    round(&mut runner, later);
+    assert_eq!(
+        recipients(&mut runner),
+        ["c2"],
+        "the opted-out customer is not contacted again"
+    );
 }
 
 /// A deploy that adds an `every … for` trigger reaches stored customers who
