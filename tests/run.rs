@@ -382,6 +382,27 @@ fn tend_run_takes_events_over_http_delivers_once_and_remembers_across_restarts()
     assert_eq!(c1["deliveries"][0]["status"], "sent");
     assert_eq!(c1["deliveries"][0]["text"], "小林，订单 A1 收到啦");
     assert_eq!(get("/v1/customers/nobody").0, 404);
+    // PATCH changes what it names, as an input.
+    let patch = |body: &str| {
+        agent
+            .patch(format!("{base}/v1/customers/c1"))
+            .header("Authorization", "Bearer s3cret")
+            .send(body)
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(patch(r#"{"name": 1}"#), 422);
+    assert_eq!(patch(r#"{"name": "林雨"}"#), 202);
+    let mut renamed = serde_json::Value::Null;
+    for _ in 0..100 {
+        renamed = get("/v1/customers/c1").1;
+        if renamed["attributes"]["name"] == "林雨" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(renamed["attributes"]["name"], "林雨", "{renamed}");
     // `tend event` posts a file of events to the running runner.
     let file = dir.join("more.jsonl");
     std::fs::write(
@@ -414,7 +435,7 @@ fn tend_run_takes_events_over_http_delivers_once_and_remembers_across_restarts()
         .read_to_string()
         .unwrap();
     assert!(
-        metrics.contains("tend_events_total{outcome=\"accepted\"} 2"),
+        metrics.contains("tend_events_total{outcome=\"accepted\"} 3"),
         "{metrics}"
     );
     assert!(

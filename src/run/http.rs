@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use chrono::Utc;
 use serde_json::json;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -53,7 +54,10 @@ pub struct Api {
 pub fn router(api: Api, max_body: usize) -> Router {
     Router::new()
         .route("/v1/events", post(events))
-        .route("/v1/customers/{id}", put(customer).get(view).delete(erase))
+        .route(
+            "/v1/customers/{id}",
+            put(customer).patch(patch).get(view).delete(erase),
+        )
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body))
@@ -171,6 +175,49 @@ async fn customer(
     match ask(&api, |tx| Request::Customer(id, text, tx)).await {
         Ok(None) => StatusCode::NO_CONTENT.into_response(),
         Ok(Some(mistake)) => problem(StatusCode::UNPROCESSABLE_ENTITY, &mistake),
+        Err(resp) => resp,
+    }
+}
+
+/// A partial change of attributes is an input like any other: a
+/// `customer.updated` event now, so segments are judged again and an `enter`
+/// trigger can fire, exactly as in the simulator.
+async fn patch(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !authorised(&api, &headers) {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "send `Authorization: Bearer TOKEN` with the runner's TEND_API_TOKEN",
+        );
+    }
+    let Ok(attributes) =
+        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body)
+    else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "the body is not a JSON object of attributes",
+        );
+    };
+    let now = chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_default();
+    let line = json!({
+        "name": crate::intake::CUSTOMER_UPDATED,
+        "customer": id,
+        "at": now.to_rfc3339(),
+        "attributes": attributes,
+    })
+    .to_string();
+    match ask(&api, |tx| Request::Events(vec![line], tx)).await {
+        Ok(results) => match results.into_iter().next() {
+            Some(Intake::Accepted { .. }) => StatusCode::ACCEPTED.into_response(),
+            Some(Intake::Rejected { message, .. }) => {
+                problem(StatusCode::UNPROCESSABLE_ENTITY, &message)
+            }
+            None => problem(StatusCode::UNPROCESSABLE_ENTITY, "nothing to change"),
+        },
         Err(resp) => resp,
     }
 }
