@@ -98,42 +98,58 @@ pub fn import(project: &Path, db: Option<&Path>, what: What, file: &Path) -> Res
             println!("{n} customers imported into {}", db.display());
         }
         What::Events => {
-            let loaded = crate::intake::load_events(file, &schema, 2).map_err(bad)?;
-            for w in &loaded.warnings {
-                eprintln!("warning: {w}");
-            }
-            let read = loaded.items.into_iter().map(|e| Ok(e.item)).collect();
-            let results = runner.accept_envelopes(read).map_err(failed)?;
-            let new = results
-                .iter()
-                .filter(|r| {
-                    matches!(
-                        r,
-                        Intake::Accepted {
-                            duplicate: false,
-                            ..
-                        }
-                    )
-                })
-                .count();
-            let repeats = results
-                .iter()
-                .filter(|r| {
-                    matches!(
-                        r,
-                        Intake::Accepted {
-                            duplicate: true,
-                            ..
-                        }
-                    )
-                })
-                .count();
-            let mut refused = 0;
-            for r in &results {
-                if let Intake::Rejected { id, message } = r {
-                    refused += 1;
-                    eprintln!("refused {}: {message}", id.as_deref().unwrap_or("(no id)"));
+            // Streamed: accepted ten thousand at a time as the file is read.
+            const CHUNK: usize = 10_000;
+            let (mut new, mut repeats, mut refused) = (0usize, 0usize, 0usize);
+            let mut pending = Vec::with_capacity(CHUNK);
+            let mut failure: Option<Error> = None;
+            let mut flush = |pending: &mut Vec<_>, runner: &mut Runner<Sqlite>| {
+                if failure.is_some() || pending.is_empty() {
+                    pending.clear();
+                    return;
                 }
+                match runner.accept_envelopes(std::mem::take(pending)) {
+                    Ok(results) => {
+                        for r in results {
+                            match r {
+                                Intake::Accepted {
+                                    duplicate: false, ..
+                                } => new += 1,
+                                Intake::Accepted {
+                                    duplicate: true, ..
+                                } => repeats += 1,
+                                Intake::Rejected { id, message } => {
+                                    refused += 1;
+                                    eprintln!(
+                                        "refused {}: {message}",
+                                        id.as_deref().unwrap_or("(no id)")
+                                    );
+                                }
+                            }
+                        }
+                        if progress {
+                            eprint!("\r{} events read", new + repeats + refused);
+                        }
+                    }
+                    Err(e) => failure = Some(failed(e)),
+                }
+            };
+            let warnings = crate::intake::load_events_into(file, &schema, 2, |e| {
+                pending.push(Ok(e.item));
+                if pending.len() >= CHUNK {
+                    flush(&mut pending, &mut runner);
+                }
+            })
+            .map_err(bad)?;
+            flush(&mut pending, &mut runner);
+            if progress {
+                eprintln!();
+            }
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            for w in &warnings {
+                eprintln!("warning: {w}");
             }
             println!(
                 "{new} events accepted, {repeats} already there, {refused} refused, into {}",
