@@ -382,6 +382,35 @@ fn tend_run_takes_events_over_http_delivers_once_and_remembers_across_restarts()
     assert_eq!(c1["deliveries"][0]["status"], "sent");
     assert_eq!(c1["deliveries"][0]["text"], "小林，订单 A1 收到啦");
     assert_eq!(get("/v1/customers/nobody").0, 404);
+    // The API describes itself, every route it serves.
+    let (status, doc) = get("/v1/openapi.json");
+    assert_eq!(
+        (status, &doc["openapi"]),
+        (200, &serde_json::json!("3.1.0"))
+    );
+    let mut paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/healthz",
+            "/metrics",
+            "/v1/customers/{id}",
+            "/v1/events",
+            "/v1/openapi.json"
+        ]
+    );
+    for method in ["put", "patch", "get", "delete"] {
+        assert!(
+            doc["paths"]["/v1/customers/{id}"][method].is_object(),
+            "{method}"
+        );
+    }
     // PATCH changes what it names, as an input.
     let patch = |body: &str| {
         agent

@@ -58,6 +58,7 @@ pub fn router(api: Api, max_body: usize) -> Router {
             "/v1/customers/{id}",
             put(customer).patch(patch).get(view).delete(erase),
         )
+        .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body))
@@ -258,6 +259,16 @@ async fn erase(State(api): State<Api>, Path(id): Path<String>, headers: HeaderMa
         ),
         Err(resp) => resp,
     }
+}
+
+async fn openapi(State(api): State<Api>, headers: HeaderMap) -> Response {
+    if !authorised(&api, &headers) {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "send `Authorization: Bearer TOKEN` with the runner's TEND_API_TOKEN",
+        );
+    }
+    (StatusCode::OK, Json(super::openapi::document())).into_response()
 }
 
 async fn metrics(State(api): State<Api>) -> Response {

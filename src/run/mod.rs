@@ -6,6 +6,7 @@
 //! hands each outbox row to its channel's adapter.
 
 pub mod http;
+pub mod openapi;
 pub mod serve;
 pub mod sqlite;
 pub mod store;
