@@ -37,7 +37,7 @@ pub struct Project {
 
 impl Project {
     pub fn open(project: &Path, db: Option<&Path>) -> Result<Project, Error> {
-        let (linted, program) = super::sim::runnable(project)?;
+        let (linted, program) = super::sim::runnable_for(project, "running it")?;
         let config = linted
             .checked
             .as_ref()

@@ -93,6 +93,14 @@ fn window(r: &Request) -> Result<(DateTime<Utc>, DateTime<Utc>), Error> {
 
 /// Lints the project; a project with errors prints its findings and runs nothing.
 pub fn runnable(project: &std::path::Path) -> Result<(crate::project::Linted, Program), Error> {
+    runnable_for(project, "simulating")
+}
+
+/// [`runnable`], saying what the errors stop (`"running it"`, `"importing"`).
+pub fn runnable_for(
+    project: &std::path::Path,
+    doing: &str,
+) -> Result<(crate::project::Linted, Program), Error> {
     let targets = crate::project::targets(std::slice::from_ref(&project.to_path_buf()))?;
     let linted = crate::project::lint(&targets[0])?;
     match linted.program() {
@@ -101,7 +109,7 @@ pub fn runnable(project: &std::path::Path) -> Result<(crate::project::Linted, Pr
             let errors: Vec<_> = linted.errors().map(|f| (&linted.sources, f)).collect();
             let text = crate::report::render(Format::Human, &errors, linted.files_checked, false);
             emit(|out| out.write_all(text.as_bytes()))?;
-            eprintln!("error: the project has errors; fix them before simulating (`tend lint`)");
+            eprintln!("error: the project has errors; fix them before {doing} (`tend lint`)");
             Err(Error::Rejected)
         }
     }
