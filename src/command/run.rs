@@ -98,7 +98,8 @@ pub fn import(project: &Path, db: Option<&Path>, what: What, file: &Path) -> Res
             println!("{n} customers imported into {}", db.display());
         }
         What::Events => {
-            // Streamed: accepted ten thousand at a time as the file is read.
+            // Streamed: accepted ten thousand at a time as the file is read, on
+            // one thread (parsing ahead of the store would only pile blocks up).
             const CHUNK: usize = 10_000;
             let (mut new, mut repeats, mut refused) = (0usize, 0usize, 0usize);
             let mut pending = Vec::with_capacity(CHUNK);
@@ -134,7 +135,7 @@ pub fn import(project: &Path, db: Option<&Path>, what: What, file: &Path) -> Res
                     Err(e) => failure = Some(failed(e)),
                 }
             };
-            let warnings = crate::intake::load_events_into(file, &schema, 2, |e| {
+            let warnings = crate::intake::load_events_into(file, &schema, 1, |e| {
                 pending.push(Ok(e.item));
                 if pending.len() >= CHUNK {
                     flush(&mut pending, &mut runner);
