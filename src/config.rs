@@ -288,6 +288,8 @@ pub struct Run {
     pub db: Option<String>,
     /// Attempts of one delivery before it is dead.
     pub max_attempts: u32,
+    /// How long delivery history, adapter replies, records and event ids are kept.
+    pub retain: chrono::Duration,
 }
 
 impl Default for Run {
@@ -297,6 +299,7 @@ impl Default for Run {
             catch_up_yearly: chrono::Duration::hours(1),
             db: None,
             max_attempts: 8,
+            retain: chrono::Duration::days(90),
         }
     }
 }
@@ -689,9 +692,19 @@ impl Reader<'_> {
                     Some(n) if (1..=100).contains(&n) => run.max_attempts = n,
                     _ => self.bad(span(v), "`max_attempts` must be a whole number from 1 to 100".to_string()),
                 },
+                "retain" => {
+                    let help = "write a duration of a day or more, such as `retain = \"90d\"`";
+                    match v.get_ref().as_str().map(|t| crate::syntax::literals::duration(t, span(v))) {
+                        Some(Ok(d)) if d.approx_seconds() >= 86_400 => {
+                            run.retain = chrono::Duration::seconds(d.approx_seconds())
+                        }
+                        Some(Err(e)) => self.bad(span(v), format!("{}; {help}", e.message)),
+                        _ => self.bad(span(v), format!("`retain` must be a duration; {help}")),
+                    }
+                }
                 other => self.bad(
                     span(k),
-                    format!("`{other}` is not a [run] setting; the settings are `catch_up`, `db` and `max_attempts`"),
+                    format!("`{other}` is not a [run] setting; the settings are `catch_up`, `db`, `max_attempts` and `retain`"),
                 ),
             }
         }

@@ -104,6 +104,52 @@ enum Command {
         /// The store (default: PROJECT/tend.db).
         #[arg(long)]
         db: Option<PathBuf>,
+        /// List only the dead and unknown deliveries, with the far side's reply.
+        #[arg(long)]
+        dead: bool,
+    },
+    /// Stop a playbook's campaign for now: no new entries, every delivery held in the outbox.
+    Pause {
+        playbook: String,
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// Let a paused or cancelled playbook take entries again, and release what it held.
+    Resume {
+        playbook: String,
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// End every enrollment of a playbook and drop its queued deliveries; it stays paused.
+    Cancel {
+        playbook: String,
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// Settle a delivery in state `unknown` once you know whether the far side has it.
+    Resolve {
+        key: String,
+        #[arg(value_enum)]
+        outcome: Outcome,
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// Write a consistent copy of the store (safe while `tend run` runs).
+    Backup {
+        /// The new file.
+        to: PathBuf,
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+        #[arg(long)]
+        db: Option<PathBuf>,
     },
     /// Try a delivery again (by key, or every dead one), or let a quarantined customer run again.
     Retry {
@@ -129,6 +175,12 @@ enum Command {
     },
     /// Explain a lint rule; without a rule, list them all.
     Explain { rule: Option<String> },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Outcome {
+    Sent,
+    Dead,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -195,10 +247,33 @@ fn main() -> ExitCode {
             customer.as_deref(),
         ),
         Command::Event { file, server } => command::run::post_events(&server, &file),
-        Command::Status { project, db } => command::run::status(
+        Command::Status { project, db, dead } => command::run::status(
             &project.unwrap_or_else(|| PathBuf::from(".")),
             db.as_deref(),
+            dead,
         ),
+        Command::Pause {
+            playbook,
+            project,
+            db,
+        } => command::run::control(&project, db.as_deref(), &playbook, command::run::Control::Pause),
+        Command::Resume {
+            playbook,
+            project,
+            db,
+        } => command::run::control(&project, db.as_deref(), &playbook, command::run::Control::Resume),
+        Command::Cancel {
+            playbook,
+            project,
+            db,
+        } => command::run::control(&project, db.as_deref(), &playbook, command::run::Control::Cancel),
+        Command::Resolve {
+            key,
+            outcome,
+            project,
+            db,
+        } => command::run::resolve(&project, db.as_deref(), &key, outcome == Outcome::Sent),
+        Command::Backup { to, project, db } => command::run::backup(&project, db.as_deref(), &to),
         Command::Run {
             project,
             db,

@@ -9,26 +9,11 @@ use tend::run::store::{Status, Store};
 use tend::run::{Intake, Runner};
 use tend::source::SourceFile;
 
+mod run_support;
+use run_support::*;
+
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
-}
-
-fn t(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tend-run-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A checked project in `dir` and a runner for it on `store`, started at `now`.
-fn runner_in(dir: &Path, store: Sqlite, now: DateTime<Utc>) -> Runner<Sqlite> {
-    let (linted, program) = tend::command::sim::runnable(dir).unwrap();
-    let config = linted.checked.as_ref().unwrap().config.clone();
-    Runner::new(&program, &config, dir, store, now).unwrap()
 }
 
 /// The customer of every outbox row, in the outbox's order.
@@ -40,12 +25,6 @@ fn recipients(runner: &mut Runner<Sqlite>) -> Vec<String> {
         .iter()
         .map(|r| r.1.customer.as_deref().unwrap().to_string())
         .collect()
-}
-
-/// Inputs and timers due at `now`, then the deliveries due.
-fn round(runner: &mut Runner<Sqlite>, now: DateTime<Utc>) {
-    runner.work(now).unwrap();
-    runner.dispatch(now).unwrap();
 }
 
 /// A TOML value as JSON, dates and times as their RFC 3339 text.
@@ -218,28 +197,6 @@ fn an_event_posted_twice_is_one_event_and_a_changed_body_is_refused() {
         "{got:?}"
     );
 }
-
-const RUN_TOML: &str = r#"timezone = "Asia/Shanghai"
-
-[customer]
-name = "string"
-
-[events."order.paid"]
-order_id = "string"
-
-[channels.wecom]
-touchpoint = "wecom"
-adapter = "file"
-path = "out/sent.jsonl"
-"#;
-
-const RUN_PLAYBOOK: &str = r#"template thanks { text "{{ customer.name }}，订单 {{ event.order_id }} 收到啦" }
-
-playbook thanks {
-  trigger event order.paid
-  step thank { send wecom thanks }
-}
-"#;
 
 struct Child(std::process::Child);
 

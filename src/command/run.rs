@@ -197,18 +197,126 @@ pub fn retry(
     emit(|out| out.write_all(text.as_bytes()))
 }
 
-/// `tend status`: the outbox by status, deliveries that need a person
-/// (dead or unknown, with the far side's reply), and customers waiting.
-pub fn status(project: &Path, db: Option<&Path>) -> Result<(), Error> {
-    let Project { program, db, .. } = Project::open(project, db)?;
-    if !db.exists() {
+/// An operator's control over one playbook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+/// The store of a project that has one (never created by a command that only reads or settles).
+fn existing_store(project: &Path, db: Option<&Path>) -> Result<(Project, Sqlite), Error> {
+    let p = Project::open(project, db)?;
+    if !p.db.exists() {
         return Err(Error::Usage(format!(
             "no store at `{}`: start `tend run` first, or give --db",
-            db.display()
+            p.db.display()
         )));
     }
-    let mut store = Sqlite::open(&db).map_err(failed)?;
+    let store = Sqlite::open(&p.db).map_err(failed)?;
+    Ok((p, store))
+}
+
+/// `tend pause|resume|cancel PLAYBOOK`: works on the store, so a running
+/// runner sees it at its next round (within a second).
+pub fn control(
+    project: &Path,
+    db: Option<&Path>,
+    playbook: &str,
+    what: Control,
+) -> Result<(), Error> {
+    let (p, mut store) = existing_store(project, db)?;
+    let known = p.program.playbooks.iter().any(|pb| &*pb.name == playbook)
+        || store
+            .versions()
+            .map_err(failed)?
+            .iter()
+            .any(|v| v.0 == playbook);
+    if !known {
+        let names: Vec<&str> = p.program.playbooks.iter().map(|pb| &*pb.name).collect();
+        return Err(Error::Usage(format!(
+            "no playbook `{playbook}` in this project or its store (playbooks: {})",
+            names.join(", ")
+        )));
+    }
+    let text = match what {
+        Control::Pause => {
+            let held = store.pause(playbook, now()).map_err(failed)?;
+            format!(
+                "paused `{playbook}`: no new entries; {held} queued deliveries held, and every later one until `tend resume {playbook}`\n"
+            )
+        }
+        Control::Resume => match store.resume(playbook, now()).map_err(failed)? {
+            Some(n) => format!(
+                "resumed `{playbook}`: {n} held deliveries released (any now inside quiet hours wait for them to end)\n"
+            ),
+            None => return Err(Error::Usage(format!("`{playbook}` is not paused"))),
+        },
+        Control::Cancel => {
+            let (dropped, woken) = store.cancel(playbook, now()).map_err(failed)?;
+            format!(
+                "cancelled `{playbook}`: {dropped} queued deliveries dropped; the enrollments of {woken} customers end as the runner reaches them; it takes no new entries until `tend resume {playbook}`\n"
+            )
+        }
+    };
+    emit(|out| out.write_all(text.as_bytes()))
+}
+
+/// `tend resolve KEY sent|dead`: a person settles an `unknown` delivery.
+pub fn resolve(project: &Path, db: Option<&Path>, key: &str, sent: bool) -> Result<(), Error> {
+    let (_, mut store) = existing_store(project, db)?;
+    let status = if sent { Status::Sent } else { Status::Dead };
+    if !store.resolve(key, status, now()).map_err(failed)? {
+        return Err(Error::Usage(format!(
+            "no delivery in state `unknown` has the key `{key}` (`tend status --dead` lists them)"
+        )));
+    }
+    emit(|out| writeln!(out, "{key} settled as {}", status.name()))
+}
+
+/// `tend backup PATH`: a consistent copy of the store, taken while it runs.
+pub fn backup(project: &Path, db: Option<&Path>, to: &Path) -> Result<(), Error> {
+    if to.exists() {
+        return Err(Error::Usage(format!(
+            "`{}` exists: give a new file",
+            to.display()
+        )));
+    }
+    let (p, mut store) = existing_store(project, db)?;
+    store.backup(to).map_err(failed)?;
+    emit(|out| writeln!(out, "{} copied to {}", p.db.display(), to.display()))
+}
+
+/// `tend status --dead`: every dead or unknown delivery with its reply.
+fn dead_list(rows: &[crate::run::store::OutboxRow], zone: chrono_tz::Tz) -> String {
+    let mut text = String::new();
+    for (key, d, status, reply) in rows
+        .iter()
+        .filter(|r| matches!(r.2, Status::Dead | Status::Unknown))
+    {
+        text.push_str(&format!(
+            "  {key} {:<8} {} {} {}: {}\n",
+            status.name(),
+            d.at.with_timezone(&zone).to_rfc3339(),
+            d.channel,
+            d.customer.as_deref().unwrap_or("(broadcast)"),
+            crate::printable::printable(reply.as_deref().unwrap_or(""))
+        ));
+    }
+    text
+}
+
+/// `tend status`: the outbox by status, deliveries that need a person
+/// (dead or unknown, with the far side's reply), and customers waiting.
+pub fn status(project: &Path, db: Option<&Path>, dead: bool) -> Result<(), Error> {
+    let (Project { program, db, .. }, mut store) = existing_store(project, db)?;
     let zone = program.policy.zone;
+    if dead {
+        let rows = store.outbox().map_err(failed)?;
+        let text = dead_list(&rows, zone);
+        return emit(|out| out.write_all(text.as_bytes()));
+    }
     let mut text = format!("store {}\n\noutbox\n", db.display());
     let counts = store.outbox_counts().map_err(failed)?;
     if counts.is_empty() {
@@ -217,23 +325,24 @@ pub fn status(project: &Path, db: Option<&Path>) -> Result<(), Error> {
     for (status, n) in &counts {
         text.push_str(&format!("  {:<10} {n:>8}\n", status.name()));
     }
-    let rows = store.outbox().map_err(failed)?;
-    let settle: Vec<_> = rows
-        .iter()
-        .filter(|r| matches!(r.2, Status::Dead | Status::Unknown))
-        .collect();
-    if !settle.is_empty() {
-        text.push_str("\ndead or unknown\n");
-        for (key, d, status, reply) in settle {
-            text.push_str(&format!(
-                "  {key} {:<8} {} {} {}: {}\n",
-                status.name(),
-                d.at.with_timezone(&zone).to_rfc3339(),
-                d.channel,
-                d.customer.as_deref().unwrap_or("(broadcast)"),
-                crate::printable::printable(reply.as_deref().unwrap_or(""))
-            ));
+    let controls = store.controls().map_err(failed)?;
+    if !controls.playbooks.is_empty() {
+        text.push_str("\nplaybooks stopped by hand (`tend resume PLAYBOOK`)\n");
+        for c in &controls.playbooks {
+            let when = |t: Option<DateTime<Utc>>| t.map(|t| t.with_timezone(&zone).to_rfc3339());
+            if let Some(t) = when(c.paused) {
+                text.push_str(&format!("  {:<24} paused since {t}\n", c.playbook));
+            }
+            if let Some(t) = when(c.cancelled) {
+                text.push_str(&format!("  {:<24} cancelled at {t}\n", c.playbook));
+            }
         }
+    }
+    let rows = store.outbox().map_err(failed)?;
+    let settle = dead_list(&rows, zone);
+    if !settle.is_empty() {
+        text.push_str("\ndead or unknown (`tend retry KEY`, `tend resolve KEY sent|dead`)\n");
+        text.push_str(&settle);
     }
     // Customers waiting, by playbook and the step their main flow is in.
     let mut waiting: std::collections::BTreeMap<(String, String), usize> = Default::default();

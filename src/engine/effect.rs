@@ -223,6 +223,8 @@ record_kinds! {
     Unconsumed => "unconsumed",
     SkippedFire => "skipped-fire",
     Late => "late",
+    Held => "held",
+    Released => "released",
 }
 
 impl Serialize for RecordKind {

@@ -62,6 +62,8 @@ pub struct Engine {
     limit_names: Vec<String>,
     /// Tells this engine's remembered cron fires from another's.
     id: u64,
+    /// Playbooks an operator paused (the runner's `tend pause`): they take no new entries.
+    paused: Vec<String>,
 }
 
 /// One engine call's clock, output and what it changed.
@@ -107,7 +109,38 @@ impl Engine {
             versions,
             texts,
             id: ENGINES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            paused: Vec::new(),
         }
+    }
+
+    /// Playbooks that take no new entries until resumed: a trigger for one
+    /// is recorded as ignored. Enrollments already in them go on.
+    pub fn set_paused(&mut self, playbooks: Vec<String>) {
+        self.paused = playbooks;
+    }
+
+    fn is_paused(&self, playbook: &str) -> bool {
+        self.paused.iter().any(|p| p == playbook)
+    }
+
+    /// Ends a customer's active enrollments in `playbook` (an operator's
+    /// `tend cancel`), each with a record; enrollments only attributing a
+    /// goal keep attributing.
+    pub fn cancel(&self, c: &mut CustomerState, playbook: &str, at: DateTime<Utc>) -> Vec<Effect> {
+        let mut out = Vec::new();
+        let mut ctx = Ctx {
+            now: at,
+            out: &mut out,
+            attrs_changed: false,
+        };
+        for i in 0..c.enrollments.len() {
+            let e = &c.enrollments[i];
+            if &*e.playbook == playbook && e.status == Status::Active {
+                self.end(c, i, &mut ctx, RecordKind::Stopped, "cancelled with `tend cancel`");
+            }
+        }
+        self.compact(c, at);
+        out
     }
 
     pub fn policy(&self) -> &Policy {

@@ -656,7 +656,7 @@ impl Engine {
                 let detail = format!(
                     "{} at {} was missed while no runner ran",
                     pb.triggers[ti].id,
-                    time::Rfc3339(entry.at)
+                    entry.at.with_timezone(&self.zone(c, pb)).to_rfc3339()
                 );
                 self.record(ctx, c, Some(pb.name), RecordKind::SkippedFire, detail);
                 return;
@@ -742,6 +742,16 @@ impl Engine {
                 Some(pb.name),
                 RecordKind::Suppressed,
                 "trigger ignored: the customer opted out",
+            );
+            return;
+        }
+        if self.is_paused(&pb.name) {
+            self.record(
+                ctx,
+                c,
+                Some(pb.name),
+                RecordKind::Ignored,
+                "trigger while the playbook is paused (`tend resume` lets it take entries again)",
             );
             return;
         }

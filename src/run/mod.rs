@@ -37,6 +37,11 @@ const LEASE: i64 = 60;
 pub struct Settings {
     pub max_attempts: u32,
     pub catch_up: CatchUp,
+    /// `[run] retain`: history older than this is pruned.
+    pub retain: Duration,
+    /// How long handled event ids are remembered: `retain`, or the longest
+    /// `wait for … within` if that is longer.
+    pub remember_events: Duration,
 }
 
 /// Counters since the runner started, for `/metrics`.
@@ -117,6 +122,8 @@ impl<S: Store> Runner<S> {
         let settings = Settings {
             max_attempts: config.run.max_attempts,
             catch_up: CatchUp::from_config(&config.run, started),
+            retain: config.run.retain,
+            remember_events: config.run.retain.max(longest_wait(program)),
         };
         let mut runner = Runner {
             store,
@@ -260,6 +267,16 @@ impl<S: Store> Runner<S> {
     pub fn work(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut n = 0;
         loop {
+            // Read before claiming: a cancel after this point drops what the batch sends.
+            let controls = self.store.controls()?;
+            self.engine.set_paused(
+                controls
+                    .playbooks
+                    .iter()
+                    .filter(|c| c.paused.is_some())
+                    .map(|c| c.playbook.clone())
+                    .collect(),
+            );
             let claimed = self
                 .store
                 .claim(now, BATCH, now + Duration::seconds(LEASE))?;
@@ -276,7 +293,7 @@ impl<S: Store> Runner<S> {
                 // One customer whose step fails stops alone: the runner never
                 // crash-loops on it, and its state and inputs wait for a fix.
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    self.advance(w, now)
+                    self.advance(w, now, &controls)
                 })) {
                     Ok(d) => done.push(d),
                     Err(panic) => {
@@ -297,7 +314,7 @@ impl<S: Store> Runner<S> {
     }
 
     /// One customer through its inputs and timers up to `now`.
-    fn advance(&self, w: store::Work, now: DateTime<Utc>) -> Done {
+    fn advance(&self, w: store::Work, now: DateTime<Utc>, controls: &store::Controls) -> Done {
         let mut out: Vec<Effect> = Vec::new();
         let mut inputs: VecDeque<(DateTime<Utc>, Event)> = VecDeque::new();
         let mut handled = Vec::with_capacity(w.inputs.len());
@@ -311,6 +328,13 @@ impl<S: Store> Runner<S> {
             None => CustomerState::new(w.customer.as_str(), Fields::new()),
         };
         out.extend(self.engine.init(&mut state, start));
+        // A cancel since this state was last saved ends what it had in that playbook.
+        for c in &controls.playbooks {
+            if c.cancel_generation > w.generation {
+                let at = c.cancelled.map_or(start, |t| t.max(start));
+                out.extend(self.engine.cancel(&mut state, &c.playbook, at));
+            }
+        }
         for input in w.inputs {
             match serde_json::from_str::<Event>(&input.body) {
                 Ok(event) => inputs.push_back((input.at.max(start), event)),
@@ -351,6 +375,7 @@ impl<S: Store> Runner<S> {
             handled,
             deliveries,
             records,
+            generation: controls.generation,
         }
     }
 
@@ -478,6 +503,16 @@ impl<S: Store> Runner<S> {
         }
     }
 
+    /// Retention: drops settled deliveries, records and handled event ids
+    /// older than `[run] retain` (event ids: never before the longest
+    /// `wait for` window has passed).
+    pub fn prune(&mut self, now: DateTime<Utc>) -> Result<store::Pruned, StoreError> {
+        self.store.prune(
+            now - self.settings.retain,
+            now - self.settings.remember_events,
+        )
+    }
+
     /// `GET /v1/customers/{id}`: the customer, their enrollments, and their
     /// latest deliveries and records; `None` for a customer not stored.
     pub fn view(&mut self, id: &str) -> Result<Option<serde_json::Value>, StoreError> {
@@ -587,6 +622,25 @@ impl<S: Store> Runner<S> {
     pub fn next_due(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.store.next_due()
     }
+}
+
+/// The longest `wait for … within` window of any playbook.
+fn longest_wait(program: &Program) -> Duration {
+    let mut longest = Duration::zero();
+    for pb in &program.playbooks {
+        for step in &pb.steps {
+            crate::program::walk::block(&step.body, &mut |u| {
+                if let crate::program::walk::Use::Action(crate::program::Action::WaitFor(w)) = u {
+                    if let Some(d) = &w.within {
+                        // A day is at most 25 hours (a DST change): never remember too little.
+                        let secs = d.days.saturating_mul(25 * 3600).saturating_add(d.seconds);
+                        longest = longest.max(Duration::seconds(secs.clamp(0, i64::MAX / 1000)));
+                    }
+                }
+            });
+        }
+    }
+    longest
 }
 
 /// Exponential backoff from 2 s, at most an hour, with jitter from the key

@@ -26,6 +26,8 @@ pub struct Options {
 const MAX_BODY: usize = 10 << 20;
 /// The longest the writer sleeps when nothing is due (a new input wakes it).
 const IDLE: Duration = Duration::from_secs(1);
+/// How often retention prunes old history.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Whole seconds: every instant the runner stores is.
 fn now() -> DateTime<Utc> {
@@ -120,7 +122,14 @@ async fn shutdown() {
 /// instant or the next request.
 fn writer_loop<S: Store>(runner: &mut Runner<S>, rx: &Receiver<Request>, stop: &AtomicBool) {
     let mut wait = Duration::ZERO;
+    let mut pruned: Option<std::time::Instant> = None;
     while !stop.load(Ordering::Relaxed) {
+        if pruned.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            pruned = Some(std::time::Instant::now());
+            if let Err(e) = runner.prune(now()) {
+                eprintln!("error: retention: {e}");
+            }
+        }
         match rx.recv_timeout(wait) {
             Ok(first) => {
                 handle(runner, first);

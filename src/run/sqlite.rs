@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 
 /// The schema this tend writes. A store with a newer one is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS customers (
     advanced_to INTEGER,
     lease_until INTEGER,
     dnc INTEGER NOT NULL DEFAULT 0,
-    quarantined TEXT            -- why its work stopped; NULL when it runs
+    quarantined TEXT,           -- why its work stopped; NULL when it runs
+    generation INTEGER NOT NULL DEFAULT 0  -- the controls its state was last worked under
 );
 CREATE INDEX IF NOT EXISTS customers_due ON customers (next_wake) WHERE next_wake IS NOT NULL;
 CREATE TABLE IF NOT EXISTS events (
@@ -62,6 +63,15 @@ CREATE TABLE IF NOT EXISTS versions (
     text TEXT NOT NULL,
     PRIMARY KEY (playbook, version)
 );
+-- Schema 2: an operator's holds on playbooks, and indexes retention reads by.
+CREATE TABLE IF NOT EXISTS controls (
+    playbook TEXT PRIMARY KEY,
+    paused INTEGER,
+    cancelled INTEGER,
+    cancel_gen INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS records_at ON records (at);
+CREATE INDEX IF NOT EXISTS events_handled_at ON events (at) WHERE handled = 1;
 ";
 
 pub struct Sqlite {
@@ -116,10 +126,19 @@ impl Sqlite {
                     "the store was written by a newer tend (schema {v}; this one knows {SCHEMA_VERSION}); upgrade tend"
                 )))
             }
-            Some(_) => {}
-            None => {
+            // Schema 2 added `controls` and two indexes (created above where
+            // missing) and this column.
+            Some(1) => {
+                conn.execute_batch(
+                    "ALTER TABLE customers ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+                     UPDATE meta SET value = '2' WHERE key = 'schema';",
+                )
+                .map_err(err)?;
+            }
+            _ => {
                 conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
+                    "INSERT INTO meta (key, value) VALUES ('schema', ?1)
+                     ON CONFLICT (key) DO UPDATE SET value = ?1",
                     [SCHEMA_VERSION.to_string()],
                 )
                 .map_err(err)?;
@@ -287,7 +306,7 @@ impl Store for Sqlite {
                 .prepare_cached(
                     "INSERT INTO customers (id, lease_until) VALUES (?1, ?2)
                      ON CONFLICT (id) DO UPDATE SET lease_until = ?2
-                     RETURNING state, advanced_to",
+                     RETURNING state, advanced_to, generation",
                 )
                 .map_err(err)?;
             let mut inputs = tx
@@ -296,9 +315,9 @@ impl Store for Sqlite {
                 )
                 .map_err(err)?;
             for id in ids {
-                let (state, advanced): (Option<String>, Option<i64>) = lease
+                let (state, advanced, generation): (Option<String>, Option<i64>, i64) = lease
                     .query_row(params![id, secs(lease_until)], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                     })
                     .map_err(err)?;
                 let rows = inputs
@@ -331,6 +350,7 @@ impl Store for Sqlite {
                     state,
                     advanced_to: advanced.map(instant),
                     inputs,
+                    generation,
                 });
             }
         }
@@ -343,7 +363,8 @@ impl Store for Sqlite {
         {
             let mut save = tx
                 .prepare_cached(
-                    "UPDATE customers SET state = ?2, next_wake = ?3, advanced_to = ?4, dnc = ?5, lease_until = NULL WHERE id = ?1",
+                    "UPDATE customers SET state = ?2, next_wake = ?3, advanced_to = ?4, dnc = ?5, lease_until = NULL,
+                     generation = ?6 WHERE id = ?1",
                 )
                 .map_err(err)?;
             let mut handled = tx
@@ -352,9 +373,12 @@ impl Store for Sqlite {
             let mut out = tx
                 .prepare_cached(
                     "INSERT INTO outbox (key, customer, playbook, channel, due, delivery, status, next_attempt, updated, quiet)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?5, ?7, ?8) ON CONFLICT (key) DO NOTHING",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?9, ?5, ?7, ?8) ON CONFLICT (key) DO NOTHING",
                 )
                 .map_err(err)?;
+            let controls = read_controls(&tx)?;
+            // What the controls did to this batch's deliveries.
+            let mut controlled = Vec::new();
             for d in done {
                 let now = secs(d.advanced_to);
                 save.execute(params![
@@ -362,13 +386,39 @@ impl Store for Sqlite {
                     d.state.to_json(),
                     d.state.next_wake().map(secs),
                     now,
-                    d.state.do_not_contact
+                    d.state.do_not_contact,
+                    d.generation
                 ])
                 .map_err(err)?;
                 for id in &d.handled {
                     handled.execute([id]).map_err(err)?;
                 }
                 for (x, quiet) in &d.deliveries {
+                    let control = controls.playbooks.iter().find(|c| c.playbook == *x.playbook);
+                    // Cancelled while this work was under way: its sends go nowhere.
+                    if control.is_some_and(|c| c.cancel_generation > d.generation) {
+                        controlled.push(crate::engine::Record {
+                            at: d.advanced_to,
+                            customer: x.customer.clone(),
+                            playbook: Some(x.playbook),
+                            kind: crate::engine::RecordKind::Dropped,
+                            detail: format!("{}: the playbook was cancelled", x.key()).into(),
+                        });
+                        continue;
+                    }
+                    let status = match control.is_some_and(|c| c.paused.is_some()) {
+                        true => {
+                            controlled.push(crate::engine::Record {
+                                at: d.advanced_to,
+                                customer: x.customer.clone(),
+                                playbook: Some(x.playbook),
+                                kind: crate::engine::RecordKind::Held,
+                                detail: format!("{} held: the playbook is paused", x.key()).into(),
+                            });
+                            "held"
+                        }
+                        false => "pending",
+                    };
                     let json = serde_json::to_string(x).map_err(err)?;
                     out.execute(params![
                         x.key().to_string(),
@@ -378,12 +428,14 @@ impl Store for Sqlite {
                         secs(x.at),
                         json,
                         now,
-                        quiet_text(quiet)
+                        quiet_text(quiet),
+                        status
                     ])
                     .map_err(err)?;
                 }
                 insert_records(&tx, &d.records)?;
             }
+            insert_records(&tx, &controlled)?;
         }
         tx.commit().map_err(err)
     }
@@ -794,6 +846,232 @@ impl Store for Sqlite {
         }
         Ok(out)
     }
+
+    fn pause(&mut self, playbook: &str, at: DateTime<Utc>) -> Result<usize> {
+        let tx = self.write()?;
+        next_generation(&tx)?;
+        tx.execute(
+            "INSERT INTO controls (playbook, paused) VALUES (?1, ?2)
+             ON CONFLICT (playbook) DO UPDATE SET paused = COALESCE(paused, ?2)",
+            params![playbook, secs(at)],
+        )
+        .map_err(err)?;
+        let held = move_rows(
+            &tx,
+            "UPDATE outbox SET status = 'held', updated = ?2
+             WHERE playbook = ?1 AND status IN ('pending', 'failed') RETURNING key, customer",
+            params![playbook, secs(at)],
+        )?;
+        let records = rows_records(&held, playbook, at, RecordKindOf::Held);
+        insert_records(&tx, &records)?;
+        tx.commit().map_err(err)?;
+        Ok(held.len())
+    }
+
+    fn resume(&mut self, playbook: &str, at: DateTime<Utc>) -> Result<Option<usize>> {
+        let tx = self.write()?;
+        let paused: Option<Option<i64>> = tx
+            .query_row(
+                "SELECT paused FROM controls WHERE playbook = ?1",
+                [playbook],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        if paused.flatten().is_none() {
+            return Ok(None);
+        }
+        next_generation(&tx)?;
+        tx.execute(
+            "UPDATE controls SET paused = NULL WHERE playbook = ?1",
+            [playbook],
+        )
+        .map_err(err)?;
+        let released = move_rows(
+            &tx,
+            "UPDATE outbox SET status = 'pending', next_attempt = ?2, updated = ?2
+             WHERE playbook = ?1 AND status = 'held' RETURNING key, customer",
+            params![playbook, secs(at)],
+        )?;
+        let records = rows_records(&released, playbook, at, RecordKindOf::Released);
+        insert_records(&tx, &records)?;
+        tx.commit().map_err(err)?;
+        Ok(Some(released.len()))
+    }
+
+    fn cancel(&mut self, playbook: &str, at: DateTime<Utc>) -> Result<(usize, usize)> {
+        let tx = self.write()?;
+        let gen = next_generation(&tx)?;
+        tx.execute(
+            "INSERT INTO controls (playbook, paused, cancelled, cancel_gen) VALUES (?1, ?2, ?2, ?3)
+             ON CONFLICT (playbook) DO UPDATE SET paused = COALESCE(paused, ?2), cancelled = ?2, cancel_gen = ?3",
+            params![playbook, secs(at), gen],
+        )
+        .map_err(err)?;
+        let dropped = move_rows(
+            &tx,
+            "DELETE FROM outbox WHERE playbook = ?1 AND status IN ('pending', 'failed', 'held')
+             RETURNING key, customer",
+            params![playbook],
+        )?;
+        let records = rows_records(&dropped, playbook, at, RecordKindOf::Dropped);
+        insert_records(&tx, &records)?;
+        // Only customers whose state names the playbook need waking.
+        let needle = format!("\"playbook\":{}", serde_json::Value::from(playbook));
+        let woken = tx
+            .execute(
+                "UPDATE customers SET next_wake = ?2
+                 WHERE quarantined IS NULL AND state IS NOT NULL AND instr(state, ?1) > 0",
+                params![needle, secs(at)],
+            )
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok((dropped.len(), woken))
+    }
+
+    fn controls(&mut self) -> Result<Controls> {
+        let tx = self.conn.transaction().map_err(err)?;
+        let c = read_controls(&tx)?;
+        tx.commit().map_err(err)?;
+        Ok(c)
+    }
+
+    fn resolve(&mut self, key: &str, status: Status, at: DateTime<Utc>) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE outbox SET status = ?2, updated = ?3,
+                 reply = COALESCE(reply, '') || ' (settled by hand as ' || ?2 || ')'
+                 WHERE key = ?1 AND status = 'unknown'",
+                params![key, status.name(), secs(at)],
+            )
+            .map_err(err)?;
+        Ok(n > 0)
+    }
+
+    fn prune(&mut self, before: DateTime<Utc>, events_before: DateTime<Utc>) -> Result<Pruned> {
+        let tx = self.write()?;
+        let deliveries = tx
+            .execute(
+                "DELETE FROM outbox WHERE status IN ('sent', 'dead') AND updated < ?1",
+                [secs(before)],
+            )
+            .map_err(err)?;
+        let records = tx
+            .execute("DELETE FROM records WHERE at < ?1", [secs(before)])
+            .map_err(err)?;
+        let events = tx
+            .execute(
+                "DELETE FROM events WHERE handled = 1 AND at < ?1",
+                [secs(events_before)],
+            )
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(Pruned {
+            deliveries,
+            records,
+            events,
+        })
+    }
+
+    fn backup(&mut self, path: &Path) -> Result<()> {
+        let mut to = Connection::open(path)
+            .map_err(|e| StoreError(format!("cannot write `{}`: {e}", path.display())))?;
+        let b = rusqlite::backup::Backup::new(&self.conn, &mut to).map_err(err)?;
+        // Pages in steps, so a running runner's writes wait only briefly.
+        b.run_to_completion(1024, std::time::Duration::from_millis(5), None)
+            .map_err(err)
+    }
+}
+
+/// Which record a control writes for each row it moved.
+enum RecordKindOf {
+    Held,
+    Released,
+    Dropped,
+}
+
+fn next_generation(tx: &rusqlite::Transaction<'_>) -> Result<i64> {
+    tx.query_row(
+        "INSERT INTO meta (key, value) VALUES ('controls', '1')
+         ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1 RETURNING CAST(value AS INTEGER)",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(err)
+}
+
+fn read_controls(tx: &rusqlite::Transaction<'_>) -> Result<Controls> {
+    let generation = tx
+        .query_row(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'controls'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(err)?
+        .unwrap_or(0);
+    let mut q = tx
+        .prepare_cached(
+            "SELECT playbook, paused, cancelled, cancel_gen FROM controls
+             WHERE paused IS NOT NULL OR cancelled IS NOT NULL ORDER BY playbook",
+        )
+        .map_err(err)?;
+    let playbooks = q
+        .query_map([], |r| {
+            Ok(Control {
+                playbook: r.get(0)?,
+                paused: r.get::<_, Option<i64>>(1)?.map(instant),
+                cancelled: r.get::<_, Option<i64>>(2)?.map(instant),
+                cancel_generation: r.get(3)?,
+            })
+        })
+        .map_err(err)?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(err)?;
+    Ok(Controls {
+        generation,
+        playbooks,
+    })
+}
+
+/// Runs an outbox statement over one playbook's rows; (key, customer) of each.
+fn move_rows(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<(String, Option<String>)>> {
+    let mut q = tx.prepare(sql).map_err(err)?;
+    let rows = q
+        .query_map(args, |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(err)?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(err)?;
+    Ok(rows)
+}
+
+fn rows_records(
+    rows: &[(String, Option<String>)],
+    playbook: &str,
+    at: DateTime<Utc>,
+    kind: RecordKindOf,
+) -> Vec<crate::engine::Record> {
+    use crate::engine::RecordKind;
+    let (kind, why) = match kind {
+        RecordKindOf::Held => (RecordKind::Held, "held: the playbook is paused"),
+        RecordKindOf::Released => (RecordKind::Released, "released: the playbook resumed"),
+        RecordKindOf::Dropped => (RecordKind::Dropped, "dropped: the playbook was cancelled"),
+    };
+    let playbook = crate::value::Sym::from(playbook);
+    rows.iter()
+        .map(|(key, customer)| crate::engine::Record {
+            at,
+            customer: customer.as_deref().map(Into::into),
+            playbook: Some(playbook),
+            kind,
+            detail: format!("{key} {why}").into(),
+        })
+        .collect()
 }
 
 fn insert_records(tx: &rusqlite::Transaction<'_>, records: &[crate::engine::Record]) -> Result<()> {

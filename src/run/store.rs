@@ -52,6 +52,9 @@ pub struct Work {
     /// The instant this customer was last advanced to.
     pub advanced_to: Option<DateTime<Utc>>,
     pub inputs: Vec<Incoming>,
+    /// The [`Controls::generation`] its state was last worked under: a
+    /// cancel newer than that has not reached this customer yet.
+    pub generation: i64,
 }
 
 /// One customer's work, done: all of it commits together (the outbox).
@@ -65,6 +68,36 @@ pub struct Done {
     /// Each with the quiet hours that hold it if it is handed over late.
     pub deliveries: Vec<(Delivery, Quiet)>,
     pub records: Vec<Record>,
+    /// The [`Controls::generation`] this work was done under: a playbook
+    /// cancelled since then has its deliveries dropped at commit.
+    pub generation: i64,
+}
+
+/// An operator's hold on a playbook (`tend pause`, `tend cancel`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Control {
+    pub playbook: String,
+    /// Paused since: no new entries, deliveries held.
+    pub paused: Option<DateTime<Utc>>,
+    /// The last `tend cancel`: enrollments that entered by then end.
+    pub cancelled: Option<DateTime<Utc>>,
+    /// The generation of that cancel.
+    pub cancel_generation: i64,
+}
+
+/// Every playbook's control, and a number that grows with each change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Controls {
+    pub generation: i64,
+    pub playbooks: Vec<Control>,
+}
+
+/// What a retention pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub deliveries: usize,
+    pub records: usize,
+    pub events: usize,
 }
 
 /// An outbox row as listed: (key, delivery, status, the adapter's last reply).
@@ -275,4 +308,30 @@ pub trait Store: Send {
 
     /// Deliveries by status.
     fn outbox_counts(&mut self) -> Result<Vec<(Status, u64)>>;
+
+    /// `tend pause`: holds the playbook's queued deliveries (a record each)
+    /// and every later one, until resumed. Returns how many were held.
+    fn pause(&mut self, playbook: &str, at: DateTime<Utc>) -> Result<usize>;
+
+    /// `tend resume`: releases what the pause held, due now. `None`: it was not paused.
+    fn resume(&mut self, playbook: &str, at: DateTime<Utc>) -> Result<Option<usize>>;
+
+    /// `tend cancel`: pauses the playbook, drops its queued deliveries (a
+    /// record each) and wakes its customers, whose enrollments then end
+    /// as the runner reaches them. Returns (dropped, customers woken).
+    fn cancel(&mut self, playbook: &str, at: DateTime<Utc>) -> Result<(usize, usize)>;
+
+    /// The playbooks paused or cancelled.
+    fn controls(&mut self) -> Result<Controls>;
+
+    /// `tend resolve`: settles an `unknown` delivery as `sent` or `dead`;
+    /// says whether there was one with that key.
+    fn resolve(&mut self, key: &str, status: Status, at: DateTime<Utc>) -> Result<bool>;
+
+    /// Retention: removes settled deliveries, records and handled event ids
+    /// older than `before` (event ids older than `events_before`).
+    fn prune(&mut self, before: DateTime<Utc>, events_before: DateTime<Utc>) -> Result<Pruned>;
+
+    /// Writes a consistent copy of the store to `path`, while it runs.
+    fn backup(&mut self, path: &std::path::Path) -> Result<()>;
 }

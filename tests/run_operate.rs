@@ -1,0 +1,290 @@
+//! Operating a runner: stopping a campaign (pause, resume, cancel),
+//! settling deliveries by hand, retention, backups, catch-up after a stop,
+//! and a store written by the previous schema.
+
+use std::path::Path;
+use tend::run::sqlite::Sqlite;
+use tend::run::store::{Status, Store};
+use tend::run::Runner;
+
+mod run_support;
+use run_support::*;
+
+/// A thank-you now and a follow-up a day later, to the file adapter.
+const TWO_STEP: &str = r#"template thanks { text "{{ customer.name }}，订单 {{ event.order_id }} 收到啦" }
+template later { text "{{ customer.name }}，用得还好吗？" }
+
+playbook thanks {
+  trigger event order.paid
+  step thank {
+    send wecom thanks
+    wait 1d
+    send wecom later
+  }
+}
+"#;
+
+fn project(name: &str, toml: &str, playbook: &str) -> std::path::PathBuf {
+    let dir = scratch(name);
+    std::fs::write(dir.join("tend.toml"), toml).unwrap();
+    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
+    std::fs::write(dir.join("playbooks/p.playbook"), playbook).unwrap();
+    dir
+}
+
+fn paid(customer: &str, at: &str) -> String {
+    format!(
+        r#"{{"id":"p-{customer}-{at}","name":"order.paid","customer":"{customer}","at":"{at}","data":{{"order_id":"A1"}},"attributes":{{"name":"{customer}"}}}}"#
+    )
+}
+
+/// Who the file adapter has written to, and what, in order.
+fn written(dir: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(dir.join("out/sent.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["customer"].as_str().unwrap().to_string(),
+                v["template"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn outbox(runner: &mut Runner<Sqlite>) -> Vec<(String, String, Status)> {
+    let mut rows: Vec<_> = runner
+        .store
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r.1.customer.as_deref().unwrap().to_string(),
+                r.1.template.as_deref().unwrap_or("").to_string(),
+                r.2,
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn record_details(runner: &mut Runner<Sqlite>, kind: &str) -> Vec<String> {
+    runner
+        .store
+        .recent_records(1000)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.3 == kind)
+        .map(|r| format!("{}: {}", r.1.as_deref().unwrap_or("-"), r.4))
+        .collect()
+}
+
+fn pair(c: &str, template: &str) -> (String, String) {
+    (c.to_string(), template.to_string())
+}
+
+#[test]
+fn a_paused_playbook_holds_its_deliveries_and_takes_no_entries_until_resumed() {
+    let dir = project("pause", RUN_TOML, TWO_STEP);
+    let ten = t("2026-12-03T10:00:00+08:00");
+    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), ten);
+    runner
+        .accept(&[&paid("c1", "2026-12-03T10:00:00+08:00")])
+        .unwrap();
+    round(&mut runner, ten);
+    assert_eq!(written(&dir), [pair("c1", "thanks")]);
+
+    assert_eq!(
+        runner
+            .store
+            .pause("thanks", t("2026-12-03T11:00:00+08:00"))
+            .unwrap(),
+        0
+    );
+    // A customer paying while it is paused does not enter, now or later.
+    runner
+        .accept(&[&paid("c2", "2026-12-03T11:00:00+08:00")])
+        .unwrap();
+    round(&mut runner, t("2026-12-03T11:00:00+08:00"));
+    assert_eq!(
+        record_details(&mut runner, "ignored"),
+        ["c2: trigger while the playbook is paused (`tend resume` lets it take entries again)"]
+    );
+    // c1's follow-up comes due and is held, not sent.
+    round(&mut runner, t("2026-12-04T10:00:00+08:00"));
+    assert_eq!(written(&dir), [pair("c1", "thanks")]);
+    assert_eq!(
+        outbox(&mut runner),
+        [
+            ("c1".into(), "later".into(), Status::Held),
+            ("c1".into(), "thanks".into(), Status::Sent)
+        ]
+    );
+    let held = record_details(&mut runner, "held");
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(held[0].starts_with("c1: "), "{held:?}");
+
+    let noon = t("2026-12-04T12:00:00+08:00");
+    assert_eq!(runner.store.resume("thanks", noon).unwrap(), Some(1));
+    assert_eq!(runner.store.resume("thanks", noon).unwrap(), None);
+    assert_eq!(record_details(&mut runner, "released").len(), 1);
+    runner
+        .accept(&[&paid("c3", "2026-12-04T12:00:00+08:00")])
+        .unwrap();
+    round(&mut runner, noon);
+    assert_eq!(
+        written(&dir),
+        [
+            pair("c1", "thanks"),
+            pair("c1", "later"),
+            pair("c3", "thanks")
+        ]
+    );
+}
+
+#[test]
+fn pausing_holds_what_is_queued_with_a_record_each() {
+    let dir = project("pause-queued", RUN_TOML, TWO_STEP);
+    let ten = t("2026-12-03T10:00:00+08:00");
+    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), ten);
+    runner
+        .accept(&[
+            &paid("c1", "2026-12-03T10:00:00+08:00"),
+            &paid("c2", "2026-12-03T10:00:00+08:00"),
+        ])
+        .unwrap();
+    runner.work(ten).unwrap();
+    assert_eq!(runner.store.pause("thanks", ten).unwrap(), 2);
+    runner.dispatch(ten).unwrap();
+    assert!(written(&dir).is_empty());
+    let held = record_details(&mut runner, "held");
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(held[0].ends_with("held: the playbook is paused"), "{held:?}");
+    runner.store.resume("thanks", ten).unwrap();
+    runner.dispatch(ten).unwrap();
+    assert_eq!(written(&dir).len(), 2);
+}
+
+#[test]
+fn cancelling_ends_enrollments_drops_queued_deliveries_and_keeps_entries_closed() {
+    let dir = project("cancel", RUN_TOML, TWO_STEP);
+    let ten = t("2026-12-03T10:00:00+08:00");
+    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), ten);
+    // c1 is waiting for its follow-up; c2's thank-you is queued, not yet handed over.
+    runner
+        .accept(&[&paid("c1", "2026-12-03T10:00:00+08:00")])
+        .unwrap();
+    round(&mut runner, ten);
+    runner
+        .accept(&[&paid("c2", "2026-12-03T10:20:00+08:00")])
+        .unwrap();
+    runner.work(t("2026-12-03T10:20:00+08:00")).unwrap();
+
+    let half_past = t("2026-12-03T10:30:00+08:00");
+    assert_eq!(runner.store.cancel("thanks", half_past).unwrap(), (1, 2));
+    let dropped = record_details(&mut runner, "dropped");
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert!(
+        dropped[0].starts_with("c2: ") && dropped[0].ends_with(" dropped: the playbook was cancelled"),
+        "{dropped:?}"
+    );
+    round(&mut runner, half_past);
+    let mut stopped = record_details(&mut runner, "stopped");
+    stopped.sort();
+    assert_eq!(
+        stopped,
+        [
+            "c1: cancelled with `tend cancel`",
+            "c2: cancelled with `tend cancel`"
+        ]
+    );
+    // Nobody hears from it again, and a new payment does not enter.
+    runner
+        .accept(&[&paid("c3", "2026-12-03T11:00:00+08:00")])
+        .unwrap();
+    round(&mut runner, t("2026-12-03T11:00:00+08:00"));
+    round(&mut runner, t("2026-12-05T10:00:00+08:00"));
+    assert_eq!(written(&dir), [pair("c1", "thanks")]);
+    assert_eq!(
+        outbox(&mut runner),
+        [("c1".into(), "thanks".into(), Status::Sent)]
+    );
+
+    // Resumed, it takes entries again; what was cancelled stays ended.
+    let later = t("2026-12-05T11:00:00+08:00");
+    assert_eq!(runner.store.resume("thanks", later).unwrap(), Some(0));
+    runner
+        .accept(&[&paid("c4", "2026-12-05T11:00:00+08:00")])
+        .unwrap();
+    round(&mut runner, later);
+    round(&mut runner, t("2026-12-06T11:00:00+08:00"));
+    assert_eq!(
+        written(&dir),
+        [
+            pair("c1", "thanks"),
+            pair("c4", "thanks"),
+            pair("c4", "later")
+        ]
+    );
+}
+
+/// An hourly reminder to one customer; the runner stops at 10:05 and starts
+/// again at 12:30 with the default grace of an hour.
+#[test]
+fn after_a_stop_of_two_hours_a_missed_fire_within_the_grace_runs_once_and_an_older_one_is_skipped(
+) {
+    let playbook = r#"template tick { text "{{ customer.name }}，整点提醒" }
+segment everyone = customer.name != ""
+
+playbook hourly {
+  trigger every "0 * * * *" for everyone
+  step remind { send wecom tick }
+}
+"#;
+    let dir = project("catch-up", RUN_TOML, playbook);
+    let db = dir.join("tend.db");
+    let nine = t("2026-12-03T09:30:00+08:00");
+    {
+        let mut runner = runner_in(&dir, Sqlite::open(&db).unwrap(), nine);
+        runner
+            .put_customer("c1", fields(r#"{"id":"c1","name":"小林"}"#, &runner), nine)
+            .unwrap();
+        round(&mut runner, nine);
+        round(&mut runner, t("2026-12-03T10:05:00+08:00"));
+    }
+    assert_eq!(written(&dir), [pair("c1", "tick")]);
+    let restart = t("2026-12-03T12:30:00+08:00");
+    let mut runner = runner_in(&dir, Sqlite::open(&db).unwrap(), restart);
+    round(&mut runner, restart);
+    let times: Vec<String> = runner
+        .store
+        .outbox()
+        .unwrap()
+        .iter()
+        .map(|r| r.1.at.with_timezone(&chrono_tz::Asia::Shanghai).format("%H:%M").to_string())
+        .collect();
+    assert_eq!(times, ["10:00", "12:00"]);
+    let skipped = record_details(&mut runner, "skipped-fire");
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(skipped[0].contains("11:00"), "{skipped:?}");
+    // Once each: another round at the same instant, or a restart, adds nothing.
+    round(&mut runner, restart);
+    drop(runner);
+    let mut runner = runner_in(&dir, Sqlite::open(&db).unwrap(), restart);
+    round(&mut runner, restart);
+    assert_eq!(written(&dir).len(), 2);
+    assert_eq!(runner.store.outbox().unwrap().len(), 2);
+}
+
+fn fields(json: &str, runner: &Runner<Sqlite>) -> tend::value::Fields {
+    let src = tend::source::SourceFile::new("c.jsonl", json.to_string());
+    tend::intake::read_customers(&src, runner.schema())
+        .unwrap()
+        .items
+        .remove(0)
+        .item
+        .attrs
+}
