@@ -288,3 +288,156 @@ fn fields(json: &str, runner: &Runner<Sqlite>) -> tend::value::Fields {
         .item
         .attrs
 }
+
+fn tend(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tend"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// A delivery whose runner died while handing it to an adapter that cannot
+/// dedupe is `unknown` until a person settles it; the commands a person
+/// uses work on the project's store from the command line.
+#[test]
+fn a_person_lists_settles_and_backs_up_from_the_command_line() {
+    let toml = RUN_TOML.replace(
+        "[channels.wecom]\ntouchpoint = \"wecom\"\nadapter = \"file\"\npath = \"out/sent.jsonl\"",
+        "[channels.wecom]\ntouchpoint = \"wecom\"\nadapter = \"console\"",
+    );
+    let dir = project("cli", &toml, TWO_STEP);
+    let ten = t("2026-12-03T10:00:00+08:00");
+    let key = {
+        let mut runner = runner_in(&dir, Sqlite::open(&dir.join("tend.db")).unwrap(), ten);
+        runner
+            .accept(&[&paid("c1", "2026-12-03T10:00:00+08:00")])
+            .unwrap();
+        runner.work(ten).unwrap();
+        // Claimed for an attempt, then the runner is gone.
+        let rows = runner.store.claim_deliveries(ten, 10).unwrap();
+        assert_eq!(rows.len(), 1);
+        rows[0].key.clone()
+    };
+    // The next runner finds it `sending` on a console, which cannot be asked.
+    drop(runner_in(&dir, Sqlite::open(&dir.join("tend.db")).unwrap(), ten));
+
+    let (code, out, err) = tend(&dir, &["status", "--dead"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&key) && out.contains("unknown"), "{out}");
+    let (code, out, _) = tend(&dir, &["status"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("tend resolve KEY sent|dead"), "{out}");
+
+    let (code, out, err) = tend(&dir, &["resolve", &key, "sent"]);
+    assert_eq!((code, out.trim()), (0, &*format!("{key} settled as sent")), "{err}");
+    let (code, _, err) = tend(&dir, &["resolve", &key, "dead"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no delivery in state `unknown`"), "{err}");
+    let (code, out, _) = tend(&dir, &["status", "--dead"]);
+    assert_eq!((code, out.as_str()), (0, ""));
+
+    let (code, out, err) = tend(&dir, &["pause", "thanks"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("paused `thanks`"), "{out}");
+    let (_, out, _) = tend(&dir, &["status"]);
+    assert!(out.contains("thanks                   paused since 20"), "{out}");
+    let (code, _, err) = tend(&dir, &["pause", "thank"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no playbook `thank`") && err.contains("thanks"), "{err}");
+    let (code, out, _) = tend(&dir, &["resume", "thanks"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("resumed `thanks`"), "{out}");
+    let (code, _, err) = tend(&dir, &["resume", "thanks"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is not paused"), "{err}");
+
+    let (code, _, err) = tend(&dir, &["backup", "copy.db"]);
+    assert_eq!(code, 0, "{err}");
+    let mut copy = Sqlite::open(&dir.join("copy.db")).unwrap();
+    let rows = copy.outbox().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].0.as_str(), rows[0].2), (key.as_str(), Status::Sent));
+    let (code, _, err) = tend(&dir, &["backup", "copy.db"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("exists"), "{err}");
+}
+
+#[test]
+fn retention_prunes_history_but_remembers_event_ids_for_the_longest_wait() {
+    let playbook = r#"template thanks { text "{{ customer.name }}，订单收到啦" }
+template later { text "{{ customer.name }}，还需要什么吗？" }
+
+playbook thanks {
+  trigger event order.paid
+  step thank {
+    send wecom thanks
+    wait for order.paid within 3d else -> bye
+  }
+  step bye { send wecom later }
+}
+"#;
+    let toml = format!("{RUN_TOML}\n[run]\nretain = \"1d\"\n");
+    let dir = project("retain", &toml, playbook);
+    let day0 = t("2026-12-03T10:00:00+08:00");
+    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), day0);
+    let event = paid("c1", "2026-12-03T10:00:00+08:00");
+    runner.accept(&[&event]).unwrap();
+    round(&mut runner, day0);
+    let records = runner.store.recent_records(100).unwrap().len();
+    assert!(records > 0);
+
+    // Two days on, the thank-you and its records are past `retain`; the
+    // event id is not past the three-day wait, so a repeat is still a repeat.
+    let day2 = day0 + chrono::Duration::days(2);
+    let pruned = runner.prune(day2).unwrap();
+    assert_eq!((pruned.deliveries, pruned.events), (1, 0));
+    assert_eq!(pruned.records, records);
+    assert!(runner.store.outbox().unwrap().is_empty());
+    assert_eq!(
+        runner.accept(&[&event]).unwrap(),
+        [tend::run::Intake::Accepted {
+            id: "p-c1-2026-12-03T10:00:00+08:00".into(),
+            duplicate: true
+        }]
+    );
+    // The wait runs out on day 3; on day 5 the event id goes too.
+    round(&mut runner, day0 + chrono::Duration::days(3));
+    assert_eq!(written(&dir), [pair("c1", "thanks"), pair("c1", "later")]);
+    let pruned = runner.prune(day0 + chrono::Duration::days(5)).unwrap();
+    assert_eq!((pruned.deliveries, pruned.events), (1, 1));
+}
+
+/// A store written by schema 1 (before pause and cancel) opens, migrates,
+/// and its waiting customer and queued delivery go on.
+#[test]
+fn a_store_of_the_previous_schema_migrates_and_goes_on() {
+    let dir = project("migrate", RUN_TOML, TWO_STEP);
+    let db = dir.join("tend.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(include_str!("data/store-v1.sql")).unwrap();
+    drop(conn);
+    let day1 = t("2026-12-04T10:00:00+08:00");
+    let mut runner = runner_in(&dir, Sqlite::open(&db).unwrap(), day1);
+    round(&mut runner, day1);
+    assert_eq!(
+        outbox(&mut runner),
+        [
+            ("c1".into(), "later".into(), Status::Sent),
+            ("c1".into(), "thanks".into(), Status::Sent)
+        ]
+    );
+    assert_eq!(written(&dir), [pair("c1", "thanks"), pair("c1", "later")]);
+    let schema: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(schema, "2");
+    // And the new controls work on it.
+    assert_eq!(runner.store.pause("thanks", day1).unwrap(), 0);
+}
