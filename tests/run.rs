@@ -447,83 +447,6 @@ fn tend_run_takes_events_over_http_delivers_once_and_remembers_across_restarts()
     assert_eq!(customers, ["c1", "c3"]);
 }
 
-/// A webhook receiver on 127.0.0.1 that checks each request's signature and
-/// counts deliveries by idempotency key.
-struct Receiver {
-    url: String,
-    keys: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
-    bad_signatures: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-fn receiver(secret: &'static str) -> Receiver {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let keys = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
-    let bad = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let (k, b) = (keys.clone(), bad.clone());
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let (k, b) = (k.clone(), b.clone());
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                loop {
-                    let mut headers = std::collections::HashMap::new();
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let l = line.trim_end();
-                        if l.is_empty() {
-                            break;
-                        }
-                        if let Some((name, value)) = l.split_once(':') {
-                            headers
-                                .insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
-                        }
-                    }
-                    let len: usize = headers
-                        .get("content-length")
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    let mut body = vec![0; len];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    let body = String::from_utf8(body).unwrap();
-                    let stamp: i64 = headers
-                        .get("x-tend-timestamp")
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    let expected = tend::channels::signature(secret, stamp, &body);
-                    if headers.get("x-tend-signature") != Some(&expected) {
-                        b.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    let key = headers.get("idempotency-key").cloned().unwrap_or_default();
-                    *k.lock().unwrap().entry(key).or_insert(0) += 1;
-                    if conn
-                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    Receiver {
-        url,
-        keys,
-        bad_signatures: bad,
-    }
-}
-
 /// Kill -9 at seeded random moments while events pour in, restart on the
 /// same store each time: every delivery arrives, none is lost, and a repeat
 /// carries the same key (the far side drops it). The second send of each
@@ -532,7 +455,7 @@ fn receiver(secret: &'static str) -> Receiver {
 #[test]
 fn a_runner_killed_at_random_moments_loses_nothing_and_repeats_only_by_key() {
     const EVENTS: usize = 120;
-    let hook = receiver("whsec");
+    let hook = receiver("whsec", |_, _| Reply::Ok);
     let dir = scratch("crash");
     std::fs::write(
         dir.join("tend.toml"),

@@ -51,3 +51,132 @@ playbook thanks {
   step thank { send wecom thanks }
 }
 "#;
+
+/// How the test receiver answers one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reply {
+    Ok,
+    /// This status, with `Retry-After` seconds when given.
+    Status(u16, Option<u64>),
+    /// 200, after this long.
+    Slow(std::time::Duration),
+    /// Reads the request, then closes the connection without a word.
+    Drop,
+}
+
+/// What the test receiver was sent.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub key: String,
+    pub customer: String,
+    pub signed: bool,
+}
+
+/// A webhook receiver on 127.0.0.1 that checks each request's signature and
+/// answers as `plan` says for (customer, how many times this key came before).
+pub struct Receiver {
+    pub url: String,
+    pub keys: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    pub bad_signatures: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+pub fn receiver(secret: &'static str, plan: fn(&str, usize) -> Reply) -> Receiver {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::{Arc, Mutex};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let keys = Arc::new(Mutex::new(std::collections::HashMap::new()));
+    let bad = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (k, b, l) = (keys.clone(), bad.clone(), log.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let (k, b, l) = (k.clone(), b.clone(), l.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                loop {
+                    let mut headers = std::collections::HashMap::new();
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let text = line.trim_end();
+                        if text.is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = text.split_once(':') {
+                            headers
+                                .insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
+                        }
+                    }
+                    let len: usize = headers
+                        .get("content-length")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0; len];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let body = String::from_utf8(body).unwrap();
+                    let stamp: i64 = headers
+                        .get("x-tend-timestamp")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    let expected = tend::channels::signature(secret, stamp, &body);
+                    let signed = headers.get("x-tend-signature") == Some(&expected);
+                    if !signed {
+                        b.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    let key = headers.get("idempotency-key").cloned().unwrap_or_default();
+                    let customer = serde_json::from_str::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v["customer"].as_str().map(String::from))
+                        .unwrap_or_default();
+                    let before = {
+                        let mut keys = k.lock().unwrap();
+                        let n = keys.entry(key.clone()).or_insert(0);
+                        *n += 1;
+                        *n - 1
+                    };
+                    l.lock().unwrap().push(Received {
+                        key,
+                        customer: customer.clone(),
+                        signed,
+                    });
+                    let answer = match plan(&customer, before) {
+                        Reply::Ok => "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_string(),
+                        Reply::Slow(d) => {
+                            std::thread::sleep(d);
+                            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_string()
+                        }
+                        Reply::Status(code, after) => {
+                            let after = after.map_or(String::new(), |s| format!("Retry-After: {s}\r\n"));
+                            let text = format!("status {code}");
+                            format!(
+                                "HTTP/1.1 {code} X\r\n{after}Content-Length: {}\r\n\r\n{text}",
+                                text.len()
+                            )
+                        }
+                        Reply::Drop => return,
+                    };
+                    if conn.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Receiver {
+        url,
+        keys,
+        bad_signatures: bad,
+        log,
+    }
+}

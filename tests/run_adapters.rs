@@ -1,0 +1,135 @@
+//! Adapters against real far sides on 127.0.0.1: a webhook receiver that
+//! checks signatures and answers with failures on purpose.
+
+use chrono::Duration;
+use tend::run::sqlite::Sqlite;
+use tend::run::store::{Status, Store};
+use tend::run::Runner;
+
+mod run_support;
+use run_support::*;
+
+fn outbox_by_customer(runner: &mut Runner<Sqlite>) -> Vec<(String, Status, String)> {
+    let mut rows: Vec<_> = runner
+        .store
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r.1.customer.as_deref().unwrap().to_string(),
+                r.2,
+                r.3.unwrap_or_default(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn statuses(runner: &mut Runner<Sqlite>) -> Vec<(String, Status)> {
+    outbox_by_customer(runner)
+        .into_iter()
+        .map(|(c, s, _)| (c, s))
+        .collect()
+}
+
+/// Each customer's name says how the far side treats their delivery.
+fn plan(customer: &str, before: usize) -> Reply {
+    match (customer, before) {
+        ("busy", 0) => Reply::Status(503, Some(7)),
+        ("bad", _) => Reply::Status(400, None),
+        ("slow", 0) => Reply::Slow(std::time::Duration::from_millis(1500)),
+        ("drop", 0) => Reply::Drop,
+        ("limited", 0) => Reply::Status(429, None),
+        ("down", _) => Reply::Status(500, None),
+        _ => Reply::Ok,
+    }
+}
+
+#[test]
+fn the_webhook_adapter_retries_what_may_succeed_and_gives_up_on_what_cannot() {
+    let hook = receiver("whsec-faults", plan);
+    let toml = RUN_TOML.replace(
+        "adapter = \"file\"\npath = \"out/sent.jsonl\"",
+        &format!(
+            "adapter = \"webhook\"\nurl = \"{}\"\nsecret = \"${{TEND_TEST_FAULTS_SECRET}}\"\ntimeout = \"1s\"\n\n[run]\nmax_attempts = 3",
+            hook.url
+        ),
+    );
+    std::env::set_var("TEND_TEST_FAULTS_SECRET", "whsec-faults");
+    let dir = scratch("webhook-faults");
+    std::fs::write(dir.join("tend.toml"), toml).unwrap();
+    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
+    std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
+    let t0 = t("2026-12-03T10:00:00+08:00");
+    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), t0);
+    let customers = ["ok", "busy", "bad", "slow", "drop", "limited", "down"];
+    let events: Vec<String> = customers
+        .iter()
+        .map(|c| {
+            format!(
+                r#"{{"id":"e-{c}","name":"order.paid","customer":"{c}","at":"2026-12-03T10:00:00+08:00","data":{{"order_id":"A1"}},"attributes":{{"name":"{c}"}}}}"#
+            )
+        })
+        .collect();
+    let refs: Vec<&str> = events.iter().map(String::as_str).collect();
+    runner.accept(&refs).unwrap();
+    round(&mut runner, t0);
+    let s = |c: &str, st: Status| (c.to_string(), st);
+    assert_eq!(
+        statuses(&mut runner),
+        [
+            s("bad", Status::Dead),
+            s("busy", Status::Failed),
+            s("down", Status::Failed),
+            s("drop", Status::Failed),
+            s("limited", Status::Failed),
+            s("ok", Status::Sent),
+            s("slow", Status::Failed),
+        ]
+    );
+    let replies = outbox_by_customer(&mut runner);
+    assert_eq!(replies[0].2, "400 status 400", "a 4xx is kept as the reply");
+    assert!(replies[3].2.starts_with("no reply"), "{:?}", replies[3]);
+
+    // Backoff starts at 2 s (under 4 s with jitter); the 503 asked for 7 s.
+    runner.dispatch(t0 + Duration::seconds(5)).unwrap();
+    assert_eq!(
+        statuses(&mut runner),
+        [
+            s("bad", Status::Dead),
+            s("busy", Status::Failed),
+            s("down", Status::Failed),
+            s("drop", Status::Sent),
+            s("limited", Status::Sent),
+            s("ok", Status::Sent),
+            s("slow", Status::Sent),
+        ]
+    );
+    runner.dispatch(t0 + Duration::seconds(7)).unwrap();
+    runner.dispatch(t0 + Duration::seconds(60)).unwrap();
+    let rows = outbox_by_customer(&mut runner);
+    assert_eq!(
+        rows.iter().map(|r| (r.0.clone(), r.1)).collect::<Vec<_>>(),
+        [
+            s("bad", Status::Dead),
+            s("busy", Status::Sent),
+            s("down", Status::Dead),
+            s("drop", Status::Sent),
+            s("limited", Status::Sent),
+            s("ok", Status::Sent),
+            s("slow", Status::Sent),
+        ]
+    );
+    assert_eq!(rows[2].2, "500 status 500 (gave up after 3 attempts)");
+
+    // Every request signed; the far side saw each delivery under one key,
+    // the slow and dropped ones twice (its dedupe by key keeps one).
+    let log = hook.log.lock().unwrap().clone();
+    assert!(log.iter().all(|r| r.signed));
+    let times = |c: &str| log.iter().filter(|r| r.customer == c).count();
+    let per: Vec<usize> = customers.iter().map(|c| times(c)).collect();
+    assert_eq!(per, [1, 2, 1, 2, 2, 2, 3]);
+    assert_eq!(hook.keys.lock().unwrap().len(), customers.len());
+}
