@@ -824,7 +824,9 @@ impl Reader<'_> {
                 }
                 continue;
             }
-            let Some(s) = val.get_ref().as_str() else {
+            // A whole number (`port = 587`) is taken as its digits.
+            let digits = val.get_ref().as_integer().map(|i| i.as_str().to_string());
+            let Some(s) = val.get_ref().as_str().or(digits.as_deref()) else {
                 self.bad(
                     span(val),
                     format!("`channels.{cname}.{key}` must be a string"),
@@ -909,11 +911,18 @@ impl Reader<'_> {
                     .help("say how its messages are delivered: adapter = \"console\" | \"file\" | \"webhook\" | \"wecom\" | \"wecom_group\" | \"moments\" | \"smtp\""),
             );
         }
-        if ch.adapter == "webhook" && !ch.settings.contains_key("url") {
-            self.bad(
-                span(name),
-                format!("channel `{cname}` uses the webhook adapter but has no `url`"),
-            );
+        let needs: &[&str] = match ch.adapter.as_str() {
+            "webhook" => &["url"],
+            "smtp" => &["host", "from", "to"],
+            _ => &[],
+        };
+        for setting in needs {
+            if !ch.settings.contains_key(*setting) {
+                self.bad(
+                    span(name),
+                    format!("channel `{cname}` uses the {} adapter but has no `{setting}`", ch.adapter),
+                );
+            }
         }
         Some(ch)
     }

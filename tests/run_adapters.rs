@@ -133,3 +133,119 @@ fn the_webhook_adapter_retries_what_may_succeed_and_gives_up_on_what_cannot() {
     assert_eq!(per, [1, 2, 1, 2, 2, 2, 3]);
     assert_eq!(hook.keys.lock().unwrap().len(), customers.len());
 }
+
+#[test]
+fn the_smtp_adapter_mails_each_customer_at_their_address_and_retries_a_tempfail() {
+    let server = smtp_server();
+    let toml = format!(
+        r#"timezone = "Asia/Shanghai"
+
+[customer]
+name = "string"
+email = "string?"
+
+[events."order.paid"]
+order_id = "string"
+
+[events."contact.blocked"]
+
+[channels.mail]
+touchpoint = "email"
+adapter = "smtp"
+host = "127.0.0.1"
+port = {}
+security = "none"
+from = "小店 <care@shop.example>"
+to = "customer.email"
+subject = "订单收到"
+timeout = "5s"
+"#,
+        server.port
+    );
+    let dir = scratch("smtp");
+    std::fs::write(dir.join("tend.toml"), toml).unwrap();
+    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
+    std::fs::write(
+        dir.join("playbooks/thanks.playbook"),
+        "template thanks { text \"{{ customer.name }}，订单 {{ event.order_id }} 收到啦\" }\n\nplaybook thanks {\n  trigger event order.paid\n  step thank { send mail thanks }\n}\n",
+    )
+    .unwrap();
+    let t0 = t("2026-12-03T10:00:00+08:00");
+    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), t0);
+    let event = |c: &str, email: Option<&str>| {
+        let email = email.map_or(String::new(), |e| format!(r#","email":"{e}""#));
+        format!(
+            r#"{{"id":"e-{c}","name":"order.paid","customer":"{c}","at":"2026-12-03T10:00:00+08:00","data":{{"order_id":"A1"}},"attributes":{{"name":"{c}"{email}}}}}"#
+        )
+    };
+    let events = [
+        event("lin", Some("lin@example.com")),
+        event("wang", Some("tempfail@example.com")),
+        event("zhao", Some("nobody@example.com")),
+        event("qian", Some("dropper@example.com")),
+        event("sun", None),
+    ];
+    let refs: Vec<&str> = events.iter().map(String::as_str).collect();
+    runner.accept(&refs).unwrap();
+    round(&mut runner, t0);
+    let s = |c: &str, st: Status| (c.to_string(), st);
+    assert_eq!(
+        statuses(&mut runner),
+        [
+            s("lin", Status::Sent),
+            s("qian", Status::Failed),
+            s("wang", Status::Failed),
+            s("zhao", Status::Dead),
+        ]
+    );
+    // No address: not a failure of the channel, a record on the customer.
+    let unreachable: Vec<String> = runner
+        .store
+        .recent_records(50)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.3 == "unreachable")
+        .map(|r| r.1.unwrap_or_default())
+        .collect();
+    assert_eq!(unreachable, ["sun"]);
+    runner.dispatch(t0 + Duration::seconds(10)).unwrap();
+    let rows = outbox_by_customer(&mut runner);
+    assert_eq!(
+        rows.iter().map(|r| (r.0.clone(), r.1)).collect::<Vec<_>>(),
+        [
+            s("lin", Status::Sent),
+            s("qian", Status::Sent),
+            s("wang", Status::Sent),
+            s("zhao", Status::Dead),
+        ]
+    );
+    assert!(rows[3].2.contains("550"), "{:?}", rows[3]);
+
+    let mails = server.mails.lock().unwrap().clone();
+    let mut to: Vec<&str> = mails.iter().map(|m| m.to.as_str()).collect();
+    to.sort();
+    assert_eq!(
+        to,
+        [
+            "dropper@example.com",
+            "lin@example.com",
+            "tempfail@example.com"
+        ]
+    );
+    let lin = mails.iter().find(|m| m.to == "lin@example.com").unwrap();
+    let key = &runner
+        .store
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.1.customer.as_deref() == Some("lin"))
+        .unwrap()
+        .0;
+    assert!(
+        lin.data.contains(&format!("Message-ID: <{key}@shop.example>")),
+        "{}",
+        lin.data
+    );
+    assert!(lin.data.contains("Subject: =?utf-8?b?"), "{}", lin.data);
+    assert!(lin.data.contains("Content-Type: text/plain; charset=utf-8"), "{}", lin.data);
+}

@@ -4,6 +4,7 @@
 
 mod console;
 mod file;
+mod smtp;
 mod webhook;
 
 pub use webhook::signature;
@@ -61,23 +62,39 @@ pub fn open(ch: &ChannelConfig, root: &std::path::Path) -> Result<Box<dyn Channe
         "webhook" => {
             let url = setting("url")?
                 .ok_or_else(|| format!("channel `{}`: the webhook adapter needs `url`", ch.name))?;
-            let timeout = match setting("timeout")? {
-                None => Duration::from_secs(10),
-                Some(t) => parse_seconds(&t).ok_or_else(|| {
-                    format!(
-                        "channel `{}`: `timeout` must be a duration such as \"10s\"",
-                        ch.name
-                    )
-                })?,
-            };
             Ok(Box::new(webhook::Webhook::new(
                 url,
                 setting("secret")?,
-                timeout,
+                timeout(setting("timeout")?, &ch.name)?,
             )))
         }
+        "smtp" => {
+            let required = |name: &str| -> Result<String, String> {
+                setting(name)?.ok_or_else(|| {
+                    format!("channel `{}`: the smtp adapter needs `{name}`", ch.name)
+                })
+            };
+            let port = match setting("port")? {
+                None => None,
+                Some(p) => Some(p.parse::<u16>().map_err(|_| {
+                    format!("channel `{}`: `port` must be a number such as \"587\"", ch.name)
+                })?),
+            };
+            let settings = smtp::Settings {
+                host: required("host")?,
+                port,
+                security: setting("security")?.unwrap_or_else(|| "starttls".into()),
+                username: setting("username")?,
+                password: setting("password")?,
+                from: required("from")?,
+                subject: setting("subject")?,
+                to: Some(required("to")?),
+                timeout: timeout(setting("timeout")?, &ch.name)?,
+            };
+            Ok(Box::new(smtp::Smtp::new(&ch.name, settings)?))
+        }
         other => Err(format!(
-            "channel `{}`: adapter `{other}` is not built into this tend (console, file, webhook)",
+            "channel `{}`: adapter `{other}` is not built into this tend (console, file, webhook, smtp)",
             ch.name
         )),
     }
@@ -90,6 +107,16 @@ fn resolve(value: &str, channel: &str, name: &str) -> Result<String, String> {
             format!("channel `{channel}`: setting `{name}` reads the environment variable `{var}`, which is not set")
         }),
         None => Ok(value.to_string()),
+    }
+}
+
+/// An adapter's `timeout` setting; 10 s when not given.
+fn timeout(setting: Option<String>, channel: &str) -> Result<Duration, String> {
+    match setting {
+        None => Ok(Duration::from_secs(10)),
+        Some(t) => parse_seconds(&t).ok_or_else(|| {
+            format!("channel `{channel}`: `timeout` must be a duration such as \"10s\"")
+        }),
     }
 }
 

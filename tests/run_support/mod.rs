@@ -180,3 +180,104 @@ pub fn receiver(secret: &'static str, plan: fn(&str, usize) -> Reply) -> Receive
         log,
     }
 }
+
+/// A message the test SMTP server accepted.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub data: String,
+}
+
+/// An SMTP server on 127.0.0.1 (no TLS) that accepts everything except on
+/// purpose: `tempfail@…` is refused with 451 the first time, `nobody@…` with
+/// 550 always, and for `dropper@…` the connection is closed after the first
+/// message's data, before any reply.
+pub struct SmtpServer {
+    pub port: u16,
+    pub mails: std::sync::Arc<std::sync::Mutex<Vec<Mail>>>,
+}
+
+pub fn smtp_server() -> SmtpServer {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::{Arc, Mutex};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mails = Arc::new(Mutex::new(Vec::new()));
+    let tries = Arc::new(Mutex::new(std::collections::HashMap::<String, usize>::new()));
+    let m = mails.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let (m, tries) = (m.clone(), tries.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut say = |conn: &mut std::net::TcpStream, s: &str| {
+                    conn.write_all(format!("{s}\r\n").as_bytes()).is_ok()
+                };
+                if !say(&mut conn, "220 test ESMTP") {
+                    return;
+                }
+                let mut to = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let upper = line.to_ascii_uppercase();
+                    let ok = if upper.starts_with("EHLO") {
+                        say(&mut conn, "250-test\r\n250 8BITMIME")
+                    } else if upper.starts_with("RCPT TO:") {
+                        to = line[8..].trim().trim_matches(['<', '>']).to_string();
+                        let n = {
+                            let mut t = tries.lock().unwrap();
+                            let n = t.entry(to.clone()).or_insert(0);
+                            *n += 1;
+                            *n
+                        };
+                        if to.starts_with("nobody@") {
+                            say(&mut conn, "550 5.1.1 no such mailbox")
+                        } else if to.starts_with("tempfail@") && n == 1 {
+                            say(&mut conn, "451 4.3.0 try again later")
+                        } else {
+                            say(&mut conn, "250 OK")
+                        }
+                    } else if upper.starts_with("DATA") {
+                        if !say(&mut conn, "354 go ahead") {
+                            return;
+                        }
+                        let mut data = String::new();
+                        loop {
+                            let mut l = String::new();
+                            if reader.read_line(&mut l).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if l == ".\r\n" {
+                                break;
+                            }
+                            data.push_str(&l);
+                        }
+                        let first = tries.lock().unwrap().get(&to).copied() == Some(1);
+                        if to.starts_with("dropper@") && first {
+                            return;
+                        }
+                        m.lock().unwrap().push(Mail {
+                            to: to.clone(),
+                            data,
+                        });
+                        say(&mut conn, "250 2.0.0 queued")
+                    } else if upper.starts_with("QUIT") {
+                        let _ = say(&mut conn, "221 bye");
+                        return;
+                    } else {
+                        // MAIL FROM, RSET, NOOP
+                        say(&mut conn, "250 OK")
+                    };
+                    if !ok {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    SmtpServer { port, mails }
+}
