@@ -211,7 +211,7 @@ pub fn smtp_server() -> SmtpServer {
             let (m, tries) = (m.clone(), tries.clone());
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut say = |conn: &mut std::net::TcpStream, s: &str| {
+                let say = |conn: &mut std::net::TcpStream, s: &str| {
                     conn.write_all(format!("{s}\r\n").as_bytes()).is_ok()
                 };
                 if !say(&mut conn, "220 test ESMTP") {
