@@ -441,3 +441,97 @@ fn a_store_of_the_previous_schema_migrates_and_goes_on() {
     // And the new controls work on it.
     assert_eq!(runner.store.pause("thanks", day1).unwrap(), 0);
 }
+
+/// Lines the file adapter wrote: (customer, text).
+fn texts(dir: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(dir.join("out/sent.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["customer"].as_str().unwrap().to_string(),
+                v["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Waits up to 15 s for the file adapter to have written what `done` wants.
+fn until(dir: &Path, done: impl Fn(&[(String, String)]) -> bool) -> Vec<(String, String)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let lines = texts(dir);
+        if done(&lines) || std::time::Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// An edited playbook is linted and taken while the runner runs: new
+/// entries get the new version, a customer already in it finishes on
+/// theirs, a playbook with errors is refused, and SIGHUP reloads too.
+#[cfg(target_os = "linux")]
+#[test]
+fn tend_run_takes_an_edited_playbook_and_refuses_a_broken_one() {
+    let version = |v: &str| {
+        format!(
+            "playbook thanks {{\n  trigger event order.paid\n  step thank {{\n    send wecom \"{v} 谢谢 {{{{ customer.name }}}}\"\n    wait 4s\n    send wecom \"{v} 回访 {{{{ customer.name }}}}\"\n  }}\n}}\n"
+        )
+    };
+    let dir = project("reload", RUN_TOML, &version("v1"));
+    let (child, base) = start(&dir, "tok");
+    let now = || chrono::Utc::now().to_rfc3339();
+    let event = |c: &str| {
+        format!(
+            r#"{{"id":"e-{c}","name":"order.paid","customer":"{c}","at":"{}","data":{{"order_id":"A1"}},"attributes":{{"name":"{c}"}}}}"#,
+            now()
+        )
+    };
+    assert_eq!(post(&base, Some("tok"), &event("c1")).0, 202);
+    until(&dir, |l| !l.is_empty());
+
+    std::fs::write(dir.join("playbooks/p.playbook"), version("v2")).unwrap();
+    // New customers until one gets the new version.
+    let mut n = 2;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !texts(&dir).iter().any(|(_, t)| t.starts_with("v2")) {
+        assert!(std::time::Instant::now() < deadline, "{:?}", texts(&dir));
+        post(&base, Some("tok"), &event(&format!("c{n}")));
+        n += 1;
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let lines = until(&dir, |l| l.iter().any(|(c, t)| c == "c1" && t.contains("回访")));
+    assert!(
+        lines.contains(&("c1".to_string(), "v1 回访 c1".to_string())),
+        "c1 entered on v1 and finishes on it: {lines:?}"
+    );
+
+    std::fs::write(dir.join("playbooks/p.playbook"), "playbook thanks {\n  trigger event\n}\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    post(&base, Some("tok"), &event("late"));
+    let lines = until(&dir, |l| l.iter().any(|(c, _)| c == "late"));
+    assert!(
+        lines.contains(&("late".to_string(), "v2 谢谢 late".to_string())),
+        "{lines:?}"
+    );
+
+    // SIGHUP asks for the same reload and does not stop the runner; the fixed file is taken.
+    std::fs::write(dir.join("playbooks/p.playbook"), version("v3")).unwrap();
+    let pid = child.0.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut n = 100;
+    while !texts(&dir).iter().any(|(_, t)| t.starts_with("v3")) {
+        assert!(std::time::Instant::now() < deadline, "{:?}", texts(&dir));
+        post(&base, Some("tok"), &event(&format!("c{n}")));
+        n += 1;
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    drop(child);
+}

@@ -42,6 +42,8 @@ pub enum Request {
         String,
         oneshot::Sender<Result<Option<super::store::Erased>, String>>,
     ),
+    /// The project changed and lints clean: run it from now on.
+    Reload(Box<crate::command::run::Project>),
 }
 
 #[derive(Clone)]

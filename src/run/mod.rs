@@ -35,6 +35,8 @@ const LEASE: i64 = 60;
 /// `[run]` settings the runner reads (tend.toml's, after defaults).
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// tend.toml as checked: stored versions are rebuilt against it.
+    pub config: Config,
     pub max_attempts: u32,
     pub catch_up: CatchUp,
     /// `[run] retain`: history older than this is pruned.
@@ -83,22 +85,62 @@ impl<S: Store> Runner<S> {
         mut store: S,
         started: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
-        let mut channels = HashMap::new();
-        for ch in &program.policy.channels {
-            let adapter = channels::open(ch, root).map_err(StoreError)?;
-            channels.insert(ch.name.to_string(), adapter);
-        }
+        let channels = open_channels(program, root)?;
+        let dedupes: HashMap<String, bool> = channels
+            .iter()
+            .map(|(k, c)| (k.clone(), c.dedupes()))
+            .collect();
+        store.recover(&|ch| dedupes.get(ch).copied().unwrap_or(false))?;
+        let mut runner = Runner {
+            store,
+            counters: Counters::default(),
+            engine: Engine::new(program),
+            schema: program.policy.schema.clone(),
+            settings: settings(program, config, CatchUp::from_config(&config.run, started)),
+            channels,
+        };
+        runner.deploy(program, started)?;
+        Ok(runner)
+    }
+
+    /// Takes a new program while running (a playbook edited, SIGHUP): new
+    /// entries take its versions, customers already in a playbook finish on
+    /// the version they entered. Nothing changes if its channels cannot be
+    /// opened. Returns the playbook versions the store had not seen.
+    pub fn reload(
+        &mut self,
+        program: &Program,
+        config: &Config,
+        root: &std::path::Path,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let channels = open_channels(program, root)?;
+        self.channels = channels;
+        self.schema = program.policy.schema.clone();
+        // Missed fires are judged from when the runner started, not from a reload.
+        let catch_up = CatchUp::from_config(&config.run, self.settings.catch_up.started);
+        self.settings = settings(program, config, catch_up);
+        self.deploy(program, now)
+    }
+
+    /// Saves the program's versions, builds the engine over them and every
+    /// older version still stored, and wakes idle customers if anything is new.
+    fn deploy(
+        &mut self,
+        program: &Program,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         let current: Vec<(String, String)> = program
             .playbooks
             .iter()
             .map(|p| (p.name.to_string(), p.version.to_string()))
             .collect();
         let mut older = Vec::new();
-        for (playbook, version, text) in store.versions()? {
+        for (playbook, version, text) in self.store.versions()? {
             if current.contains(&(playbook.clone(), version.clone())) {
                 continue;
             }
-            match crate::program::version::rebuild(config, &text) {
+            match crate::program::version::rebuild(&self.settings.config, &text) {
                 Ok(pb) => older.push(Arc::new(pb)),
                 // Its enrollments end as `failed`, with a record, when next loaded.
                 Err(e) => eprintln!(
@@ -106,40 +148,23 @@ impl<S: Store> Runner<S> {
                 ),
             }
         }
-        let mut deployed = false;
+        let mut new = Vec::new();
         for p in &program.playbooks {
-            deployed |= store.save_version(&p.name, &p.version, &p.text)?;
+            if self.store.save_version(&p.name, &p.version, &p.text)? {
+                new.push((p.name.to_string(), p.version.to_string()));
+            }
         }
-        if deployed {
-            store.wake_idle(started)?;
+        if !new.is_empty() {
+            self.store.wake_idle(now)?;
         }
-        let dedupes: HashMap<String, bool> = channels
-            .iter()
-            .map(|(k, c)| (k.clone(), c.dedupes()))
-            .collect();
-        store.recover(&|ch| dedupes.get(ch).copied().unwrap_or(false))?;
-        let engine = Engine::with_versions(program, older);
-        let settings = Settings {
-            max_attempts: config.run.max_attempts,
-            catch_up: CatchUp::from_config(&config.run, started),
-            retain: config.run.retain,
-            remember_events: config.run.retain.max(longest_wait(program)),
-        };
-        let mut runner = Runner {
-            store,
-            counters: Counters::default(),
-            engine,
-            schema: program.policy.schema.clone(),
-            settings,
-            channels,
-        };
+        self.engine = Engine::with_versions(program, older);
         if program.playbooks.iter().any(|p| p.broadcast) {
             // Broadcast runs belong to the customer with the empty id.
             let mut state = CustomerState::new("", Fields::new());
-            runner.engine.init(&mut state, started);
-            runner.store.insert_customer(&state, started)?;
+            self.engine.init(&mut state, now);
+            self.store.insert_customer(&state, now)?;
         }
-        Ok(runner)
+        Ok(new)
     }
 
     /// Reads events (one JSON envelope per line) and accepts the good ones.
@@ -621,6 +646,29 @@ impl<S: Store> Runner<S> {
     /// The next instant anything is due.
     pub fn next_due(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.store.next_due()
+    }
+}
+
+/// Every channel's adapter, opened (a `${VAR}` setting read now).
+fn open_channels(
+    program: &Program,
+    root: &std::path::Path,
+) -> Result<HashMap<String, Box<dyn Channel>>, StoreError> {
+    let mut channels = HashMap::new();
+    for ch in &program.policy.channels {
+        let adapter = channels::open(ch, root).map_err(StoreError)?;
+        channels.insert(ch.name.to_string(), adapter);
+    }
+    Ok(channels)
+}
+
+fn settings(program: &Program, config: &Config, catch_up: CatchUp) -> Settings {
+    Settings {
+        config: config.clone(),
+        max_attempts: config.run.max_attempts,
+        catch_up,
+        retain: config.run.retain,
+        remember_events: config.run.retain.max(longest_wait(program)),
     }
 }
 

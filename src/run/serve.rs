@@ -1,7 +1,8 @@
 //! `tend run`: one writer thread owns the store and the runner (inputs,
 //! due work and deliveries, in that order, each round), while an HTTP
 //! server hands it requests. SIGTERM or Ctrl-C stops taking input, lets the
-//! round in hand finish, and exits 0.
+//! round in hand finish, and exits 0. SIGHUP, or a change to the project's
+//! files, lints the project again and, if it is clean, runs the new version.
 
 use super::http::{self, Api, Request};
 use super::sqlite::Sqlite;
@@ -26,6 +27,8 @@ pub struct Options {
 const MAX_BODY: usize = 10 << 20;
 /// The longest the writer sleeps when nothing is due (a new input wakes it).
 const IDLE: Duration = Duration::from_secs(1);
+/// How often the project's files are looked at for changes.
+const WATCH: Duration = Duration::from_secs(1);
 /// How often retention prunes old history.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -68,6 +71,15 @@ pub fn serve(opts: &Options) -> Result<(), crate::command::Error> {
 
     let (tx, rx) = std::sync::mpsc::channel::<Request>();
     let stop = Arc::new(AtomicBool::new(false));
+    let hangup = Arc::new(AtomicBool::new(false));
+    {
+        let (stop, hangup, tx) = (stop.clone(), hangup.clone(), tx.clone());
+        let (project, db) = (opts.project.clone(), opts.db.clone());
+        std::thread::Builder::new()
+            .name("tend-watch".into())
+            .spawn(move || watch(&project, db.as_deref(), &tx, &stop, &hangup))
+            .map_err(|e| Error::Failed(format!("cannot start the project watcher: {e}")))?;
+    }
     let writer = {
         let stop = stop.clone();
         std::thread::Builder::new()
@@ -88,6 +100,19 @@ pub fn serve(opts: &Options) -> Result<(), crate::command::Error> {
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
             .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", opts.listen)))?;
+        #[cfg(unix)]
+        {
+            let hangup = hangup.clone();
+            if let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            {
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        hangup.store(true, Ordering::Relaxed);
+                    }
+                });
+            }
+        }
         axum::serve(listener, http::router(api, MAX_BODY))
             .with_graceful_shutdown(shutdown())
             .await
@@ -97,6 +122,59 @@ pub fn serve(opts: &Options) -> Result<(), crate::command::Error> {
     let _ = writer.join();
     eprintln!("tend run: stopped");
     served
+}
+
+/// The project's files with their size and modification time: any change
+/// (an edit, a file added or removed) gives another value.
+fn stamp(project: &std::path::Path) -> Vec<(PathBuf, Option<std::time::SystemTime>, u64)> {
+    let Ok(targets) = crate::project::targets(&[project.to_path_buf()]) else {
+        return Vec::new();
+    };
+    targets
+        .iter()
+        .flat_map(|t| std::iter::once(&t.config).chain(&t.playbooks))
+        .map(|f| {
+            let meta = std::fs::metadata(f).ok();
+            (
+                f.clone(),
+                meta.as_ref().and_then(|m| m.modified().ok()),
+                meta.map_or(0, |m| m.len()),
+            )
+        })
+        .collect()
+}
+
+/// Lints the project again on SIGHUP or when its files change; a clean
+/// project goes to the writer, one with errors is refused (the running
+/// versions go on).
+fn watch(
+    project: &std::path::Path,
+    db: Option<&std::path::Path>,
+    writer: &std::sync::mpsc::Sender<Request>,
+    stop: &AtomicBool,
+    hangup: &AtomicBool,
+) {
+    let mut seen = stamp(project);
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(WATCH);
+        let now = stamp(project);
+        let signalled = hangup.swap(false, Ordering::Relaxed);
+        if now == seen && !signalled {
+            continue;
+        }
+        seen = now;
+        eprintln!("tend run: the project changed; linting it again");
+        match crate::command::run::Project::open(project, db) {
+            Ok(p) => {
+                if writer.send(Request::Reload(Box::new(p))).is_err() {
+                    return;
+                }
+            }
+            Err(_) => eprintln!(
+                "tend run: the project has errors (above); still running the versions it had"
+            ),
+        }
+    }
 }
 
 async fn shutdown() {
@@ -193,6 +271,17 @@ fn handle<S: Store>(runner: &mut Runner<S>, req: Request) {
         Request::Metrics(reply) => {
             let _ = reply.send(runner.metrics(now()).map_err(|e| e.to_string()));
         }
+        Request::Reload(p) => match runner.reload(&p.program, &p.config, &p.root, now()) {
+            Ok(new) if new.is_empty() => eprintln!("tend run: reloaded; no playbook changed"),
+            Ok(new) => {
+                for (playbook, version) in new {
+                    eprintln!(
+                        "tend run: playbook {playbook} now enters customers on version {version}; those already in it finish on theirs"
+                    );
+                }
+            }
+            Err(e) => eprintln!("tend run: not reloaded ({e}); still running the versions it had"),
+        },
         Request::Health(reply) => {
             let _ = reply.send(runner.next_due().map(|_| ()).map_err(|e| e.to_string()));
         }

@@ -281,3 +281,79 @@ pub fn smtp_server() -> SmtpServer {
     });
     SmtpServer { port, mails }
 }
+
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `tend run DIR` on a free port with this token, once it answers /healthz.
+pub fn start(dir: &Path, token: &str) -> (Child, String) {
+    let port = free_port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tend"))
+        .args(["run", ".", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir)
+        .env("TEND_API_TOKEN", token)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = Child(child);
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if ureq::get(format!("{base}/healthz")).call().is_ok() {
+            return (child, base);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("tend run did not come up");
+}
+
+pub fn post(base: &str, token: Option<&str>, body: &str) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut req = agent.post(format!("{base}/v1/events"));
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    let mut resp = req.send(body).unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Lines the file adapter wrote, once there are `n` (or after 10 s).
+pub fn sent(dir: &Path, n: usize) -> Vec<serde_json::Value> {
+    let path = dir.join("out/sent.jsonl");
+    let mut lines = Vec::new();
+    for _ in 0..200 {
+        lines = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if lines.len() >= n {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    lines
+}
+
