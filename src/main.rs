@@ -83,6 +83,9 @@ enum Command {
         /// Where the HTTP API listens.
         #[arg(long, default_value = "127.0.0.1:8787")]
         listen: std::net::SocketAddr,
+        /// How log lines on standard error are written.
+        #[arg(long, value_enum, default_value = "human")]
+        log_format: LogFormat,
     },
     /// Load customers or events into the runner's store (TOML, JSON lines or CSV).
     Import {
@@ -175,6 +178,12 @@ enum Command {
     },
     /// Explain a lint rule; without a rule, list them all.
     Explain { rule: Option<String> },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -278,10 +287,12 @@ fn main() -> ExitCode {
             project,
             db,
             listen,
+            log_format,
         } => tend::run::serve::serve(&tend::run::serve::Options {
             project: project.unwrap_or_else(|| PathBuf::from(".")),
             db,
             listen,
+            json_logs: log_format == LogFormat::Json,
         }),
         Command::Sim {
             project,

@@ -249,3 +249,73 @@ timeout = "5s"
     assert!(lin.data.contains("Subject: =?utf-8?b?"), "{}", lin.data);
     assert!(lin.data.contains("Content-Type: text/plain; charset=utf-8"), "{}", lin.data);
 }
+
+/// `tend run --log-format json` writes one JSON object a line on standard
+/// error; a dead delivery is logged with its key, and a secret read from
+/// the environment appears in no log line.
+#[cfg(target_os = "linux")]
+#[test]
+fn json_logs_name_a_dead_delivery_and_never_a_secret() {
+    fn refuse(_: &str, _: usize) -> Reply {
+        Reply::Status(400, None)
+    }
+    let hook = receiver("whsec-logs", refuse);
+    let toml = RUN_TOML.replace(
+        "adapter = \"file\"\npath = \"out/sent.jsonl\"",
+        "adapter = \"webhook\"\nurl = \"${TEND_TEST_LOG_URL}\"\nsecret = \"${TEND_TEST_LOG_SECRET}\"",
+    );
+    let dir = scratch("json-logs");
+    std::fs::write(dir.join("tend.toml"), toml).unwrap();
+    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
+    std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
+    let port = free_port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tend"))
+        .args(["run", ".", "--log-format", "json", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(&dir)
+        .env("TEND_API_TOKEN", "tok-logs")
+        .env("TEND_TEST_LOG_URL", format!("{}?token=url-sekrit-123", hook.url))
+        .env("TEND_TEST_LOG_SECRET", "whsec-logs")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Child(child);
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if ureq::get(format!("{base}/healthz")).call().is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let at = chrono::Utc::now().to_rfc3339();
+    let (code, _) = post(
+        &base,
+        Some("tok-logs"),
+        &format!(r#"{{"id":"e1","name":"order.paid","customer":"c1","at":"{at}","data":{{"order_id":"A1"}},"attributes":{{"name":"林"}}}}"#),
+    );
+    assert_eq!(code, 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while hook.log.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status();
+    let _ = child.0.wait();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let dead = lines
+        .iter()
+        .find(|l| l["fields"]["message"].as_str().is_some_and(|m| m.starts_with("delivery dead")))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(dead["level"], "WARN");
+    assert_eq!(dead["fields"]["reply"], "400 status 400");
+    assert!(dead["fields"]["key"].as_str().is_some_and(|k| k.len() == 32));
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "stopped"), "{stderr}");
+    assert!(!stderr.contains("sekrit") && !stderr.contains("whsec-logs"), "{stderr}");
+}

@@ -100,6 +100,28 @@ pub fn open(ch: &ChannelConfig, root: &std::path::Path) -> Result<Box<dyn Channe
     }
 }
 
+/// The values a channel's `${VAR}` settings read: never to appear in a
+/// reply kept, a log line or an error.
+pub fn secrets(ch: &ChannelConfig) -> Vec<String> {
+    ch.settings
+        .values()
+        .filter_map(|v| v.strip_prefix("${").and_then(|v| v.strip_suffix('}')))
+        .filter_map(|var| std::env::var(var).ok())
+        // Too short to be told from ordinary text.
+        .filter(|v| v.len() >= 4)
+        .collect()
+}
+
+/// `text` with every secret replaced by `***`.
+pub fn redact(text: String, secrets: &[String]) -> String {
+    if !secrets.iter().any(|s| text.contains(s.as_str())) {
+        return text;
+    }
+    secrets
+        .iter()
+        .fold(text, |t, s| t.replace(s.as_str(), "***"))
+}
+
 /// `${VAR}` from the environment; anything else as written.
 fn resolve(value: &str, channel: &str, name: &str) -> Result<String, String> {
     match value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
@@ -164,4 +186,17 @@ pub fn wire(key: &str, d: &Delivery) -> serde_json::Value {
         v["settings"] = settings.into();
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_secret_in_a_reply_is_redacted() {
+        let secrets = vec!["tok-123456".to_string()];
+        assert_eq!(
+            super::redact("GET /hook?k=tok-123456 refused".into(), &secrets),
+            "GET /hook?k=*** refused"
+        );
+        assert_eq!(super::redact("fine".into(), &secrets), "fine");
+    }
 }

@@ -65,6 +65,8 @@ pub struct Runner<S: Store> {
     schema: Arc<Schema>,
     settings: Settings,
     channels: HashMap<String, Box<dyn Channel>>,
+    /// What channels read from `${VAR}` settings: redacted from replies.
+    secrets: Vec<String>,
 }
 
 /// What one event of an input became.
@@ -98,6 +100,7 @@ impl<S: Store> Runner<S> {
             schema: program.policy.schema.clone(),
             settings: settings(program, config, CatchUp::from_config(&config.run, started)),
             channels,
+            secrets: program.policy.channels.iter().flat_map(channels::secrets).collect(),
         };
         runner.deploy(program, started)?;
         Ok(runner)
@@ -116,6 +119,7 @@ impl<S: Store> Runner<S> {
     ) -> Result<Vec<(String, String)>, StoreError> {
         let channels = open_channels(program, root)?;
         self.channels = channels;
+        self.secrets = program.policy.channels.iter().flat_map(channels::secrets).collect();
         self.schema = program.policy.schema.clone();
         // Missed fires are judged from when the runner started, not from a reload.
         let catch_up = CatchUp::from_config(&config.run, self.settings.catch_up.started);
@@ -143,8 +147,9 @@ impl<S: Store> Runner<S> {
             match crate::program::version::rebuild(&self.settings.config, &text) {
                 Ok(pb) => older.push(Arc::new(pb)),
                 // Its enrollments end as `failed`, with a record, when next loaded.
-                Err(e) => eprintln!(
-                    "warning: version {version} of playbook `{playbook}` cannot be loaded: {e}"
+                Err(e) => tracing::warn!(
+                    %playbook, %version, error = %e,
+                    "a stored version cannot be loaded; its enrollments end as failed"
                 ),
             }
         }
@@ -327,6 +332,7 @@ impl<S: Store> Runner<S> {
                             .map(String::as_str)
                             .or_else(|| panic.downcast_ref::<&str>().copied())
                             .unwrap_or("the engine failed");
+                        tracing::warn!(%customer, why, "customer quarantined: `tend retry --customer ID` after a fix");
                         self.store.quarantine(&customer, why, now)?;
                     }
                 }
@@ -495,6 +501,18 @@ impl<S: Store> Runner<S> {
     }
 
     fn settle(&self, key: String, attempts: u32, attempt: Attempt, now: DateTime<Utc>) -> Settled {
+        let attempt = match attempt {
+            Attempt::Sent(r) => Attempt::Sent(channels::redact(r, &self.secrets)),
+            Attempt::Dead(r) => {
+                let reply = channels::redact(r, &self.secrets);
+                tracing::warn!(%key, %reply, "delivery dead: `tend retry KEY` after a fix");
+                Attempt::Dead(reply)
+            }
+            Attempt::Retry { reply, after } => Attempt::Retry {
+                reply: channels::redact(reply, &self.secrets),
+                after,
+            },
+        };
         match attempt {
             Attempt::Sent(reply) => Settled {
                 key,
@@ -508,12 +526,16 @@ impl<S: Store> Runner<S> {
                 reply,
                 next_attempt: None,
             },
-            Attempt::Retry { reply, .. } if attempts >= self.settings.max_attempts => Settled {
-                key,
-                status: Status::Dead,
-                reply: format!("{reply} (gave up after {attempts} attempts)"),
-                next_attempt: None,
-            },
+            Attempt::Retry { reply, .. } if attempts >= self.settings.max_attempts => {
+                let reply = format!("{reply} (gave up after {attempts} attempts)");
+                tracing::warn!(%key, %reply, "delivery dead: `tend retry KEY` after a fix");
+                Settled {
+                    key,
+                    status: Status::Dead,
+                    reply,
+                    next_attempt: None,
+                }
+            }
             Attempt::Retry { reply, after } => {
                 let wait = after
                     .and_then(|a| Duration::from_std(a).ok())

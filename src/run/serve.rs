@@ -21,6 +21,27 @@ pub struct Options {
     pub project: PathBuf,
     pub db: Option<PathBuf>,
     pub listen: SocketAddr,
+    /// Log lines as JSON objects (one a line) rather than for people.
+    pub json_logs: bool,
+}
+
+/// Logs go to standard error through `tracing`; `TEND_LOG` (e.g. `debug`)
+/// sets the level, `info` by default.
+fn start_logging(json: bool) {
+    let level = std::env::var("TEND_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false);
+    // Already set (a second runner in one process, as in tests): keep it.
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// The largest request body taken.
@@ -39,6 +60,7 @@ fn now() -> DateTime<Utc> {
 
 pub fn serve(opts: &Options) -> Result<(), crate::command::Error> {
     use crate::command::Error;
+    start_logging(opts.json_logs);
     let crate::command::run::Project {
         program,
         config,
@@ -120,7 +142,7 @@ pub fn serve(opts: &Options) -> Result<(), crate::command::Error> {
     });
     stop.store(true, Ordering::Relaxed);
     let _ = writer.join();
-    eprintln!("tend run: stopped");
+    tracing::info!("stopped");
     served
 }
 
@@ -163,15 +185,15 @@ fn watch(
             continue;
         }
         seen = now;
-        eprintln!("tend run: the project changed; linting it again");
+        tracing::info!("the project changed; linting it again");
         match crate::command::run::Project::open(project, db) {
             Ok(p) => {
                 if writer.send(Request::Reload(Box::new(p))).is_err() {
                     return;
                 }
             }
-            Err(_) => eprintln!(
-                "tend run: the project has errors (above); still running the versions it had"
+            Err(_) => tracing::warn!(
+                "the project has errors (printed above); still running the versions it had"
             ),
         }
     }
@@ -204,8 +226,15 @@ fn writer_loop<S: Store>(runner: &mut Runner<S>, rx: &Receiver<Request>, stop: &
     while !stop.load(Ordering::Relaxed) {
         if pruned.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
             pruned = Some(std::time::Instant::now());
-            if let Err(e) = runner.prune(now()) {
-                eprintln!("error: retention: {e}");
+            match runner.prune(now()) {
+                Ok(p) if p != Default::default() => tracing::info!(
+                    deliveries = p.deliveries,
+                    records = p.records,
+                    events = p.events,
+                    "retention removed old history"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "retention failed"),
             }
         }
         match rx.recv_timeout(wait) {
@@ -220,10 +249,10 @@ fn writer_loop<S: Store>(runner: &mut Runner<S>, rx: &Receiver<Request>, stop: &
         }
         let t = now();
         if let Err(e) = runner.work(t) {
-            eprintln!("error: {e}");
+            tracing::error!(error = %e, "advancing customers failed; trying again next round");
         }
         if let Err(e) = runner.dispatch(t) {
-            eprintln!("error: {e}");
+            tracing::error!(error = %e, "delivering failed; trying again next round");
         }
         wait = match runner.next_due() {
             Ok(Some(next)) if next > t => (next - t).to_std().unwrap_or(IDLE).min(IDLE),
@@ -238,7 +267,7 @@ fn handle<S: Store>(runner: &mut Runner<S>, req: Request) {
         Request::Events(lines, reply) => {
             let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
             let result = runner.accept(&refs).map_err(|e| {
-                eprintln!("error: {e}");
+                tracing::error!(error = %e, "a request failed");
                 e.to_string()
             });
             let _ = reply.send(result);
@@ -250,7 +279,7 @@ fn handle<S: Store>(runner: &mut Runner<S>, req: Request) {
                     .put_customer(&id, attrs, now())
                     .map(|()| None)
                     .map_err(|e| {
-                        eprintln!("error: {e}");
+                        tracing::error!(error = %e, "a request failed");
                         e.to_string()
                     }),
             };
@@ -258,13 +287,13 @@ fn handle<S: Store>(runner: &mut Runner<S>, req: Request) {
         }
         Request::View(id, reply) => {
             let _ = reply.send(runner.view(&id).map_err(|e| {
-                eprintln!("error: {e}");
+                tracing::error!(error = %e, "a request failed");
                 e.to_string()
             }));
         }
         Request::Erase(id, reply) => {
             let _ = reply.send(runner.erase(&id).map_err(|e| {
-                eprintln!("error: {e}");
+                tracing::error!(error = %e, "a request failed");
                 e.to_string()
             }));
         }
@@ -272,15 +301,16 @@ fn handle<S: Store>(runner: &mut Runner<S>, req: Request) {
             let _ = reply.send(runner.metrics(now()).map_err(|e| e.to_string()));
         }
         Request::Reload(p) => match runner.reload(&p.program, &p.config, &p.root, now()) {
-            Ok(new) if new.is_empty() => eprintln!("tend run: reloaded; no playbook changed"),
+            Ok(new) if new.is_empty() => tracing::info!("reloaded; no playbook changed"),
             Ok(new) => {
                 for (playbook, version) in new {
-                    eprintln!(
-                        "tend run: playbook {playbook} now enters customers on version {version}; those already in it finish on theirs"
+                    tracing::info!(
+                        %playbook, %version,
+                        "new entries take this version; customers already in the playbook finish on theirs"
                     );
                 }
             }
-            Err(e) => eprintln!("tend run: not reloaded ({e}); still running the versions it had"),
+            Err(e) => tracing::warn!(error = %e, "not reloaded; still running the versions it had"),
         },
         Request::Health(reply) => {
             let _ = reply.send(runner.next_due().map(|_| ()).map_err(|e| e.to_string()));
