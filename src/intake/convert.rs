@@ -162,6 +162,27 @@ impl fmt::Display for Path<'_> {
 const ENVELOPE: &str = "an event has `id`, `name`, `customer`, `at`, `data` and `attributes`";
 const AT_EXAMPLE: &str = "2026-12-01T10:05:00+08:00";
 
+/// The longest id taken, in characters: ids are keys, not text.
+pub const MAX_ID_CHARS: usize = 256;
+
+/// Whether an id fits: at most [`MAX_ID_CHARS`] characters, none of them a control character.
+pub fn id_fits(s: &str) -> bool {
+    s.chars().take(MAX_ID_CHARS + 1).count() <= MAX_ID_CHARS && !s.chars().any(char::is_control)
+}
+
+fn checked_id(what: &str, id: String) -> Result<String, FieldError> {
+    if id_fits(&id) {
+        return Ok(id);
+    }
+    fail(
+        None,
+        format!(
+            "{what} must be at most {MAX_ID_CHARS} characters without control characters (this one has {})",
+            id.chars().count()
+        ),
+    )
+}
+
 fn fail<T>(span: Option<&Range<usize>>, message: String) -> Result<T, FieldError> {
     Err(FieldError {
         span: span.cloned(),
@@ -296,6 +317,7 @@ impl Schema {
             Raw::Int(i) => i.to_string(),
             _ => return fail(None, "every customer needs a non-empty `id`".into()),
         };
+        let id = checked_id("a customer's `id`", id)?;
         let tz = entries
             .iter()
             .find(|e| e.key == "timezone")
@@ -346,6 +368,7 @@ impl Schema {
             Some(Raw::Int(i)) => i.to_string(),
             _ => return fail(None, "every event needs a non-empty `customer` id".into()),
         };
+        let customer = checked_id("`customer`", customer)?;
         let at = match at {
             Some(Entry {
                 value: Raw::Str(s) | Raw::Text(s) | Raw::Datetime(s),
@@ -460,6 +483,7 @@ impl Schema {
                 )
             }
         };
+        let id = id.map(|id| checked_id("`id`", id)).transpose()?;
         Ok(Envelope {
             id,
             customer,

@@ -93,7 +93,8 @@ impl<'de> Visitor<'de> for Id {
         f.write_str("an id")
     }
     fn visit_str<E: de::Error>(self, s: &str) -> Result<String, E> {
-        if s.is_empty() {
+        // The slow path says what is wrong.
+        if s.is_empty() || !super::convert::id_fits(s) {
             return no();
         }
         Ok(s.to_string())

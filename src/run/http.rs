@@ -63,6 +63,12 @@ pub fn router(api: Api, max_body: usize) -> Router {
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
+        .fallback(|| async {
+            problem(
+                StatusCode::NOT_FOUND,
+                "no such route: the API is described at /v1/openapi.json",
+            )
+        })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(api)
 }

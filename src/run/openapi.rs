@@ -62,7 +62,7 @@ pub fn document() -> Value {
                 }
             },
             "/v1/openapi.json": {
-                "get": { "summary": "This document", "responses": { "200": { "description": "OpenAPI 3.1" } } }
+                "get": { "summary": "This document", "responses": { "200": { "description": "OpenAPI 3.1", "content": { "application/json": {} } }, "401": problem("no or a wrong bearer token") } }
             },
             "/healthz": {
                 "get": { "security": [], "summary": "The store answers", "responses": { "200": { "description": "ok" }, "503": problem("the store did not answer") } }
