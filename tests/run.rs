@@ -659,11 +659,16 @@ fn erasing_a_customer_forgets_them_but_keeps_their_opt_out() {
 /// A deploy that adds an `every … for` trigger reaches stored customers who
 /// have no timer of their own: each is brought up to the new program.
 #[test]
-fn a_deploy_adding_a_schedule_reaches_customers_without_a_timer() {
+fn a_deploy_adding_a_schedule_reaches_idle_customers_and_those_waiting_weeks() {
     let dir = scratch("deploy");
     std::fs::write(dir.join("tend.toml"), RUN_TOML).unwrap();
     std::fs::create_dir_all(dir.join("playbooks")).unwrap();
     std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
+    std::fs::write(
+        dir.join("playbooks/later.playbook"),
+        "playbook later {\n  trigger event order.paid\n  step s {\n    wait 30d\n    send wecom \"{{ customer.name }}，一个月啦\"\n  }\n}\n",
+    )
+    .unwrap();
     let db = dir.join("tend.db");
     let nine = t("2026-12-03T09:00:00+08:00");
     {
@@ -676,6 +681,12 @@ fn a_deploy_adding_a_schedule_reaches_customers_without_a_timer() {
             .collect();
         runner.put_customer("c1", attrs, nine).unwrap();
         assert_eq!(runner.next_due().unwrap(), None);
+        // c2 waits a month in `later`.
+        runner
+            .accept(&[r#"{"id":"p2","name":"order.paid","customer":"c2","at":"2026-12-03T09:00:00+08:00","data":{"order_id":"A2"},"attributes":{"name":"小王"}}"#])
+            .unwrap();
+        round(&mut runner, nine);
+        assert_eq!(runner.next_due().unwrap(), Some(t("2027-01-02T09:00:00+08:00")));
     }
     std::fs::write(
         dir.join("playbooks/daily.playbook"),
@@ -702,8 +713,20 @@ fn a_deploy_adding_a_schedule_reaches_customers_without_a_timer() {
             _ => break,
         }
     }
-    let rows = runner.store.outbox().unwrap();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].1.text.as_deref(), Some("早安，小林"));
-    assert_eq!(rows[0].1.at, t("2026-12-03T10:00:00+08:00"));
+    let mut mornings: Vec<(String, String)> = runner
+        .store
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.1.at == t("2026-12-03T10:00:00+08:00"))
+        .map(|r| (r.1.customer.as_deref().unwrap().to_string(), r.1.text.unwrap().to_string()))
+        .collect();
+    mornings.sort();
+    assert_eq!(
+        mornings,
+        [
+            ("c1".to_string(), "早安，小林".to_string()),
+            ("c2".to_string(), "早安，小王".to_string())
+        ]
+    );
 }

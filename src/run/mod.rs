@@ -160,7 +160,7 @@ impl<S: Store> Runner<S> {
             }
         }
         if !new.is_empty() {
-            self.store.wake_idle(now)?;
+            self.store.wake_all(now)?;
         }
         self.engine = Engine::with_versions(program, older);
         if program.playbooks.iter().any(|p| p.broadcast) {

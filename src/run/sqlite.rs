@@ -691,10 +691,11 @@ impl Store for Sqlite {
         Ok(n == 1)
     }
 
-    fn wake_idle(&mut self, at: DateTime<Utc>) -> Result<usize> {
+    fn wake_all(&mut self, at: DateTime<Utc>) -> Result<usize> {
         self.conn
             .execute(
-                "UPDATE customers SET next_wake = ?1 WHERE next_wake IS NULL AND state IS NOT NULL AND quarantined IS NULL",
+                "UPDATE customers SET next_wake = ?1
+                 WHERE (next_wake IS NULL OR next_wake > ?1) AND state IS NOT NULL AND quarantined IS NULL",
                 [secs(at)],
             )
             .map_err(err)

@@ -277,11 +277,12 @@ pub trait Store: Send {
     /// Says whether the version was new to the store.
     fn save_version(&mut self, playbook: &str, version: &str, text: &str) -> Result<bool>;
 
-    /// Makes every customer without a timer due at `at` (only the index
-    /// column changes): after a deploy, each is brought up to the new
+    /// Makes every customer due at `at`, unless due earlier (only the
+    /// index column changes): after a deploy, each is brought up to the new
     /// program (a new `every … for` or `yearly` trigger scheduled) as the
-    /// runner works through them.
-    fn wake_idle(&mut self, at: DateTime<Utc>) -> Result<usize>;
+    /// runner works through them, including those waiting on a timer weeks
+    /// away.
+    fn wake_all(&mut self, at: DateTime<Utc>) -> Result<usize>;
 
     /// Every stored version: (playbook, version, canonical text).
     fn versions(&mut self) -> Result<Vec<(String, String, String)>>;
