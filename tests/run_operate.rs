@@ -535,3 +535,53 @@ fn tend_run_takes_an_edited_playbook_and_refuses_a_broken_one() {
     }
     drop(child);
 }
+
+/// An import beside a running runner never has its change overwritten: a
+/// customer the runner is working on is changed after its work commits.
+#[test]
+fn an_import_waits_for_a_customer_the_runner_has_claimed() {
+    let dir = project("import-claimed", RUN_TOML, TWO_STEP);
+    let db = dir.join("tend.db");
+    let ten = t("2026-12-03T10:00:00+08:00");
+    let mut runner = runner_in(&dir, Sqlite::open(&db).unwrap(), ten);
+    runner
+        .accept(&[&paid("c1", "2026-12-03T10:00:00+08:00")])
+        .unwrap();
+    // The runner's round has claimed c1 and not yet committed.
+    let work = runner
+        .store
+        .claim(ten, 10, ten + chrono::Duration::seconds(60))
+        .unwrap();
+    assert_eq!(work.len(), 1);
+    let mut import = Sqlite::open(&db).unwrap();
+    let ids = vec!["c1".to_string(), "c2".to_string()];
+    let mut changed = Vec::new();
+    let claimed = import
+        .put_customers(&ids, ten, &mut |i, stored, _| {
+            changed.push(i);
+            let mut s = stored.unwrap_or_else(|| {
+                tend::engine::state::CustomerState::new(ids[i].as_str(), Default::default())
+            });
+            s.attrs = [("name", tend::value::Value::str("改过"))].into_iter().collect();
+            s
+        })
+        .unwrap();
+    assert_eq!((claimed, changed), (vec![0], vec![1]));
+    // Once the round commits, c1 is free to change.
+    runner
+        .store
+        .commit(vec![tend::run::store::Done {
+            customer: "c1".into(),
+            state: tend::engine::state::CustomerState::new("c1", Default::default()),
+            advanced_to: ten,
+            handled: vec![],
+            deliveries: vec![],
+            records: vec![],
+            generation: 0,
+        }])
+        .unwrap();
+    let claimed = import
+        .put_customers(&ids[..1], ten, &mut |_, stored, _| stored.unwrap())
+        .unwrap();
+    assert!(claimed.is_empty());
+}

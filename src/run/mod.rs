@@ -261,22 +261,40 @@ impl<S: Store> Runner<S> {
     }
 
     /// [`Runner::put_customer`] for many, in one transaction (an import).
+    /// Safe beside a running runner: a customer it is working on right now
+    /// is changed once its work is committed.
     pub fn put_customers(
         &mut self,
         customers: Vec<(String, Fields)>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut states = Vec::with_capacity(customers.len());
-        for (id, attrs) in customers {
-            let mut state = match self.store.customer(&id)? {
-                Some(s) => s,
-                None => self.newcomer(&id)?,
-            };
-            state.attrs = attrs;
-            self.engine.init(&mut state, now);
-            states.push(state);
+        let (mut ids, mut attrs): (Vec<String>, Vec<Option<Fields>>) = customers
+            .into_iter()
+            .map(|(id, a)| (id, Some(a)))
+            .unzip();
+        for _ in 0..600 {
+            let engine = &self.engine;
+            let claimed = self.store.put_customers(&ids, now, &mut |i, stored, opted_out| {
+                let mut state = stored.unwrap_or_else(|| {
+                    let mut s = CustomerState::new(ids[i].as_str(), Fields::new());
+                    s.do_not_contact = opted_out;
+                    s
+                });
+                state.attrs = attrs[i].take().unwrap_or_default();
+                engine.init(&mut state, now);
+                state
+            })?;
+            if claimed.is_empty() {
+                return Ok(());
+            }
+            ids = claimed.iter().map(|&i| std::mem::take(&mut ids[i])).collect();
+            attrs = claimed.iter().map(|&i| attrs[i].take()).collect();
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        self.store.put_customers(&states, now)
+        Err(StoreError(format!(
+            "{} customers stayed claimed by a runner for a minute; import them again",
+            ids.len()
+        )))
     }
 
     /// A customer the store does not hold: new, unless an erased customer

@@ -207,16 +207,46 @@ impl Store for Sqlite {
         Ok(out)
     }
 
-    fn put_customers(&mut self, states: &[CustomerState], at: DateTime<Utc>) -> Result<()> {
+    fn put_customers(
+        &mut self,
+        ids: &[String],
+        at: DateTime<Utc>,
+        change: &mut dyn FnMut(usize, Option<CustomerState>, bool) -> CustomerState,
+    ) -> Result<Vec<usize>> {
         let tx = self.write()?;
+        let mut claimed = Vec::new();
         {
+            let salt: String = tx
+                .query_row("SELECT value FROM meta WHERE key = 'salt'", [], |r| r.get(0))
+                .map_err(err)?;
+            let mut get = tx
+                .prepare_cached("SELECT state, lease_until FROM customers WHERE id = ?1")
+                .map_err(err)?;
+            let mut erased = tx
+                .prepare_cached("SELECT 1 FROM erased_opt_outs WHERE hash = ?1")
+                .map_err(err)?;
             let mut put = tx
                 .prepare_cached(
                     "INSERT INTO customers (id, state, next_wake, advanced_to, dnc) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (id) DO UPDATE SET state = ?2, next_wake = ?3, advanced_to = ?4, dnc = ?5",
                 )
                 .map_err(err)?;
-            for state in states {
+            for (i, id) in ids.iter().enumerate() {
+                let row: Option<(Option<String>, Option<i64>)> = get
+                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+                    .map_err(err)?;
+                let (json, lease) = row.unwrap_or((None, None));
+                if lease.is_some_and(|l| l > secs(at)) {
+                    claimed.push(i);
+                    continue;
+                }
+                let stored = state_of(json)?;
+                let opted_out = stored.is_none()
+                    && erased
+                        .exists([salted(&salt, id)])
+                        .map_err(err)?;
+                let state = change(i, stored, opted_out);
                 put.execute(params![
                     &*state.id,
                     state.to_json(),
@@ -227,7 +257,8 @@ impl Store for Sqlite {
                 .map_err(err)?;
             }
         }
-        tx.commit().map_err(err)
+        tx.commit().map_err(err)?;
+        Ok(claimed)
     }
 
     fn insert_customer(&mut self, state: &CustomerState, at: DateTime<Utc>) -> Result<bool> {

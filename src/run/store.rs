@@ -212,8 +212,18 @@ pub trait Store: Send {
     /// Accepts events; one result per event, in order. Committed on return.
     fn accept(&mut self, events: &[Incoming]) -> Result<Vec<Accepted>>;
 
-    /// Stores customers' states, created or replaced, in one transaction.
-    fn put_customers(&mut self, states: &[CustomerState], at: DateTime<Utc>) -> Result<()>;
+    /// Creates or changes customers in one transaction. `change` gets each
+    /// one's place in `ids`, stored state (`None`: not stored; then whether
+    /// an erased customer with this id had opted out) and returns the state
+    /// to store. A customer a runner has claimed at this moment is left
+    /// alone, so the runner's commit never overwrites the change: their
+    /// places are returned, to be tried again when the claim has ended.
+    fn put_customers(
+        &mut self,
+        ids: &[String],
+        at: DateTime<Utc>,
+        change: &mut dyn FnMut(usize, Option<CustomerState>, bool) -> CustomerState,
+    ) -> Result<Vec<usize>>;
 
     /// Stores a customer's state unless the customer exists; says whether it did.
     fn insert_customer(&mut self, state: &CustomerState, at: DateTime<Utc>) -> Result<bool>;
