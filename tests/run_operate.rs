@@ -585,3 +585,28 @@ fn an_import_waits_for_a_customer_the_runner_has_claimed() {
         .unwrap();
     assert!(claimed.is_empty());
 }
+
+/// A customer whose advance takes longer than the step budget keeps what it
+/// did but is quarantined, so it cannot stall every later round.
+#[test]
+fn a_customer_over_the_step_budget_is_quarantined_after_its_work_commits() {
+    let dir = project("budget", RUN_TOML, TWO_STEP);
+    let ten = t("2026-12-03T10:00:00+08:00");
+    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), ten);
+    runner.set_step_budget(std::time::Duration::ZERO);
+    runner
+        .accept(&[&paid("c1", "2026-12-03T10:00:00+08:00")])
+        .unwrap();
+    round(&mut runner, ten);
+    assert_eq!(written(&dir), [pair("c1", "thanks")]);
+    let stopped = runner.store.quarantined().unwrap();
+    assert_eq!(stopped.len(), 1);
+    assert!(stopped[0].1.contains("over the budget of 0.0 s"), "{stopped:?}");
+    // Its follow-up waits while it is stopped, and comes after a retry.
+    runner.set_step_budget(std::time::Duration::from_secs(5));
+    round(&mut runner, t("2026-12-04T10:00:00+08:00"));
+    assert_eq!(written(&dir).len(), 1);
+    assert!(runner.store.release("c1").unwrap());
+    round(&mut runner, t("2026-12-04T10:00:01+08:00"));
+    assert_eq!(written(&dir), [pair("c1", "thanks"), pair("c1", "later")]);
+}

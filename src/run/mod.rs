@@ -31,6 +31,9 @@ pub const BATCH: usize = 256;
 const DELIVERY_BATCH: usize = 256;
 /// How long a claim on a customer holds if its runner stops mid-work.
 const LEASE: i64 = 60;
+/// The longest one customer's advance may take before the customer is
+/// quarantined: one that slow would stall every round for everyone.
+const STEP_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `[run]` settings the runner reads (tend.toml's, after defaults).
 #[derive(Debug, Clone)]
@@ -67,6 +70,7 @@ pub struct Runner<S: Store> {
     channels: HashMap<String, Box<dyn Channel>>,
     /// What channels read from `${VAR}` settings: redacted from replies.
     secrets: Vec<String>,
+    step_budget: std::time::Duration,
 }
 
 /// What one event of an input became.
@@ -101,6 +105,7 @@ impl<S: Store> Runner<S> {
             settings: settings(program, config, CatchUp::from_config(&config.run, started)),
             channels,
             secrets: program.policy.channels.iter().flat_map(channels::secrets).collect(),
+            step_budget: STEP_BUDGET,
         };
         runner.deploy(program, started)?;
         Ok(runner)
@@ -250,6 +255,11 @@ impl<S: Store> Runner<S> {
         Ok(out.into_iter().flatten().collect())
     }
 
+    /// Another time budget per customer advance than the default 5 s (tests).
+    pub fn set_step_budget(&mut self, budget: std::time::Duration) {
+        self.step_budget = budget;
+    }
+
     /// Creates or replaces a customer's attributes, keeping what the customer is in.
     pub fn put_customer(
         &mut self,
@@ -333,17 +343,26 @@ impl<S: Store> Runner<S> {
             }
             n += claimed.len();
             let mut done = Vec::with_capacity(claimed.len());
+            let mut slow = Vec::new();
             for mut w in claimed {
                 let customer = w.customer.clone();
                 if w.state.is_none() {
                     w.state = Some(self.newcomer(&customer)?);
                 }
+                let began = std::time::Instant::now();
                 // One customer whose step fails stops alone: the runner never
                 // crash-loops on it, and its state and inputs wait for a fix.
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     self.advance(w, now, &controls)
                 })) {
-                    Ok(d) => done.push(d),
+                    Ok(d) => {
+                        // Its work is kept; it is stopped so it cannot stall the next round too.
+                        let took = began.elapsed();
+                        if took > self.step_budget {
+                            slow.push((customer, took));
+                        }
+                        done.push(d)
+                    }
                     Err(panic) => {
                         let why = panic
                             .downcast_ref::<String>()
@@ -359,6 +378,15 @@ impl<S: Store> Runner<S> {
             self.counters.customers_advanced += done.len() as u64;
             self.store.commit(done)?;
             self.counters.commit_seconds = started.elapsed().as_secs_f64();
+            for (customer, took) in slow {
+                let why = format!(
+                    "advancing this customer took {:.1} s, over the budget of {:.1} s",
+                    took.as_secs_f64(),
+                    self.step_budget.as_secs_f64()
+                );
+                tracing::warn!(%customer, why, "customer quarantined: `tend retry --customer ID` after a fix");
+                self.store.quarantine(&customer, &why, now)?;
+            }
         }
     }
 
