@@ -333,6 +333,13 @@ fn a_person_lists_settles_and_backs_up_from_the_command_line() {
     let (code, out, _) = tend(&dir, &["status"]);
     assert_eq!(code, 0);
     assert!(out.contains("tend resolve KEY sent|dead"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "last error per channel\n  wecom            {key}: the runner stopped during the attempt"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("timers due within the hour: "), "{out}");
 
     let (code, out, err) = tend(&dir, &["resolve", &key, "sent"]);
     assert_eq!((code, out.trim()), (0, &*format!("{key} settled as sent")), "{err}");

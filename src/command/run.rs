@@ -339,6 +339,22 @@ pub fn status(project: &Path, db: Option<&Path>, dead: bool) -> Result<(), Error
         }
     }
     let rows = store.outbox().map_err(failed)?;
+    // The latest reply of a failed attempt per channel: what a far side is saying now.
+    let mut last_error: std::collections::BTreeMap<&str, (&String, &str)> = Default::default();
+    for (key, d, status, reply) in &rows {
+        if matches!(status, Status::Failed | Status::Dead | Status::Unknown) {
+            last_error.insert(&d.channel, (key, reply.as_deref().unwrap_or("")));
+        }
+    }
+    if !last_error.is_empty() {
+        text.push_str("\nlast error per channel\n");
+        for (channel, (key, reply)) in &last_error {
+            text.push_str(&format!(
+                "  {channel:<16} {key}: {}\n",
+                crate::printable::printable(reply)
+            ));
+        }
+    }
     let settle = dead_list(&rows, zone);
     if !settle.is_empty() {
         text.push_str("\ndead or unknown (`tend retry KEY`, `tend resolve KEY sent|dead`)\n");
@@ -346,8 +362,13 @@ pub fn status(project: &Path, db: Option<&Path>, dead: bool) -> Result<(), Error
     }
     // Customers waiting, by playbook and the step their main flow is in.
     let mut waiting: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    let hour = now() + chrono::Duration::hours(1);
+    let mut due_soon = 0usize;
     store
         .each_waiting(&mut |c| {
+            if c.next_wake().is_some_and(|t| t <= hour) {
+                due_soon += 1;
+            }
             for e in &c.enrollments {
                 if e.status == crate::engine::state::Status::Active {
                     let step = e
@@ -359,6 +380,7 @@ pub fn status(project: &Path, db: Option<&Path>, dead: bool) -> Result<(), Error
             }
         })
         .map_err(failed)?;
+    text.push_str(&format!("\ntimers due within the hour: {due_soon}\n"));
     if !waiting.is_empty() {
         text.push_str("\ncustomers in a playbook\n");
         for ((playbook, step), n) in &waiting {

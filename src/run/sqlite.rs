@@ -563,15 +563,14 @@ impl Store for Sqlite {
             rows.collect::<std::result::Result<_, _>>().map_err(err)?
         };
         for (key, channel) in &rows {
-            let status = if dedupes(channel) {
-                "pending"
+            if dedupes(channel) {
+                tx.execute("UPDATE outbox SET status = 'pending' WHERE key = ?1", [key])
             } else {
-                "unknown"
-            };
-            tx.execute(
-                "UPDATE outbox SET status = ?2 WHERE key = ?1",
-                params![key, status],
-            )
+                tx.execute(
+                    "UPDATE outbox SET status = 'unknown', reply = 'the runner stopped during the attempt; the far side may have it (ask it, then `tend resolve KEY sent|dead`)' WHERE key = ?1",
+                    [key],
+                )
+            }
             .map_err(err)?;
         }
         // Leases of a runner that stopped are void.
