@@ -471,9 +471,8 @@ impl<S: Store> Runner<S> {
             // What the dispatcher itself records: late hand-overs, opt-outs since queued.
             let mut late = Vec::new();
             for row in rows {
-                let customer = row.delivery.customer.as_deref().unwrap_or("");
                 // An opt-out since the row was queued stops it, whatever else holds it.
-                if !customer.is_empty() && self.store.do_not_contact(customer)? {
+                if row.do_not_contact {
                     late.push(crate::engine::Record {
                         at: now,
                         customer: row.delivery.customer.clone(),

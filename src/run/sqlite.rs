@@ -63,15 +63,14 @@ CREATE TABLE IF NOT EXISTS versions (
     text TEXT NOT NULL,
     PRIMARY KEY (playbook, version)
 );
--- Schema 2: an operator's holds on playbooks, and indexes retention reads by.
+-- Schema 2: an operator's holds on playbooks. (Retention scans records and
+-- events once an hour rather than pay for an index on every write.)
 CREATE TABLE IF NOT EXISTS controls (
     playbook TEXT PRIMARY KEY,
     paused INTEGER,
     cancelled INTEGER,
     cancel_gen INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS records_at ON records (at);
-CREATE INDEX IF NOT EXISTS events_handled_at ON events (at) WHERE handled = 1;
 ";
 
 pub struct Sqlite {
@@ -126,8 +125,7 @@ impl Sqlite {
                     "the store was written by a newer tend (schema {v}; this one knows {SCHEMA_VERSION}); upgrade tend"
                 )))
             }
-            // Schema 2 added `controls` and two indexes (created above where
-            // missing) and this column.
+            // Schema 2 added `controls` (created above where missing) and this column.
             Some(1) => {
                 conn.execute_batch(
                     "ALTER TABLE customers ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
@@ -494,7 +492,8 @@ impl Store for Sqlite {
                     "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated = ?1
                      WHERE key IN (SELECT key FROM outbox WHERE status IN ('pending', 'failed') AND next_attempt <= ?1
                                    ORDER BY next_attempt LIMIT ?2)
-                     RETURNING key, delivery, attempts, quiet",
+                     RETURNING key, delivery, attempts, quiet,
+                               COALESCE((SELECT dnc FROM customers c WHERE c.id = outbox.customer), 0)",
                 )
                 .map_err(err)?;
             let rows = claim
@@ -504,11 +503,12 @@ impl Store for Sqlite {
                         r.get::<_, String>(1)?,
                         r.get::<_, u32>(2)?,
                         r.get::<_, String>(3)?,
+                        r.get::<_, bool>(4)?,
                     ))
                 })
                 .map_err(err)?;
             for row in rows {
-                let (key, json, attempts, quiet) = row.map_err(err)?;
+                let (key, json, attempts, quiet, do_not_contact) = row.map_err(err)?;
                 let delivery = serde_json::from_str(&json)
                     .map_err(|e| StoreError(format!("outbox row {key}: {e}")))?;
                 out.push(Outgoing {
@@ -516,6 +516,7 @@ impl Store for Sqlite {
                     delivery,
                     attempts,
                     quiet: quiet_parse(&quiet),
+                    do_not_contact,
                 });
             }
         }
@@ -681,33 +682,24 @@ impl Store for Sqlite {
     }
 
     fn erased_opt_out(&mut self, customer: &str) -> Result<bool> {
+        // Most stores have erased no opted-out customer: skip the hash then.
+        let any: bool = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM erased_opt_outs)")
+            .and_then(|mut q| q.query_row([], |r| r.get(0)))
+            .map_err(err)?;
+        if !any {
+            return Ok(false);
+        }
         let salt: String = self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = 'salt'", [], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT value FROM meta WHERE key = 'salt'")
+            .and_then(|mut q| q.query_row([], |r| r.get(0)))
             .map_err(err)?;
-        let found: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT 1 FROM erased_opt_outs WHERE hash = ?1",
-                [salted(&salt, customer)],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err)?;
-        Ok(found.is_some())
-    }
-
-    fn do_not_contact(&mut self, customer: &str) -> Result<bool> {
-        let dnc: Option<bool> = self
-            .conn
-            .query_row("SELECT dnc FROM customers WHERE id = ?1", [customer], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(err)?;
-        Ok(dnc.unwrap_or(false))
+        self.conn
+            .prepare_cached("SELECT 1 FROM erased_opt_outs WHERE hash = ?1")
+            .and_then(|mut q| q.exists([salted(&salt, customer)]))
+            .map_err(err)
     }
 
     fn save_version(&mut self, playbook: &str, version: &str, text: &str) -> Result<bool> {

@@ -196,6 +196,8 @@ pub struct Outgoing {
     pub delivery: Delivery,
     pub attempts: u32,
     pub quiet: Quiet,
+    /// The customer's do-not-contact mark as of the claim, read with it.
+    pub do_not_contact: bool,
 }
 
 /// How an attempt ended.
@@ -247,7 +249,8 @@ pub trait Store: Send {
     fn next_due(&mut self) -> Result<Option<DateTime<Utc>>>;
 
     /// Claims up to `limit` deliveries due at `now` (pending, or failed and
-    /// due again), marking them `sending`.
+    /// due again), marking them `sending`, each with its customer's
+    /// do-not-contact mark read in the same transaction.
     fn claim_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>>;
 
     /// Adds records outside a customer's work (the dispatcher's).
@@ -279,9 +282,6 @@ pub trait Store: Send {
 
     /// Whether an erased customer with this id had opted out.
     fn erased_opt_out(&mut self, customer: &str) -> Result<bool>;
-
-    /// Whether a customer is marked do-not-contact now (checked before every attempt).
-    fn do_not_contact(&mut self, customer: &str) -> Result<bool>;
 
     /// Keeps the text of a program version in use.
     /// Says whether the version was new to the store.
