@@ -10,21 +10,10 @@ mod run_support;
 use run_support::*;
 
 fn outbox_by_customer(runner: &mut Runner<Sqlite>) -> Vec<(String, Status, String)> {
-    let mut rows: Vec<_> = runner
-        .store
-        .outbox()
-        .unwrap()
+    outbox_rows(runner)
         .into_iter()
-        .map(|r| {
-            (
-                r.1.customer.as_deref().unwrap().to_string(),
-                r.2,
-                r.3.unwrap_or_default(),
-            )
-        })
-        .collect();
-    rows.sort();
-    rows
+        .map(|(c, _, status, reply)| (c, status, reply))
+        .collect()
 }
 
 fn statuses(runner: &mut Runner<Sqlite>) -> Vec<(String, Status)> {

@@ -6,6 +6,7 @@
 #![cfg(target_os = "linux")]
 
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use serde_json::Value;
 
 mod run_support;
@@ -84,38 +85,43 @@ fn customer_id() -> impl Strategy<Value = String> {
 }
 
 fn event() -> impl Strategy<Value = String> {
+    // Each part is mostly right, so whole events are often accepted too.
     let name = prop_oneof![
-        Just("order.paid"),
-        Just("order.payed"),
-        Just("customer.updated"),
-        Just(""),
+        6 => Just("order.paid"),
+        1 => Just("order.payed"),
+        1 => Just("customer.updated"),
+        1 => Just(""),
     ];
     let customer = prop_oneof![
-        Just("\"c1\"".to_string()),
-        Just("\"\"".to_string()),
-        Just("7".to_string()),
-        Just(format!("\"{}\"", "y".repeat(300))),
-        Just("null".to_string()),
+        6 => Just("\"c1\"".to_string()),
+        1 => Just("\"\"".to_string()),
+        1 => Just("7".to_string()),
+        1 => Just(format!("\"{}\"", "y".repeat(300))),
+        1 => Just("null".to_string()),
     ];
     let at = prop_oneof![
-        Just("\"2026-12-03T10:00:00+08:00\""),
-        Just("\"2026-12-03T10:00:00\""),
-        Just("\"yesterday\""),
-        Just("12"),
+        6 => Just("\"2026-12-03T10:00:00+08:00\""),
+        1 => Just("\"2026-12-03T10:00:00\""),
+        1 => Just("\"yesterday\""),
+        1 => Just("12"),
     ];
     let data = prop_oneof![
-        Just(r#"{"order_id":"A1"}"#),
-        Just(r#"{"order_id":7}"#),
-        Just(r#"{}"#),
-        Just(r#"[1]"#),
+        6 => Just(r#"{"order_id":"A1"}"#),
+        1 => Just(r#"{"order_id":7}"#),
+        1 => Just(r#"{}"#),
+        1 => Just(r#"[1]"#),
     ];
     let id = prop_oneof![
-        Just(String::new()),
-        "[a-z]{1,3}".prop_map(|s| format!(r#""id":"{s}","#)),
-        Just(r#""id":"","#.to_string()),
-        Just(r#""id":{},"#.to_string()),
+        2 => Just(String::new()),
+        6 => "[a-z]{1,3}".prop_map(|s| format!(r#""id":"{s}","#)),
+        1 => Just(r#""id":"","#.to_string()),
+        1 => Just(r#""id":{},"#.to_string()),
     ];
-    let extra = prop_oneof![Just(""), Just(r#","bogus":1"#), Just(r#","attributes":{"name":3}"#)];
+    let extra = prop_oneof![
+        6 => Just(""),
+        1 => Just(r#","bogus":1"#),
+        1 => Just(r#","attributes":{"name":3}"#)
+    ];
     (id, name, customer, at, data, extra).prop_map(|(id, n, c, a, d, x)| {
         format!(r#"{{{id}"name":"{n}","customer":{c},"at":{a},"data":{d}{x}}}"#)
     })
@@ -189,7 +195,12 @@ fn generated_requests_get_only_replies_the_openapi_document_lists() {
         ..ProptestConfig::default()
     };
     let seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
-    proptest!(config, |(c in call())| {
+    // The same cases every run: a failure here is reproducible as it is.
+    let mut cases = proptest::test_runner::TestRunner::new_with_rng(
+        config,
+        proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+    );
+    let outcome = cases.run(&call(), |c| {
         let url = format!("{base}{}", c.path);
         let mut resp = match c.method {
             "GET" | "DELETE" => {
@@ -230,7 +241,11 @@ fn generated_requests_get_only_replies_the_openapi_document_lists() {
                 prop_assert!(false, "{c:?} → {status}: {e}");
             }
         }
+        Ok(())
     });
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
     // The generator reaches every kind of reply, not only refusals.
     let seen = seen.into_inner().unwrap();
     for status in [200, 202, 204, 400, 401, 404, 422] {

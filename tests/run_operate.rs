@@ -38,37 +38,16 @@ fn paid(customer: &str, at: &str) -> String {
     )
 }
 
-/// Who the file adapter has written to, and what, in order.
+/// Who the file adapter has written to, and which template, in order.
 fn written(dir: &Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(dir.join("out/sent.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                v["customer"].as_str().unwrap().to_string(),
-                v["template"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    file_lines(dir, "template")
 }
 
 fn outbox(runner: &mut Runner<Sqlite>) -> Vec<(String, String, Status)> {
-    let mut rows: Vec<_> = runner
-        .store
-        .outbox()
-        .unwrap()
+    outbox_rows(runner)
         .into_iter()
-        .map(|r| {
-            (
-                r.1.customer.as_deref().unwrap().to_string(),
-                r.1.template.as_deref().unwrap_or("").to_string(),
-                r.2,
-            )
-        })
-        .collect();
-    rows.sort();
-    rows
+        .map(|(c, template, status, _)| (c, template, status))
+        .collect()
 }
 
 fn record_details(runner: &mut Runner<Sqlite>, kind: &str) -> Vec<String> {
@@ -451,17 +430,7 @@ fn a_store_of_the_previous_schema_migrates_and_goes_on() {
 
 /// Lines the file adapter wrote: (customer, text).
 fn texts(dir: &Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(dir.join("out/sent.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                v["customer"].as_str().unwrap().to_string(),
-                v["text"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    file_lines(dir, "text")
 }
 
 /// Waits up to 15 s for the file adapter to have written what `done` wants.

@@ -357,3 +357,41 @@ pub fn sent(dir: &Path, n: usize) -> Vec<serde_json::Value> {
     lines
 }
 
+
+/// What the file adapter wrote to `out/sent.jsonl`: (customer, `field`) of each line, in order.
+pub fn file_lines(dir: &Path, field: &str) -> Vec<(String, String)> {
+    std::fs::read_to_string(dir.join("out/sent.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["customer"].as_str().unwrap().to_string(),
+                v[field].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The outbox, sorted: (customer, template, status, the adapter's last reply).
+pub fn outbox_rows(
+    runner: &mut Runner<Sqlite>,
+) -> Vec<(String, String, tend::run::store::Status, String)> {
+    use tend::run::store::Store;
+    let mut rows: Vec<_> = runner
+        .store
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r.1.customer.as_deref().unwrap_or("").to_string(),
+                r.1.template.as_deref().unwrap_or("").to_string(),
+                r.2,
+                r.3.unwrap_or_default(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
