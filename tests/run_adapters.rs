@@ -308,3 +308,49 @@ fn json_logs_name_a_dead_delivery_and_never_a_secret() {
     assert!(lines.iter().any(|l| l["fields"]["message"] == "stopped"), "{stderr}");
     assert!(!stderr.contains("sekrit") && !stderr.contains("whsec-logs"), "{stderr}");
 }
+
+/// Deliveries go out from a thread of their own: while a far side takes
+/// seconds to answer, `tend run` still takes events at once.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_slow_far_side_does_not_hold_up_intake() {
+    fn slow_for_c1(customer: &str, _: usize) -> Reply {
+        match customer {
+            "c1" => Reply::Slow(std::time::Duration::from_secs(4)),
+            _ => Reply::Ok,
+        }
+    }
+    let hook = receiver("whsec-slow", slow_for_c1);
+    let toml = RUN_TOML.replace(
+        "adapter = \"file\"\npath = \"out/sent.jsonl\"",
+        &format!("adapter = \"webhook\"\nurl = \"{}\"\ntimeout = \"10s\"", hook.url),
+    );
+    let dir = scratch("slow-far-side");
+    std::fs::write(dir.join("tend.toml"), toml).unwrap();
+    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
+    std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
+    let (_child, base) = start(&dir, "tok-slow");
+    let event = |c: &str| {
+        let at = chrono::Utc::now().to_rfc3339();
+        format!(
+            r#"{{"id":"e-{c}","name":"order.paid","customer":"{c}","at":"{at}","data":{{"order_id":"A1"}},"attributes":{{"name":"{c}"}}}}"#
+        )
+    };
+    assert_eq!(post(&base, Some("tok-slow"), &event("c1")).0, 202);
+    // c1's delivery is now with the slow far side.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while hook.log.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(hook.log.lock().unwrap().len(), 1);
+    let asked = std::time::Instant::now();
+    assert_eq!(post(&base, Some("tok-slow"), &event("c2")).0, 202);
+    let took = asked.elapsed();
+    assert!(took < std::time::Duration::from_secs(2), "an event waited {took:?} for a delivery");
+    // Both arrive in the end.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while hook.keys.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(hook.keys.lock().unwrap().len(), 2);
+}

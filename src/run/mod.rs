@@ -5,6 +5,7 @@
 //! together (the outbox), many customers to a transaction. A dispatcher then
 //! hands each outbox row to its channel's adapter.
 
+pub mod dispatch;
 pub mod http;
 pub mod openapi;
 pub mod serve;
@@ -12,7 +13,6 @@ pub mod sqlite;
 pub mod store;
 pub mod view;
 
-use crate::channels::{self, Attempt, Channel};
 use crate::config::Config;
 use crate::engine::state::CustomerState;
 use crate::engine::{CatchUp, Effect, Engine};
@@ -21,14 +21,12 @@ use crate::program::Program;
 use crate::source::SourceFile;
 use crate::value::Fields;
 use chrono::{DateTime, Duration, Utc};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
-use store::{Accepted, Done, Incoming, Settled, Status, Store, StoreError};
+use store::{Accepted, Done, Incoming, Store, StoreError};
 
 /// Customers claimed and committed together: one transaction's worth.
 pub const BATCH: usize = 256;
-/// Deliveries attempted between commits.
-const DELIVERY_BATCH: usize = 256;
 /// How long a claim on a customer holds if its runner stops mid-work.
 const LEASE: i64 = 60;
 /// The longest one customer's advance may take before the customer is
@@ -56,7 +54,6 @@ pub struct Counters {
     pub events_duplicate: u64,
     pub events_rejected: u64,
     pub customers_advanced: u64,
-    pub attempts: u64,
     /// Seconds the last round's commits took.
     pub commit_seconds: f64,
 }
@@ -67,9 +64,11 @@ pub struct Runner<S: Store> {
     engine: Engine,
     schema: Arc<Schema>,
     settings: Settings,
-    channels: HashMap<String, Box<dyn Channel>>,
-    /// What channels read from `${VAR}` settings: redacted from replies.
-    secrets: Vec<String>,
+    /// `None` once handed to a thread of its own ([`Runner::take_dispatcher`]).
+    dispatcher: Option<dispatch::Dispatcher>,
+    /// Where a reload sends the dispatcher thread its new adapters.
+    dispatcher_updates: Option<std::sync::mpsc::Sender<dispatch::Dispatcher>>,
+    attempts: Arc<std::sync::atomic::AtomicU64>,
     step_budget: std::time::Duration,
 }
 
@@ -91,20 +90,19 @@ impl<S: Store> Runner<S> {
         mut store: S,
         started: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
-        let channels = open_channels(program, root)?;
-        let dedupes: HashMap<String, bool> = channels
-            .iter()
-            .map(|(k, c)| (k.clone(), c.dedupes()))
-            .collect();
-        store.recover(&|ch| dedupes.get(ch).copied().unwrap_or(false))?;
+        let attempts = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let dispatcher =
+            dispatch::Dispatcher::open(program, root, config.run.max_attempts, attempts.clone())?;
+        store.recover(&|ch| dispatcher.dedupes(ch))?;
         let mut runner = Runner {
             store,
             counters: Counters::default(),
             engine: Engine::new(program),
             schema: program.policy.schema.clone(),
             settings: settings(program, config, CatchUp::from_config(&config.run, started)),
-            channels,
-            secrets: program.policy.channels.iter().flat_map(channels::secrets).collect(),
+            dispatcher: Some(dispatcher),
+            dispatcher_updates: None,
+            attempts,
             step_budget: STEP_BUDGET,
         };
         runner.deploy(program, started)?;
@@ -122,9 +120,14 @@ impl<S: Store> Runner<S> {
         root: &std::path::Path,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let channels = open_channels(program, root)?;
-        self.channels = channels;
-        self.secrets = program.policy.channels.iter().flat_map(channels::secrets).collect();
+        let dispatcher =
+            dispatch::Dispatcher::open(program, root, config.run.max_attempts, self.attempts.clone())?;
+        match &self.dispatcher_updates {
+            Some(thread) => {
+                let _ = thread.send(dispatcher);
+            }
+            None => self.dispatcher = Some(dispatcher),
+        }
         self.schema = program.policy.schema.clone();
         // Missed fires are judged from when the runner started, not from a reload.
         let catch_up = CatchUp::from_config(&config.run, self.settings.catch_up.started);
@@ -457,142 +460,22 @@ impl<S: Store> Runner<S> {
     }
 
     /// Attempts the deliveries due at `now`; returns how many were attempted.
+    /// (Under `tend run` a dispatcher thread of its own does this.)
     pub fn dispatch(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let mut n = 0;
-        loop {
-            let rows = self.store.claim_deliveries(now, DELIVERY_BATCH)?;
-            if rows.is_empty() {
-                return Ok(n);
-            }
-            self.counters.attempts += rows.len() as u64;
-            n += rows.len();
-            let mut settled = Vec::with_capacity(rows.len());
-            let mut attempts = Vec::with_capacity(rows.len());
-            // What the dispatcher itself records: late hand-overs, opt-outs since queued.
-            let mut late = Vec::new();
-            for row in rows {
-                // An opt-out since the row was queued stops it, whatever else holds it.
-                if row.do_not_contact {
-                    late.push(crate::engine::Record {
-                        at: now,
-                        customer: row.delivery.customer.clone(),
-                        playbook: Some(row.delivery.playbook),
-                        kind: crate::engine::RecordKind::Suppressed,
-                        detail: format!("{} queued before the customer opted out", row.key).into(),
-                    });
-                    let dead = Attempt::Dead(
-                        "not sent: the customer opted out after it was queued".into(),
-                    );
-                    attempts.push((row.key, row.attempts, row.delivery.channel, dead));
-                    continue;
-                }
-                // Handed over late (an outage, retries) into its quiet hours: held until they end.
-                if now > row.delivery.at && !row.quiet.is_empty() {
-                    let allowed = crate::engine::time::after_quiet(now, &row.quiet);
-                    if allowed > now {
-                        late.push(crate::engine::Record {
-                            at: now,
-                            customer: row.delivery.customer.clone(),
-                            playbook: Some(row.delivery.playbook),
-                            kind: crate::engine::RecordKind::Late,
-                            detail: format!(
-                                "{} held until its quiet hours end at {allowed}",
-                                row.key
-                            )
-                            .into(),
-                        });
-                        settled.push(Settled {
-                            key: row.key,
-                            status: Status::Pending,
-                            reply: "held: handed over late, inside quiet hours".into(),
-                            next_attempt: Some(allowed),
-                        });
-                        continue;
-                    }
-                }
-                let attempt = match self.channels.get(&*row.delivery.channel) {
-                    Some(ch) => ch.deliver(&row.key, &row.delivery),
-                    None => Attempt::Dead(format!(
-                        "channel `{}` is no longer in tend.toml",
-                        row.delivery.channel
-                    )),
-                };
-                attempts.push((row.key, row.attempts, row.delivery.channel, attempt));
-            }
-            // Durable at the far side before the store says sent.
-            let mut unflushed: HashMap<&str, String> = HashMap::new();
-            for (name, ch) in &self.channels {
-                if attempts.iter().any(|a| &*a.2 == name.as_str()) {
-                    if let Err(e) = ch.flush() {
-                        unflushed.insert(name.as_str(), e);
-                    }
-                }
-            }
-            for (key, tries, channel, attempt) in attempts {
-                let attempt = match (attempt, unflushed.get(&*channel)) {
-                    (Attempt::Sent(_), Some(e)) => Attempt::Retry {
-                        reply: e.clone(),
-                        after: None,
-                    },
-                    (a, _) => a,
-                };
-                settled.push(self.settle(key, tries, attempt, now));
-            }
-            self.store.settle(&settled, now)?;
-            if !late.is_empty() {
-                self.store.record(&late)?;
-            }
+        match &mut self.dispatcher {
+            Some(d) => d.dispatch(&mut self.store, now),
+            None => Ok(0),
         }
     }
 
-    fn settle(&self, key: String, attempts: u32, attempt: Attempt, now: DateTime<Utc>) -> Settled {
-        let attempt = match attempt {
-            Attempt::Sent(r) => Attempt::Sent(channels::redact(r, &self.secrets)),
-            Attempt::Dead(r) => {
-                let reply = channels::redact(r, &self.secrets);
-                tracing::warn!(%key, %reply, "delivery dead: `tend retry KEY` after a fix");
-                Attempt::Dead(reply)
-            }
-            Attempt::Retry { reply, after } => Attempt::Retry {
-                reply: channels::redact(reply, &self.secrets),
-                after,
-            },
-        };
-        match attempt {
-            Attempt::Sent(reply) => Settled {
-                key,
-                status: Status::Sent,
-                reply,
-                next_attempt: None,
-            },
-            Attempt::Dead(reply) => Settled {
-                key,
-                status: Status::Dead,
-                reply,
-                next_attempt: None,
-            },
-            Attempt::Retry { reply, .. } if attempts >= self.settings.max_attempts => {
-                let reply = format!("{reply} (gave up after {attempts} attempts)");
-                tracing::warn!(%key, %reply, "delivery dead: `tend retry KEY` after a fix");
-                Settled {
-                    key,
-                    status: Status::Dead,
-                    reply,
-                    next_attempt: None,
-                }
-            }
-            Attempt::Retry { reply, after } => {
-                let wait = after
-                    .and_then(|a| Duration::from_std(a).ok())
-                    .unwrap_or_else(|| backoff(&key, attempts));
-                Settled {
-                    key,
-                    status: Status::Failed,
-                    reply,
-                    next_attempt: Some(now + wait),
-                }
-            }
-        }
+    /// Hands the dispatcher over to a thread of its own with its own store
+    /// connection; a reload then sends that thread its new one through `updates`.
+    pub fn take_dispatcher(
+        &mut self,
+        updates: std::sync::mpsc::Sender<dispatch::Dispatcher>,
+    ) -> Option<dispatch::Dispatcher> {
+        self.dispatcher_updates = Some(updates);
+        self.dispatcher.take()
     }
 
     /// Retention: drops settled deliveries, records and handled event ids
@@ -675,7 +558,12 @@ impl<S: Store> Runner<S> {
             "delivery_attempts_total",
             "counter",
             "Deliveries handed to an adapter.",
-            vec![(String::new(), c.attempts.to_string())],
+            vec![(
+                String::new(),
+                self.attempts
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    .to_string(),
+            )],
         );
         metric(
             "commit_seconds",
@@ -716,19 +604,6 @@ impl<S: Store> Runner<S> {
     }
 }
 
-/// Every channel's adapter, opened (a `${VAR}` setting read now).
-fn open_channels(
-    program: &Program,
-    root: &std::path::Path,
-) -> Result<HashMap<String, Box<dyn Channel>>, StoreError> {
-    let mut channels = HashMap::new();
-    for ch in &program.policy.channels {
-        let adapter = channels::open(ch, root).map_err(StoreError)?;
-        channels.insert(ch.name.to_string(), adapter);
-    }
-    Ok(channels)
-}
-
 fn settings(program: &Program, config: &Config, catch_up: CatchUp) -> Settings {
     Settings {
         config: config.clone(),
@@ -756,14 +631,6 @@ fn longest_wait(program: &Program) -> Duration {
         }
     }
     longest
-}
-
-/// Exponential backoff from 2 s, at most an hour, with jitter from the key
-/// (so retries of many rows spread out, and a test sees fixed values).
-fn backoff(key: &str, attempts: u32) -> Duration {
-    let base = 2i64.saturating_pow(attempts.min(12)).min(3600);
-    let jitter = (crate::hash::of(key) % 1000) as i64;
-    Duration::seconds(base) + Duration::milliseconds(jitter * base / 1000)
 }
 
 /// The id of an event that gave none: a hash of what it says.

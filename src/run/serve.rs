@@ -102,11 +102,26 @@ pub fn serve(opts: &Options) -> Result<(), crate::command::Error> {
             .spawn(move || watch(&project, db.as_deref(), &tx, &stop, &hangup))
             .map_err(|e| Error::Failed(format!("cannot start the project watcher: {e}")))?;
     }
+    // Deliveries go out from a thread of their own, so a slow far side
+    // never holds up intake or customers' work.
+    let (updates, new_adapters) = std::sync::mpsc::channel();
+    let (poke, poked) = std::sync::mpsc::channel::<()>();
+    let dispatcher = {
+        let adapters = runner
+            .take_dispatcher(updates)
+            .ok_or_else(|| Error::Failed("the dispatcher was already taken".into()))?;
+        let store = Sqlite::open(&db).map_err(|e| Error::Failed(e.to_string()))?;
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("tend-dispatch".into())
+            .spawn(move || dispatch_loop(adapters, store, &new_adapters, &poked, &stop))
+            .map_err(|e| Error::Failed(format!("cannot start the dispatcher: {e}")))?
+    };
     let writer = {
         let stop = stop.clone();
         std::thread::Builder::new()
             .name("tend-writer".into())
-            .spawn(move || writer_loop(&mut runner, &rx, &stop))
+            .spawn(move || writer_loop(&mut runner, &rx, &poke, &stop))
             .map_err(|e| Error::Failed(format!("cannot start the writer: {e}")))?
     };
     let tokio = tokio::runtime::Builder::new_multi_thread()
@@ -142,6 +157,7 @@ pub fn serve(opts: &Options) -> Result<(), crate::command::Error> {
     });
     stop.store(true, Ordering::Relaxed);
     let _ = writer.join();
+    let _ = dispatcher.join();
     tracing::info!("stopped");
     served
 }
@@ -220,7 +236,12 @@ async fn shutdown() {
 /// Rounds until stopped: requests first (committed before they are
 /// answered), then due work, then deliveries; then sleep until the next due
 /// instant or the next request.
-fn writer_loop<S: Store>(runner: &mut Runner<S>, rx: &Receiver<Request>, stop: &AtomicBool) {
+fn writer_loop<S: Store>(
+    runner: &mut Runner<S>,
+    rx: &Receiver<Request>,
+    poke: &std::sync::mpsc::Sender<()>,
+    stop: &AtomicBool,
+) {
     let mut wait = Duration::ZERO;
     let mut pruned: Option<std::time::Instant> = None;
     while !stop.load(Ordering::Relaxed) {
@@ -248,17 +269,53 @@ fn writer_loop<S: Store>(runner: &mut Runner<S>, rx: &Receiver<Request>, stop: &
             Err(RecvTimeoutError::Disconnected) => break,
         }
         let t = now();
-        if let Err(e) = runner.work(t) {
-            tracing::error!(error = %e, "advancing customers failed; trying again next round");
-        }
-        if let Err(e) = runner.dispatch(t) {
-            tracing::error!(error = %e, "delivering failed; trying again next round");
+        match runner.work(t) {
+            Ok(0) => {}
+            // New deliveries may be due now.
+            Ok(_) => {
+                let _ = poke.send(());
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "advancing customers failed; trying again next round")
+            }
         }
         wait = match runner.next_due() {
             Ok(Some(next)) if next > t => (next - t).to_std().unwrap_or(IDLE).min(IDLE),
             Ok(Some(_)) => Duration::from_millis(50),
             _ => IDLE,
         };
+    }
+}
+
+/// Delivers what is due, then sleeps until the next delivery is due (at
+/// most a second) or the writer says it queued more.
+fn dispatch_loop(
+    mut adapters: super::dispatch::Dispatcher,
+    mut store: Sqlite,
+    new_adapters: &Receiver<super::dispatch::Dispatcher>,
+    poked: &Receiver<()>,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        // A reload's adapters replace these between batches.
+        while let Ok(newer) = new_adapters.try_recv() {
+            adapters = newer;
+        }
+        let t = now();
+        if let Err(e) = adapters.dispatch(&mut store, t) {
+            tracing::error!(error = %e, "delivering failed; trying again next round");
+        }
+        let wait = match store.next_delivery() {
+            Ok(Some(next)) if next > t => (next - t).to_std().unwrap_or(IDLE).min(IDLE),
+            // Due already (another second has begun): look again shortly.
+            Ok(Some(_)) => Duration::from_millis(50),
+            _ => IDLE,
+        };
+        match poked.recv_timeout(wait) {
+            Ok(()) => while poked.try_recv().is_ok() {},
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
     }
 }
 
