@@ -44,6 +44,8 @@ pub enum Request {
     ),
     /// The project changed and lints clean: run it from now on.
     Reload(Box<crate::command::run::Project>),
+    /// The adapters' outcomes of a batch handed to them.
+    Delivered(Vec<super::dispatch::Tried>),
 }
 
 #[derive(Clone)]

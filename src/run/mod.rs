@@ -54,6 +54,7 @@ pub struct Counters {
     pub events_duplicate: u64,
     pub events_rejected: u64,
     pub customers_advanced: u64,
+    pub attempts: u64,
     /// Seconds the last round's commits took.
     pub commit_seconds: f64,
 }
@@ -64,11 +65,11 @@ pub struct Runner<S: Store> {
     engine: Engine,
     schema: Arc<Schema>,
     settings: Settings,
-    /// `None` once handed to a thread of its own ([`Runner::take_dispatcher`]).
-    dispatcher: Option<dispatch::Dispatcher>,
-    /// Where a reload sends the dispatcher thread its new adapters.
-    dispatcher_updates: Option<std::sync::mpsc::Sender<dispatch::Dispatcher>>,
-    attempts: Arc<std::sync::atomic::AtomicU64>,
+    /// `None` once handed to a thread of their own ([`Runner::take_adapters`]).
+    adapters: Option<dispatch::Adapters>,
+    /// Where a reload sends that thread the new adapters.
+    adapter_updates: Option<std::sync::mpsc::Sender<dispatch::Adapters>>,
+    outcomes: dispatch::Outcomes,
     step_budget: std::time::Duration,
 }
 
@@ -90,19 +91,17 @@ impl<S: Store> Runner<S> {
         mut store: S,
         started: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
-        let attempts = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let dispatcher =
-            dispatch::Dispatcher::open(program, root, config.run.max_attempts, attempts.clone())?;
-        store.recover(&|ch| dispatcher.dedupes(ch))?;
+        let adapters = dispatch::Adapters::open(program, root)?;
+        store.recover(&|ch| adapters.dedupes(ch))?;
         let mut runner = Runner {
             store,
             counters: Counters::default(),
             engine: Engine::new(program),
             schema: program.policy.schema.clone(),
             settings: settings(program, config, CatchUp::from_config(&config.run, started)),
-            dispatcher: Some(dispatcher),
-            dispatcher_updates: None,
-            attempts,
+            adapters: Some(adapters),
+            adapter_updates: None,
+            outcomes: dispatch::Outcomes::new(program, config.run.max_attempts),
             step_budget: STEP_BUDGET,
         };
         runner.deploy(program, started)?;
@@ -120,14 +119,14 @@ impl<S: Store> Runner<S> {
         root: &std::path::Path,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let dispatcher =
-            dispatch::Dispatcher::open(program, root, config.run.max_attempts, self.attempts.clone())?;
-        match &self.dispatcher_updates {
+        let adapters = dispatch::Adapters::open(program, root)?;
+        match &self.adapter_updates {
             Some(thread) => {
-                let _ = thread.send(dispatcher);
+                let _ = thread.send(adapters);
             }
-            None => self.dispatcher = Some(dispatcher),
+            None => self.adapters = Some(adapters),
         }
+        self.outcomes = dispatch::Outcomes::new(program, config.run.max_attempts);
         self.schema = program.policy.schema.clone();
         // Missed fires are judged from when the runner started, not from a reload.
         let catch_up = CatchUp::from_config(&config.run, self.settings.catch_up.started);
@@ -459,23 +458,68 @@ impl<S: Store> Runner<S> {
         }
     }
 
-    /// Attempts the deliveries due at `now`; returns how many were attempted.
-    /// (Under `tend run` a dispatcher thread of its own does this.)
+    /// Attempts the deliveries due at `now`, in batches, the adapters
+    /// called here; returns how many were attempted.
     pub fn dispatch(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        match &mut self.dispatcher {
-            Some(d) => d.dispatch(&mut self.store, now),
-            None => Ok(0),
+        let mut n = 0;
+        while let Some(ready) = self.dispatch_begin(now)? {
+            n += ready.len();
+            let tried = match &self.adapters {
+                Some(a) => a.attempt(ready),
+                None => return Err(StoreError("the adapters run on another thread".into())),
+            };
+            self.dispatch_end(tried, now)?;
+        }
+        Ok(n)
+    }
+
+    /// Claims the next batch of due deliveries and settles those the checks
+    /// before an attempt decide; returns the rest, for the adapters
+    /// (`None`: nothing is due).
+    pub fn dispatch_begin(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<store::Outgoing>>, StoreError> {
+        loop {
+            let rows = self.store.claim_deliveries(now, dispatch::DELIVERY_BATCH)?;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            self.counters.attempts += rows.len() as u64;
+            let checked = self.outcomes.check(rows, now);
+            if !checked.settled.is_empty() {
+                self.store.settle(&checked.settled, now)?;
+            }
+            if !checked.records.is_empty() {
+                self.store.record(&checked.records)?;
+            }
+            if !checked.ready.is_empty() {
+                return Ok(Some(checked.ready));
+            }
         }
     }
 
-    /// Hands the dispatcher over to a thread of its own with its own store
-    /// connection; a reload then sends that thread its new one through `updates`.
-    pub fn take_dispatcher(
+    /// Records how the adapters' attempts of a batch ended.
+    pub fn dispatch_end(
         &mut self,
-        updates: std::sync::mpsc::Sender<dispatch::Dispatcher>,
-    ) -> Option<dispatch::Dispatcher> {
-        self.dispatcher_updates = Some(updates);
-        self.dispatcher.take()
+        tried: Vec<dispatch::Tried>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let settled: Vec<_> = tried
+            .into_iter()
+            .map(|(key, attempts, _, attempt)| self.outcomes.settle(key, attempts, attempt, now))
+            .collect();
+        self.store.settle(&settled, now)
+    }
+
+    /// Hands the adapters to a thread of their own; a reload then sends
+    /// that thread the new ones through `updates`.
+    pub fn take_adapters(
+        &mut self,
+        updates: std::sync::mpsc::Sender<dispatch::Adapters>,
+    ) -> Option<dispatch::Adapters> {
+        self.adapter_updates = Some(updates);
+        self.adapters.take()
     }
 
     /// Retention: drops settled deliveries, records and handled event ids
@@ -558,12 +602,7 @@ impl<S: Store> Runner<S> {
             "delivery_attempts_total",
             "counter",
             "Deliveries handed to an adapter.",
-            vec![(
-                String::new(),
-                self.attempts
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                    .to_string(),
-            )],
+            vec![(String::new(), c.attempts.to_string())],
         );
         metric(
             "commit_seconds",

@@ -102,26 +102,26 @@ pub fn serve(opts: &Options) -> Result<(), crate::command::Error> {
             .spawn(move || watch(&project, db.as_deref(), &tx, &stop, &hangup))
             .map_err(|e| Error::Failed(format!("cannot start the project watcher: {e}")))?;
     }
-    // Deliveries go out from a thread of their own, so a slow far side
-    // never holds up intake or customers' work.
+    // Adapters are called on a thread of their own, so a slow far side
+    // never holds up intake or customers' work; every store write stays on
+    // the writer.
     let (updates, new_adapters) = std::sync::mpsc::channel();
-    let (poke, poked) = std::sync::mpsc::channel::<()>();
-    let dispatcher = {
+    let (jobs, batches) = std::sync::mpsc::channel::<Vec<super::store::Outgoing>>();
+    let delivery = {
         let adapters = runner
-            .take_dispatcher(updates)
-            .ok_or_else(|| Error::Failed("the dispatcher was already taken".into()))?;
-        let store = Sqlite::open(&db).map_err(|e| Error::Failed(e.to_string()))?;
-        let stop = stop.clone();
+            .take_adapters(updates)
+            .ok_or_else(|| Error::Failed("the adapters were already taken".into()))?;
+        let results = tx.clone();
         std::thread::Builder::new()
-            .name("tend-dispatch".into())
-            .spawn(move || dispatch_loop(adapters, store, &new_adapters, &poked, &stop))
-            .map_err(|e| Error::Failed(format!("cannot start the dispatcher: {e}")))?
+            .name("tend-deliver".into())
+            .spawn(move || deliver_loop(adapters, &batches, &new_adapters, &results))
+            .map_err(|e| Error::Failed(format!("cannot start the delivery thread: {e}")))?
     };
     let writer = {
         let stop = stop.clone();
         std::thread::Builder::new()
             .name("tend-writer".into())
-            .spawn(move || writer_loop(&mut runner, &rx, &poke, &stop))
+            .spawn(move || writer_loop(&mut runner, &rx, jobs, &stop))
             .map_err(|e| Error::Failed(format!("cannot start the writer: {e}")))?
     };
     let tokio = tokio::runtime::Builder::new_multi_thread()
@@ -157,7 +157,7 @@ pub fn serve(opts: &Options) -> Result<(), crate::command::Error> {
     });
     stop.store(true, Ordering::Relaxed);
     let _ = writer.join();
-    let _ = dispatcher.join();
+    let _ = delivery.join();
     tracing::info!("stopped");
     served
 }
@@ -233,17 +233,29 @@ async fn shutdown() {
     let _ = ctrl_c.await;
 }
 
-/// Rounds until stopped: requests first (committed before they are
-/// answered), then due work, then deliveries; then sleep until the next due
-/// instant or the next request.
+/// Rounds until stopped: requests and delivery outcomes first (committed
+/// before they are answered), then due work, then the next batch of
+/// deliveries to the adapters' thread if none is out; then sleep until the
+/// next due instant or the next request.
 fn writer_loop<S: Store>(
     runner: &mut Runner<S>,
     rx: &Receiver<Request>,
-    poke: &std::sync::mpsc::Sender<()>,
+    jobs: std::sync::mpsc::Sender<Vec<super::store::Outgoing>>,
     stop: &AtomicBool,
 ) {
     let mut wait = Duration::ZERO;
     let mut pruned: Option<std::time::Instant> = None;
+    // A batch is with the adapters: the next waits for its outcomes.
+    let mut in_flight = false;
+    let take = |runner: &mut Runner<S>, req: Request, in_flight: &mut bool| match req {
+        Request::Delivered(tried) => {
+            *in_flight = false;
+            if let Err(e) = runner.dispatch_end(tried, now()) {
+                tracing::error!(error = %e, "recording deliveries failed; they are retried after a restart");
+            }
+        }
+        other => handle(runner, other),
+    };
     while !stop.load(Ordering::Relaxed) {
         if pruned.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
             pruned = Some(std::time::Instant::now());
@@ -260,61 +272,61 @@ fn writer_loop<S: Store>(
         }
         match rx.recv_timeout(wait) {
             Ok(first) => {
-                handle(runner, first);
+                take(runner, first, &mut in_flight);
                 while let Ok(more) = rx.try_recv() {
-                    handle(runner, more);
+                    take(runner, more, &mut in_flight);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
         let t = now();
-        match runner.work(t) {
-            Ok(0) => {}
-            // New deliveries may be due now.
-            Ok(_) => {
-                let _ = poke.send(());
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "advancing customers failed; trying again next round")
+        if let Err(e) = runner.work(t) {
+            tracing::error!(error = %e, "advancing customers failed; trying again next round");
+        }
+        if !in_flight {
+            match runner.dispatch_begin(t) {
+                Ok(Some(batch)) => in_flight = jobs.send(batch).is_ok(),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "delivering failed; trying again next round"),
             }
         }
         wait = match runner.next_due() {
             Ok(Some(next)) if next > t => (next - t).to_std().unwrap_or(IDLE).min(IDLE),
+            // Due now, but a batch is out: its outcomes wake this loop.
+            Ok(Some(_)) if in_flight => IDLE,
             Ok(Some(_)) => Duration::from_millis(50),
             _ => IDLE,
         };
     }
+    // Stopping: the batch with the adapters is recorded before the exit (bounded).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while in_flight {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(req) => take(runner, req, &mut in_flight),
+            Err(_) => break,
+        }
+    }
 }
 
-/// Delivers what is due, then sleeps until the next delivery is due (at
-/// most a second) or the writer says it queued more.
-fn dispatch_loop(
-    mut adapters: super::dispatch::Dispatcher,
-    mut store: Sqlite,
-    new_adapters: &Receiver<super::dispatch::Dispatcher>,
-    poked: &Receiver<()>,
-    stop: &AtomicBool,
+/// Hands each batch to the adapters and sends the outcomes back to the writer.
+fn deliver_loop(
+    mut adapters: super::dispatch::Adapters,
+    batches: &Receiver<Vec<super::store::Outgoing>>,
+    new_adapters: &Receiver<super::dispatch::Adapters>,
+    results: &std::sync::mpsc::Sender<Request>,
 ) {
-    while !stop.load(Ordering::Relaxed) {
-        // A reload's adapters replace these between batches.
+    for batch in batches.iter() {
+        // A reload's adapters take over between batches.
         while let Ok(newer) = new_adapters.try_recv() {
             adapters = newer;
         }
-        let t = now();
-        if let Err(e) = adapters.dispatch(&mut store, t) {
-            tracing::error!(error = %e, "delivering failed; trying again next round");
-        }
-        let wait = match store.next_delivery() {
-            Ok(Some(next)) if next > t => (next - t).to_std().unwrap_or(IDLE).min(IDLE),
-            // Due already (another second has begun): look again shortly.
-            Ok(Some(_)) => Duration::from_millis(50),
-            _ => IDLE,
-        };
-        match poked.recv_timeout(wait) {
-            Ok(()) => while poked.try_recv().is_ok() {},
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+        if results
+            .send(Request::Delivered(adapters.attempt(batch)))
+            .is_err()
+        {
+            return;
         }
     }
 }
@@ -369,6 +381,8 @@ fn handle<S: Store>(runner: &mut Runner<S>, req: Request) {
             }
             Err(e) => tracing::warn!(error = %e, "not reloaded; still running the versions it had"),
         },
+        // Taken by the writer loop itself.
+        Request::Delivered(_) => {}
         Request::Health(reply) => {
             let _ = reply.send(runner.next_due().map(|_| ()).map_err(|e| e.to_string()));
         }

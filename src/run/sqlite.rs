@@ -483,15 +483,6 @@ impl Store for Sqlite {
         Ok(next.into_iter().min().map(instant))
     }
 
-    fn next_delivery(&mut self) -> Result<Option<DateTime<Utc>>> {
-        let t: Option<i64> = self
-            .conn
-            .prepare_cached("SELECT MIN(next_attempt) FROM outbox WHERE status IN ('pending', 'failed')")
-            .and_then(|mut q| q.query_row([], |r| r.get(0)))
-            .map_err(err)?;
-        Ok(t.map(instant))
-    }
-
     fn claim_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>> {
         let tx = self.write()?;
         let mut out = Vec::new();

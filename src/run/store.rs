@@ -248,9 +248,6 @@ pub trait Store: Send {
     /// The earliest instant anything is due: a timer, an input, a delivery.
     fn next_due(&mut self) -> Result<Option<DateTime<Utc>>>;
 
-    /// The earliest instant a delivery is due (pending, or failed and to be tried again).
-    fn next_delivery(&mut self) -> Result<Option<DateTime<Utc>>>;
-
     /// Claims up to `limit` deliveries due at `now` (pending, or failed and
     /// due again), marking them `sending`, each with its customer's
     /// do-not-contact mark read in the same transaction.
