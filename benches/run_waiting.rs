@@ -66,7 +66,11 @@ fn timed(dir: &Path, args: &[&str]) -> (f64, f64) {
         .current_dir(dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let kb: f64 = String::from_utf8_lossy(&out.stderr)
         .lines()
         .last()

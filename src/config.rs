@@ -920,7 +920,10 @@ impl Reader<'_> {
             if !ch.settings.contains_key(*setting) {
                 self.bad(
                     span(name),
-                    format!("channel `{cname}` uses the {} adapter but has no `{setting}`", ch.adapter),
+                    format!(
+                        "channel `{cname}` uses the {} adapter but has no `{setting}`",
+                        ch.adapter
+                    ),
                 );
             }
         }

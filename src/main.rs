@@ -265,17 +265,32 @@ fn main() -> ExitCode {
             playbook,
             project,
             db,
-        } => command::run::control(&project, db.as_deref(), &playbook, command::run::Control::Pause),
+        } => command::run::control(
+            &project,
+            db.as_deref(),
+            &playbook,
+            command::run::Control::Pause,
+        ),
         Command::Resume {
             playbook,
             project,
             db,
-        } => command::run::control(&project, db.as_deref(), &playbook, command::run::Control::Resume),
+        } => command::run::control(
+            &project,
+            db.as_deref(),
+            &playbook,
+            command::run::Control::Resume,
+        ),
         Command::Cancel {
             playbook,
             project,
             db,
-        } => command::run::control(&project, db.as_deref(), &playbook, command::run::Control::Cancel),
+        } => command::run::control(
+            &project,
+            db.as_deref(),
+            &playbook,
+            command::run::Control::Cancel,
+        ),
         Command::Resolve {
             key,
             outcome,

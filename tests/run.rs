@@ -189,12 +189,47 @@ fn an_event_posted_twice_is_one_event_and_a_changed_body_is_refused() {
         "{got:?}"
     );
     assert!(
-        matches!(&got[2], Intake::Rejected { id: Some(id), .. } if id == "e1"),
+        matches!(&got[2], Intake::Rejected { id: Some(id), field: Some(f), .. } if id == "e1" && f == "id"),
         "{got:?}"
     );
     assert!(
-        matches!(&got[3], Intake::Rejected { message, .. } if message.contains("order_id")),
+        matches!(&got[3], Intake::Rejected { message, field: Some(f), .. }
+            if message.contains("order_id") && f == "data.order_id"),
         "{got:?}"
+    );
+    // Each refusal names the field at fault, as a path.
+    let mut refused = |line: &str| match runner.accept(&[line]).unwrap().remove(0) {
+        Intake::Rejected { field, .. } => field,
+        other => panic!("{other:?}"),
+    };
+    let field = |f: &str| Some(f.to_string());
+    assert_eq!(
+        refused(r#"{"id":"e3","customer":"c1","at":"2026-12-01T10:00:00+08:00"}"#),
+        field("name")
+    );
+    assert_eq!(
+        refused(
+            r#"{"id":"e4","name":"order.paid","customer":"c1","at":"soon","data":{"order_id":"A"}}"#
+        ),
+        field("at")
+    );
+    assert_eq!(
+        refused(
+            r#"{"id":"e5","name":"order.paid","customer":"c1","at":"2026-12-01T10:00:00+08:00","data":{"order_id":"A","seq":1,"amount":1.0,"address":"x","colour":"red"}}"#
+        ),
+        field("data.colour")
+    );
+    assert_eq!(
+        refused(
+            r#"{"id":"e6","name":"order.paid","customer":"c1","at":"2026-12-01T10:00:00+08:00","data":{"order_id":"A","seq":1,"amount":1.0,"address":"x"},"attributes":{"orders":"many"}}"#
+        ),
+        field("attributes.orders")
+    );
+    assert_eq!(
+        refused(
+            r#"{"id":"e7","name":"order.paid","customer":"c1","at":"2026-12-01T10:00:00+08:00","data":{"seq":1,"amount":1.0,"address":"x"}}"#
+        ),
+        field("data.order_id")
     );
 }
 
@@ -686,7 +721,10 @@ fn a_deploy_adding_a_schedule_reaches_idle_customers_and_those_waiting_weeks() {
             .accept(&[r#"{"id":"p2","name":"order.paid","customer":"c2","at":"2026-12-03T09:00:00+08:00","data":{"order_id":"A2"},"attributes":{"name":"小王"}}"#])
             .unwrap();
         round(&mut runner, nine);
-        assert_eq!(runner.next_due().unwrap(), Some(t("2027-01-02T09:00:00+08:00")));
+        assert_eq!(
+            runner.next_due().unwrap(),
+            Some(t("2027-01-02T09:00:00+08:00"))
+        );
     }
     std::fs::write(
         dir.join("playbooks/daily.playbook"),
@@ -719,7 +757,12 @@ fn a_deploy_adding_a_schedule_reaches_idle_customers_and_those_waiting_weeks() {
         .unwrap()
         .into_iter()
         .filter(|r| r.1.at == t("2026-12-03T10:00:00+08:00"))
-        .map(|r| (r.1.customer.as_deref().unwrap().to_string(), r.1.text.unwrap().to_string()))
+        .map(|r| {
+            (
+                r.1.customer.as_deref().unwrap().to_string(),
+                r.1.text.unwrap().to_string(),
+            )
+        })
         .collect();
     mornings.sort();
     assert_eq!(

@@ -231,12 +231,17 @@ timeout = "5s"
         .unwrap()
         .0;
     assert!(
-        lin.data.contains(&format!("Message-ID: <{key}@shop.example>")),
+        lin.data
+            .contains(&format!("Message-ID: <{key}@shop.example>")),
         "{}",
         lin.data
     );
     assert!(lin.data.contains("Subject: =?utf-8?b?"), "{}", lin.data);
-    assert!(lin.data.contains("Content-Type: text/plain; charset=utf-8"), "{}", lin.data);
+    assert!(
+        lin.data.contains("Content-Type: text/plain; charset=utf-8"),
+        "{}",
+        lin.data
+    );
 }
 
 /// `tend run --log-format json` writes one JSON object a line on standard
@@ -259,10 +264,20 @@ fn json_logs_name_a_dead_delivery_and_never_a_secret() {
     std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
     let port = free_port();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_tend"))
-        .args(["run", ".", "--log-format", "json", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "run",
+            ".",
+            "--log-format",
+            "json",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .current_dir(&dir)
         .env("TEND_API_TOKEN", "tok-logs")
-        .env("TEND_TEST_LOG_URL", format!("{}?token=url-sekrit-123", hook.url))
+        .env(
+            "TEND_TEST_LOG_URL",
+            format!("{}?token=url-sekrit-123", hook.url),
+        )
         .env("TEND_TEST_LOG_SECRET", "whsec-logs")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -280,7 +295,9 @@ fn json_logs_name_a_dead_delivery_and_never_a_secret() {
     let (code, _) = post(
         &base,
         Some("tok-logs"),
-        &format!(r#"{{"id":"e1","name":"order.paid","customer":"c1","at":"{at}","data":{{"order_id":"A1"}},"attributes":{{"name":"林"}}}}"#),
+        &format!(
+            r#"{{"id":"e1","name":"order.paid","customer":"c1","at":"{at}","data":{{"order_id":"A1"}},"attributes":{{"name":"林"}}}}"#
+        ),
     );
     assert_eq!(code, 202);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -300,13 +317,25 @@ fn json_logs_name_a_dead_delivery_and_never_a_secret() {
         .collect();
     let dead = lines
         .iter()
-        .find(|l| l["fields"]["message"].as_str().is_some_and(|m| m.starts_with("delivery dead")))
+        .find(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("delivery dead"))
+        })
         .unwrap_or_else(|| panic!("{stderr}"));
     assert_eq!(dead["level"], "WARN");
     assert_eq!(dead["fields"]["reply"], "400 status 400");
-    assert!(dead["fields"]["key"].as_str().is_some_and(|k| k.len() == 32));
-    assert!(lines.iter().any(|l| l["fields"]["message"] == "stopped"), "{stderr}");
-    assert!(!stderr.contains("sekrit") && !stderr.contains("whsec-logs"), "{stderr}");
+    assert!(dead["fields"]["key"]
+        .as_str()
+        .is_some_and(|k| k.len() == 32));
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"] == "stopped"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("sekrit") && !stderr.contains("whsec-logs"),
+        "{stderr}"
+    );
 }
 
 /// Deliveries go out from a thread of their own: while a far side takes
@@ -323,7 +352,10 @@ fn a_slow_far_side_does_not_hold_up_intake() {
     let hook = receiver("whsec-slow", slow_for_c1);
     let toml = RUN_TOML.replace(
         "adapter = \"file\"\npath = \"out/sent.jsonl\"",
-        &format!("adapter = \"webhook\"\nurl = \"{}\"\ntimeout = \"10s\"", hook.url),
+        &format!(
+            "adapter = \"webhook\"\nurl = \"{}\"\ntimeout = \"10s\"",
+            hook.url
+        ),
     );
     let dir = scratch("slow-far-side");
     std::fs::write(dir.join("tend.toml"), toml).unwrap();
@@ -346,7 +378,10 @@ fn a_slow_far_side_does_not_hold_up_intake() {
     let asked = std::time::Instant::now();
     assert_eq!(post(&base, Some("tok-slow"), &event("c2")).0, 202);
     let took = asked.elapsed();
-    assert!(took < std::time::Duration::from_secs(2), "an event waited {took:?} for a delivery");
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "an event waited {took:?} for a delivery"
+    );
     // Both arrive in the end.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     while hook.keys.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline {

@@ -142,7 +142,11 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
 
 fn call() -> impl Strategy<Value = Call> {
     let token = prop_oneof![8 => Just(Some("tok-api")), 1 => Just(Some("wrong")), 1 => Just(None)];
-    let ct = prop_oneof![Just("application/json"), Just("application/x-ndjson"), Just("text/plain")];
+    let ct = prop_oneof![
+        Just("application/json"),
+        Just("application/x-ndjson"),
+        Just("text/plain")
+    ];
     let route = prop_oneof![
         3 => Just(("POST", "/v1/events".to_string())),
         1 => customer_id().prop_map(|id| ("PUT", format!("/v1/customers/{id}"))),
@@ -178,7 +182,10 @@ fn generated_requests_get_only_replies_the_openapi_document_lists() {
     let dir = scratch("api");
     std::fs::write(
         dir.join("tend.toml"),
-        RUN_TOML.replace("name = \"string\"", "name = \"string\"\ntags = \"list<string>?\""),
+        RUN_TOML.replace(
+            "name = \"string\"",
+            "name = \"string\"\ntags = \"list<string>?\"",
+        ),
     )
     .unwrap();
     std::fs::create_dir_all(dir.join("playbooks")).unwrap();
@@ -198,13 +205,19 @@ fn generated_requests_get_only_replies_the_openapi_document_lists() {
     // The same cases every run: a failure here is reproducible as it is.
     let mut cases = proptest::test_runner::TestRunner::new_with_rng(
         config,
-        proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
     );
     let outcome = cases.run(&call(), |c| {
         let url = format!("{base}{}", c.path);
         let mut resp = match c.method {
             "GET" | "DELETE" => {
-                let req = if c.method == "GET" { agent.get(&url) } else { agent.delete(&url) };
+                let req = if c.method == "GET" {
+                    agent.get(&url)
+                } else {
+                    agent.delete(&url)
+                };
                 let req = match c.token {
                     Some(t) => req.header("Authorization", format!("Bearer {t}")),
                     None => req,
@@ -233,10 +246,14 @@ fn generated_requests_get_only_replies_the_openapi_document_lists() {
         let op = operation(&doc, c.method, &c.path);
         prop_assert!(op.is_object(), "{c:?}: no such operation in the document");
         let listed = &op["responses"][status.to_string()];
-        prop_assert!(listed.is_object(), "{c:?} → {status} {text}: not a reply the document lists");
+        prop_assert!(
+            listed.is_object(),
+            "{c:?} → {status} {text}: not a reply the document lists"
+        );
         if let Some(schema) = listed["content"]["application/json"].get("schema") {
-            let v: Value = serde_json::from_str(&text)
-                .map_err(|e| TestCaseError::fail(format!("{c:?} → {status}: not JSON ({e}): {text}")))?;
+            let v: Value = serde_json::from_str(&text).map_err(|e| {
+                TestCaseError::fail(format!("{c:?} → {status}: not JSON ({e}): {text}"))
+            })?;
             if let Err(e) = fits(&doc, schema, &v) {
                 prop_assert!(false, "{c:?} → {status}: {e}");
             }
@@ -269,7 +286,11 @@ fn generated_requests_get_only_replies_the_openapi_document_lists() {
     let (status, _) = send("POST", "/v1/events", vec![b' '; 11 << 20]);
     assert_eq!(status, 413);
     // An id with a slash (escaped in the path) is an id like any other; one of 300 characters is refused.
-    let (status, _) = send("PUT", "/v1/customers/a%2Fb", r#"{"name":"斜杠"}"#.as_bytes().to_vec());
+    let (status, _) = send(
+        "PUT",
+        "/v1/customers/a%2Fb",
+        r#"{"name":"斜杠"}"#.as_bytes().to_vec(),
+    );
     assert_eq!(status, 204);
     let mut resp = agent
         .get(format!("{base}/v1/customers/a%2Fb"))

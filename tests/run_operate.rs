@@ -141,7 +141,10 @@ fn pausing_holds_what_is_queued_with_a_record_each() {
     assert!(written(&dir).is_empty());
     let held = record_details(&mut runner, "held");
     assert_eq!(held.len(), 2, "{held:?}");
-    assert!(held[0].ends_with("held: the playbook is paused"), "{held:?}");
+    assert!(
+        held[0].ends_with("held: the playbook is paused"),
+        "{held:?}"
+    );
     runner.store.resume("thanks", ten).unwrap();
     runner.dispatch(ten).unwrap();
     assert_eq!(written(&dir).len(), 2);
@@ -167,7 +170,8 @@ fn cancelling_ends_enrollments_drops_queued_deliveries_and_keeps_entries_closed(
     let dropped = record_details(&mut runner, "dropped");
     assert_eq!(dropped.len(), 1, "{dropped:?}");
     assert!(
-        dropped[0].starts_with("c2: ") && dropped[0].ends_with(" dropped: the playbook was cancelled"),
+        dropped[0].starts_with("c2: ")
+            && dropped[0].ends_with(" dropped: the playbook was cancelled"),
         "{dropped:?}"
     );
     round(&mut runner, half_past);
@@ -213,8 +217,8 @@ fn cancelling_ends_enrollments_drops_queued_deliveries_and_keeps_entries_closed(
 /// An hourly reminder to one customer; the runner stops at 10:05 and starts
 /// again at 12:30 with the default grace of an hour.
 #[test]
-fn after_a_stop_of_two_hours_a_missed_fire_within_the_grace_runs_once_and_an_older_one_is_skipped(
-) {
+fn after_a_stop_of_two_hours_a_missed_fire_within_the_grace_runs_once_and_an_older_one_is_skipped()
+{
     let playbook = r#"template tick { text "{{ customer.name }}，整点提醒" }
 segment everyone = customer.name != ""
 
@@ -243,7 +247,12 @@ playbook hourly {
         .outbox()
         .unwrap()
         .iter()
-        .map(|r| r.1.at.with_timezone(&chrono_tz::Asia::Shanghai).format("%H:%M").to_string())
+        .map(|r| {
+            r.1.at
+                .with_timezone(&chrono_tz::Asia::Shanghai)
+                .format("%H:%M")
+                .to_string()
+        })
         .collect();
     assert_eq!(times, ["10:00", "12:00"]);
     let skipped = record_details(&mut runner, "skipped-fire");
@@ -304,7 +313,11 @@ fn a_person_lists_settles_and_backs_up_from_the_command_line() {
         rows[0].key.clone()
     };
     // The next runner finds it `sending` on a console, which cannot be asked.
-    drop(runner_in(&dir, Sqlite::open(&dir.join("tend.db")).unwrap(), ten));
+    drop(runner_in(
+        &dir,
+        Sqlite::open(&dir.join("tend.db")).unwrap(),
+        ten,
+    ));
 
     let (code, out, err) = tend(&dir, &["status", "--dead"]);
     assert_eq!(code, 0, "{err}");
@@ -321,7 +334,11 @@ fn a_person_lists_settles_and_backs_up_from_the_command_line() {
     assert!(out.contains("timers due within the hour: "), "{out}");
 
     let (code, out, err) = tend(&dir, &["resolve", &key, "sent"]);
-    assert_eq!((code, out.trim()), (0, &*format!("{key} settled as sent")), "{err}");
+    assert_eq!(
+        (code, out.trim()),
+        (0, &*format!("{key} settled as sent")),
+        "{err}"
+    );
     let (code, _, err) = tend(&dir, &["resolve", &key, "dead"]);
     assert_eq!(code, 2);
     assert!(err.contains("no delivery in state `unknown`"), "{err}");
@@ -332,10 +349,16 @@ fn a_person_lists_settles_and_backs_up_from_the_command_line() {
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("paused `thanks`"), "{out}");
     let (_, out, _) = tend(&dir, &["status"]);
-    assert!(out.contains("thanks                   paused since 20"), "{out}");
+    assert!(
+        out.contains("thanks                   paused since 20"),
+        "{out}"
+    );
     let (code, _, err) = tend(&dir, &["pause", "thank"]);
     assert_eq!(code, 2);
-    assert!(err.contains("no playbook `thank`") && err.contains("thanks"), "{err}");
+    assert!(
+        err.contains("no playbook `thank`") && err.contains("thanks"),
+        "{err}"
+    );
     let (code, out, _) = tend(&dir, &["resume", "thanks"]);
     assert_eq!(code, 0);
     assert!(out.starts_with("resumed `thanks`"), "{out}");
@@ -348,7 +371,10 @@ fn a_person_lists_settles_and_backs_up_from_the_command_line() {
     let mut copy = Sqlite::open(&dir.join("copy.db")).unwrap();
     let rows = copy.outbox().unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].0.as_str(), rows[0].2), (key.as_str(), Status::Sent));
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].2),
+        (key.as_str(), Status::Sent)
+    );
     let (code, _, err) = tend(&dir, &["backup", "copy.db"]);
     assert_eq!(code, 2);
     assert!(err.contains("exists"), "{err}");
@@ -406,7 +432,8 @@ fn a_store_of_the_previous_schema_migrates_and_goes_on() {
     let dir = project("migrate", RUN_TOML, TWO_STEP);
     let db = dir.join("tend.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch(include_str!("data/store-v1.sql")).unwrap();
+    conn.execute_batch(include_str!("data/store-v1.sql"))
+        .unwrap();
     drop(conn);
     let day1 = t("2026-12-04T10:00:00+08:00");
     let mut runner = runner_in(&dir, Sqlite::open(&db).unwrap(), day1);
@@ -421,7 +448,9 @@ fn a_store_of_the_previous_schema_migrates_and_goes_on() {
     assert_eq!(written(&dir), [pair("c1", "thanks"), pair("c1", "later")]);
     let schema: String = rusqlite::Connection::open(&db)
         .unwrap()
-        .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
+        .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(schema, "2");
     // And the new controls work on it.
@@ -478,13 +507,19 @@ fn tend_run_takes_an_edited_playbook_and_refuses_a_broken_one() {
         n += 1;
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
-    let lines = until(&dir, |l| l.iter().any(|(c, t)| c == "c1" && t.contains("回访")));
+    let lines = until(&dir, |l| {
+        l.iter().any(|(c, t)| c == "c1" && t.contains("回访"))
+    });
     assert!(
         lines.contains(&("c1".to_string(), "v1 回访 c1".to_string())),
         "c1 entered on v1 and finishes on it: {lines:?}"
     );
 
-    std::fs::write(dir.join("playbooks/p.playbook"), "playbook thanks {\n  trigger event\n}\n").unwrap();
+    std::fs::write(
+        dir.join("playbooks/p.playbook"),
+        "playbook thanks {\n  trigger event\n}\n",
+    )
+    .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2500));
     post(&base, Some("tok"), &event("late"));
     let lines = until(&dir, |l| l.iter().any(|(c, _)| c == "late"));
@@ -538,7 +573,9 @@ fn an_import_waits_for_a_customer_the_runner_has_claimed() {
             let mut s = stored.unwrap_or_else(|| {
                 tend::engine::state::CustomerState::new(ids[i].as_str(), Default::default())
             });
-            s.attrs = [("name", tend::value::Value::str("改过"))].into_iter().collect();
+            s.attrs = [("name", tend::value::Value::str("改过"))]
+                .into_iter()
+                .collect();
             s
         })
         .unwrap();
@@ -577,7 +614,10 @@ fn a_customer_over_the_step_budget_is_quarantined_after_its_work_commits() {
     assert_eq!(written(&dir), [pair("c1", "thanks")]);
     let stopped = runner.store.quarantined().unwrap();
     assert_eq!(stopped.len(), 1);
-    assert!(stopped[0].1.contains("over the budget of 0.0 s"), "{stopped:?}");
+    assert!(
+        stopped[0].1.contains("over the budget of 0.0 s"),
+        "{stopped:?}"
+    );
     // Its follow-up waits while it is stopped, and comes after a retry.
     runner.set_step_budget(std::time::Duration::from_secs(5));
     round(&mut runner, t("2026-12-04T10:00:00+08:00"));

@@ -76,7 +76,9 @@ impl Smtp {
             domain: from.email.domain().to_string(),
             from,
             subject: s.subject,
-            to: s.to.filter(|t| !t.starts_with("customer.") && !t.starts_with("event.")),
+            to: s
+                .to
+                .filter(|t| !t.starts_with("customer.") && !t.starts_with("event.")),
         })
     }
 

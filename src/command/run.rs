@@ -119,7 +119,7 @@ pub fn import(project: &Path, db: Option<&Path>, what: What, file: &Path) -> Res
                                 Intake::Accepted {
                                     duplicate: true, ..
                                 } => repeats += 1,
-                                Intake::Rejected { id, message } => {
+                                Intake::Rejected { id, message, .. } => {
                                     refused += 1;
                                     eprintln!(
                                         "refused {}: {message}",

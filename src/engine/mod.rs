@@ -136,7 +136,13 @@ impl Engine {
         for i in 0..c.enrollments.len() {
             let e = &c.enrollments[i];
             if &*e.playbook == playbook && e.status == Status::Active {
-                self.end(c, i, &mut ctx, RecordKind::Stopped, "cancelled with `tend cancel`");
+                self.end(
+                    c,
+                    i,
+                    &mut ctx,
+                    RecordKind::Stopped,
+                    "cancelled with `tend cancel`",
+                );
             }
         }
         self.compact(c, at);

@@ -187,7 +187,17 @@ fn fail<T>(span: Option<&Range<usize>>, message: String) -> Result<T, FieldError
     Err(FieldError {
         span: span.cloned(),
         message,
+        field: None,
     })
+}
+
+/// A mistake in the field `field`.
+fn fail_on<T>(
+    span: Option<&Range<usize>>,
+    field: impl fmt::Display,
+    message: String,
+) -> Result<T, FieldError> {
+    fail(span, message).map_err(|e: FieldError| e.on(field))
 }
 
 /// Text as a message shows it: in backticks, cut short when long.
@@ -343,14 +353,19 @@ impl Schema {
                 "data" => &mut data,
                 "attributes" => &mut attributes,
                 other => {
-                    return fail(
+                    return fail_on(
                         e.span.as_ref(),
+                        other,
                         format!("{} is not part of an event; {ENVELOPE}", shown(other)),
                     )
                 }
             };
             if slot.is_some() {
-                return fail(e.span.as_ref(), format!("`{}` is given twice", e.key));
+                return fail_on(
+                    e.span.as_ref(),
+                    &e.key,
+                    format!("`{}` is given twice", e.key),
+                );
             }
             *slot = Some(e);
         }
@@ -361,35 +376,43 @@ impl Schema {
             }
         };
         let Some(name_text) = text(&name) else {
-            return fail(None, "every event needs a `name`".into());
+            return fail_on(None, "name", "every event needs a `name`".into());
         };
         let customer = match customer.as_ref().map(|e| &e.value) {
             Some(Raw::Str(s) | Raw::Text(s)) if !s.is_empty() => s.to_string(),
             Some(Raw::Int(i)) => i.to_string(),
-            _ => return fail(None, "every event needs a non-empty `customer` id".into()),
+            _ => {
+                return fail_on(
+                    None,
+                    "customer",
+                    "every event needs a non-empty `customer` id".into(),
+                )
+            }
         };
-        let customer = checked_id("`customer`", customer)?;
+        let customer = checked_id("`customer`", customer).map_err(|e| e.on("customer"))?;
         let at = match at {
             Some(Entry {
                 value: Raw::Str(s) | Raw::Text(s) | Raw::Datetime(s),
                 span,
                 ..
             // Instants are whole seconds.
-            }) if !s.is_empty() => super::whole_seconds(event_time(&s, span.as_ref())?),
+            }) if !s.is_empty() => super::whole_seconds(event_time(&s, span.as_ref()).map_err(|e| e.on("at"))?),
             // What is left of strings is empty ones.
             Some(Entry {
                 value: Raw::Null | Raw::Text(_) | Raw::Str(_),
                 ..
             })
             | None => {
-                return fail(
+                return fail_on(
                     None,
+                    "at",
                     format!("every event needs `at`, a time with its offset such as {AT_EXAMPLE}"),
                 )
             }
             Some(e) => {
-                return fail(
+                return fail_on(
                     e.span.as_ref(),
+                    "at",
                     format!(
                         "`at` must be a time with its offset such as {AT_EXAMPLE}, not {}",
                         describe(&e.value)
@@ -399,8 +422,9 @@ impl Schema {
         };
         let Some((sym, payload)) = self.plan.events.get(&name_text) else {
             let name_span = name.as_ref().and_then(|e| e.span.as_ref());
-            return fail(
+            return fail_on(
                 name_span,
+                "name",
                 format!(
                     "event `{name_text}` is not declared in tend.toml; declare it under [events.\"{name_text}\"]"
                 ),
@@ -418,8 +442,9 @@ impl Schema {
                 ..
             }) => record(payload, t, data_path, self.zone, true, span.as_ref())?,
             Some(e) => {
-                return fail(
+                return fail_on(
                     e.span.as_ref(),
+                    "data",
                     format!(
                         "`data` must be a table of payload fields, not {}",
                         describe(&e.value)
@@ -445,8 +470,9 @@ impl Schema {
                 span.as_ref(),
             )?,
             Some(e) => {
-                return fail(
+                return fail_on(
                     e.span.as_ref(),
+                    "attributes",
                     format!(
                         "`attributes` must be a table of customer attributes, not {}",
                         describe(&e.value)
@@ -471,8 +497,9 @@ impl Schema {
                 value: Raw::Int(i), ..
             }) => Some(i.to_string()),
             Some(e) => {
-                return fail(
+                return fail_on(
                     e.span.as_ref(),
+                    "id",
                     format!(
                         "`id`, when given, must be a non-empty string, not {}",
                         match &e.value {
@@ -483,7 +510,9 @@ impl Schema {
                 )
             }
         };
-        let id = id.map(|id| checked_id("`id`", id)).transpose()?;
+        let id = id
+            .map(|id| checked_id("`id`", id).map_err(|e| e.on("id")))
+            .transpose()?;
         Ok(Envelope {
             id,
             customer,
@@ -562,8 +591,9 @@ fn record(
             continue;
         }
         let Some((i, field)) = found else {
-            return fail(
+            return fail_on(
                 e.span.as_ref().or(span),
+                here,
                 format!("`{here}` is not in the schema; declare it in tend.toml or remove it"),
             );
         };
@@ -572,13 +602,14 @@ fn record(
             continue;
         }
         let at = e.span.as_ref().or(span);
-        let v = value(e.value, &field.ty, here, tz, at)?;
+        let v = value(e.value, &field.ty, here, tz, at).map_err(|er| er.on(here))?;
         out.push((i, v));
     }
     out.sort_by_key(|(i, _)| *i);
     if let Some(w) = out.windows(2).find(|w| w[0].0 == w[1].0) {
         let name = rec.fields[w[0].0].name.as_str();
-        return fail(span, format!("`{}` is given twice", Path::Key(&path, name)));
+        let twice = Path::Key(&path, name);
+        return fail_on(span, twice, format!("`{twice}` is given twice"));
     }
     if complete {
         let mut given = out.iter().map(|(i, _)| *i).peekable();
@@ -587,12 +618,11 @@ fn record(
             {
                 continue;
             }
-            return fail(
+            let missing = Path::Key(&path, f.name.as_str());
+            return fail_on(
                 span,
-                format!(
-                    "`{}` is required by the schema but missing",
-                    Path::Key(&path, f.name.as_str())
-                ),
+                missing,
+                format!("`{missing}` is required by the schema but missing"),
             );
         }
     }

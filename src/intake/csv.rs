@@ -53,7 +53,7 @@ impl Header {
         let line = line_of(row);
         convert(self.entries(row))
             .map(|item| Located { line, item })
-            .map_err(|e| IntakeError::at(file, line, e.message))
+            .map_err(|e| IntakeError::field(file, line, None, e))
     }
 
     pub(super) fn customer(
@@ -185,6 +185,7 @@ pub(super) fn next_row<R: Read>(
                     file: Some(file.to_string()),
                     line: None,
                     message: format!("cannot read {file}: {io}"),
+                    field: None,
                 }
             }
             _ => format!("this row cannot be read: {e}"),

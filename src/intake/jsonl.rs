@@ -50,7 +50,7 @@ fn read<T>(
             continue;
         }
         let entries = parse_line(l).map_err(|m| IntakeError::at(file, line, m))?;
-        let item = convert(entries).map_err(|e| IntakeError::at(file, line, e.message))?;
+        let item = convert(entries).map_err(|e| IntakeError::field(file, line, None, e))?;
         out.push(Located { line, item });
     }
     Ok(out)

@@ -120,6 +120,8 @@ pub struct IntakeError {
     pub file: Option<String>,
     pub line: Option<usize>,
     pub message: String,
+    /// The field at fault, as a path (`data.order_id`), when one is.
+    pub field: Option<String>,
 }
 
 impl IntakeError {
@@ -128,6 +130,7 @@ impl IntakeError {
             file: Some(file.to_string()),
             line: Some(line),
             message: message.into(),
+            field: None,
         }
     }
 
@@ -143,7 +146,10 @@ impl IntakeError {
             (Some(src), Some(span)) => src.line_col(span.start).0,
             _ => line,
         };
-        IntakeError::at(file, line, e.message)
+        IntakeError {
+            field: e.field,
+            ..IntakeError::at(file, line, e.message)
+        }
     }
 }
 
@@ -201,6 +207,18 @@ pub struct FieldError {
     /// Where in the file, when the reader gave spans; else the item's line is meant.
     pub span: Option<Range<usize>>,
     pub message: String,
+    /// The field at fault, as a path (`data.order_id`), when one is.
+    pub field: Option<String>,
+}
+
+impl FieldError {
+    /// Names the field at fault, unless a deeper one is named already.
+    pub(crate) fn on(mut self, field: impl std::fmt::Display) -> FieldError {
+        if self.field.is_none() {
+            self.field = Some(field.to_string());
+        }
+        self
+    }
 }
 
 /// How a file is read, by its extension.

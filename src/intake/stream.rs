@@ -34,6 +34,7 @@ fn cannot_read(file: &str, e: io::Error) -> IntakeError {
         file: Some(file.to_string()),
         line: None,
         message: format!("cannot read {file}: {e}"),
+        field: None,
     }
 }
 

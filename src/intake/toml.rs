@@ -94,12 +94,14 @@ fn raw(v: Spanned<DeValue>, depth: usize) -> Result<Raw, FieldError> {
     let unreadable = |what: &str| FieldError {
         span: Some(span.clone()),
         message: format!("this {what} cannot be read"),
+        field: None,
     };
     let deeper = || {
         if depth >= MAX_DEPTH {
             Err(FieldError {
                 span: Some(span.clone()),
                 message: too_deep(),
+                field: None,
             })
         } else {
             Ok(())

@@ -123,8 +123,10 @@ impl Outcomes {
                     kind: RecordKind::Suppressed,
                     detail: format!("{} queued before the customer opted out", row.key).into(),
                 });
-                let dead = Attempt::Dead("not sent: the customer opted out after it was queued".into());
-                out.settled.push(self.settle(row.key, row.attempts, dead, now));
+                let dead =
+                    Attempt::Dead("not sent: the customer opted out after it was queued".into());
+                out.settled
+                    .push(self.settle(row.key, row.attempts, dead, now));
                 continue;
             }
             // Handed over late (an outage, retries) into its quiet hours: held until they end.
@@ -154,7 +156,13 @@ impl Outcomes {
     }
 
     /// What one attempt's outcome makes of its row.
-    pub fn settle(&self, key: String, attempts: u32, attempt: Attempt, now: DateTime<Utc>) -> Settled {
+    pub fn settle(
+        &self,
+        key: String,
+        attempts: u32,
+        attempt: Attempt,
+        now: DateTime<Utc>,
+    ) -> Settled {
         let redact = |r: String| channels::redact(r, &self.secrets);
         match attempt {
             Attempt::Sent(reply) => Settled {

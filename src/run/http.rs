@@ -151,9 +151,8 @@ async fn events(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Resp
             Intake::Accepted { id, duplicate } => {
                 accepted.push(json!({ "index": index, "id": id, "duplicate": duplicate }))
             }
-            Intake::Rejected { id, message } => {
-                rejected.push(json!({ "index": index, "id": id, "message": message }))
-            }
+            Intake::Rejected { id, field, message } => rejected
+                .push(json!({ "index": index, "id": id, "field": field, "message": message })),
         }
     }
     let status = if accepted.is_empty() {

@@ -76,9 +76,20 @@ pub struct Runner<S: Store> {
 /// What one event of an input became.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intake {
-    Accepted { id: String, duplicate: bool },
-    Rejected { id: Option<String>, message: String },
+    Accepted {
+        id: String,
+        duplicate: bool,
+    },
+    Rejected {
+        id: Option<String>,
+        /// The field at fault (`data.order_id`), when one is.
+        field: Option<String>,
+        message: String,
+    },
 }
+
+/// An event that did not read: its id if it has one, the field at fault, why.
+pub type Refused = (Option<String>, Option<String>, String);
 
 impl<S: Store> Runner<S> {
     /// A runner over `store` for `program`, started at `started`. Versions
@@ -182,14 +193,14 @@ impl<S: Store> Runner<S> {
     /// Reads events (one JSON envelope per line) and accepts the good ones.
     /// An event without `id` is keyed by its content, so a repeat is still one.
     pub fn accept(&mut self, lines: &[&str]) -> Result<Vec<Intake>, StoreError> {
-        let read: Vec<Result<Envelope, (Option<String>, String)>> = lines
+        let read: Vec<Result<Envelope, Refused>> = lines
             .iter()
             .map(|line| {
                 let src = SourceFile::new("request.jsonl", line.to_string());
                 match crate::intake::read_events(&src, &self.schema) {
                     Ok(mut loaded) if loaded.items.len() == 1 => Ok(loaded.items.remove(0).item),
-                    Ok(_) => Err((None, "one JSON event per line".to_string())),
-                    Err(e) => Err((envelope_id(line), e.message)),
+                    Ok(_) => Err((None, None, "one JSON event per line".to_string())),
+                    Err(e) => Err((envelope_id(line), e.field, e.message)),
                 }
             })
             .collect();
@@ -201,7 +212,7 @@ impl<S: Store> Runner<S> {
     /// content (however it was laid out) is a duplicate.
     pub fn accept_envelopes(
         &mut self,
-        read: Vec<Result<Envelope, (Option<String>, String)>>,
+        read: Vec<Result<Envelope, Refused>>,
     ) -> Result<Vec<Intake>, StoreError> {
         let mut out: Vec<Option<Intake>> = Vec::with_capacity(read.len());
         let mut good = Vec::new();
@@ -225,7 +236,9 @@ impl<S: Store> Runner<S> {
                     ));
                     out.push(None);
                 }
-                Err((id, message)) => out.push(Some(Intake::Rejected { id, message })),
+                Err((id, field, message)) => {
+                    out.push(Some(Intake::Rejected { id, field, message }))
+                }
             }
         }
         let incoming: Vec<Incoming> = good.iter().map(|(_, e)| e.clone()).collect();
@@ -250,6 +263,7 @@ impl<S: Store> Runner<S> {
                 },
                 Accepted::Conflict => Intake::Rejected {
                     id: Some(e.id),
+                    field: Some("id".into()),
                     message: "this id was accepted before with another body".into(),
                 },
             });
@@ -280,26 +294,29 @@ impl<S: Store> Runner<S> {
         customers: Vec<(String, Fields)>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let (mut ids, mut attrs): (Vec<String>, Vec<Option<Fields>>) = customers
-            .into_iter()
-            .map(|(id, a)| (id, Some(a)))
-            .unzip();
+        let (mut ids, mut attrs): (Vec<String>, Vec<Option<Fields>>) =
+            customers.into_iter().map(|(id, a)| (id, Some(a))).unzip();
         for _ in 0..600 {
             let engine = &self.engine;
-            let claimed = self.store.put_customers(&ids, now, &mut |i, stored, opted_out| {
-                let mut state = stored.unwrap_or_else(|| {
-                    let mut s = CustomerState::new(ids[i].as_str(), Fields::new());
-                    s.do_not_contact = opted_out;
-                    s
-                });
-                state.attrs = attrs[i].take().unwrap_or_default();
-                engine.init(&mut state, now);
-                state
-            })?;
+            let claimed = self
+                .store
+                .put_customers(&ids, now, &mut |i, stored, opted_out| {
+                    let mut state = stored.unwrap_or_else(|| {
+                        let mut s = CustomerState::new(ids[i].as_str(), Fields::new());
+                        s.do_not_contact = opted_out;
+                        s
+                    });
+                    state.attrs = attrs[i].take().unwrap_or_default();
+                    engine.init(&mut state, now);
+                    state
+                })?;
             if claimed.is_empty() {
                 return Ok(());
             }
-            ids = claimed.iter().map(|&i| std::mem::take(&mut ids[i])).collect();
+            ids = claimed
+                .iter()
+                .map(|&i| std::mem::take(&mut ids[i]))
+                .collect();
             attrs = claimed.iter().map(|&i| attrs[i].take()).collect();
             std::thread::sleep(std::time::Duration::from_millis(100));
         }

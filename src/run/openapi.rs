@@ -92,7 +92,7 @@ pub fn document() -> Value {
                     "required": ["accepted", "rejected"],
                     "properties": {
                         "accepted": { "type": "array", "items": { "type": "object", "required": ["index", "id", "duplicate"], "properties": { "index": { "type": "integer" }, "id": { "type": "string" }, "duplicate": { "type": "boolean" } } } },
-                        "rejected": { "type": "array", "items": { "type": "object", "required": ["index", "message"], "properties": { "index": { "type": "integer" }, "id": { "type": ["string", "null"] }, "message": { "type": "string" } } } }
+                        "rejected": { "type": "array", "items": { "type": "object", "required": ["index", "id", "field", "message"], "properties": { "index": { "type": "integer" }, "id": { "type": ["string", "null"] }, "field": { "type": ["string", "null"], "description": "the field at fault, as a path such as data.order_id" }, "message": { "type": "string" } } } }
                     }
                 },
                 "Customer": {

@@ -215,7 +215,9 @@ impl Store for Sqlite {
         let mut claimed = Vec::new();
         {
             let salt: String = tx
-                .query_row("SELECT value FROM meta WHERE key = 'salt'", [], |r| r.get(0))
+                .query_row("SELECT value FROM meta WHERE key = 'salt'", [], |r| {
+                    r.get(0)
+                })
                 .map_err(err)?;
             let mut get = tx
                 .prepare_cached("SELECT state, lease_until FROM customers WHERE id = ?1")
@@ -240,10 +242,8 @@ impl Store for Sqlite {
                     continue;
                 }
                 let stored = state_of(json)?;
-                let opted_out = stored.is_none()
-                    && erased
-                        .exists([salted(&salt, id)])
-                        .map_err(err)?;
+                let opted_out =
+                    stored.is_none() && erased.exists([salted(&salt, id)]).map_err(err)?;
                 let state = change(i, stored, opted_out);
                 put.execute(params![
                     &*state.id,
@@ -423,7 +423,10 @@ impl Store for Sqlite {
                     handled.execute([id]).map_err(err)?;
                 }
                 for (x, quiet) in &d.deliveries {
-                    let control = controls.playbooks.iter().find(|c| c.playbook == *x.playbook);
+                    let control = controls
+                        .playbooks
+                        .iter()
+                        .find(|c| c.playbook == *x.playbook);
                     // Cancelled while this work was under way: its sends go nowhere.
                     if control.is_some_and(|c| c.cancel_generation > d.generation) {
                         controlled.push(crate::engine::Record {

@@ -64,6 +64,7 @@ impl Behaviour {
             file: Some(src.display_path()),
             line: Some(line),
             message,
+            field: None,
         };
         let table: toml::Table = src.text.parse().map_err(|e: toml::de::Error| {
             let line = e.span().map(|s| src.line_col(s.start).0).unwrap_or(1);

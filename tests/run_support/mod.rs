@@ -157,7 +157,8 @@ pub fn receiver(secret: &'static str, plan: fn(&str, usize) -> Reply) -> Receive
                             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_string()
                         }
                         Reply::Status(code, after) => {
-                            let after = after.map_or(String::new(), |s| format!("Retry-After: {s}\r\n"));
+                            let after =
+                                after.map_or(String::new(), |s| format!("Retry-After: {s}\r\n"));
                             let text = format!("status {code}");
                             format!(
                                 "HTTP/1.1 {code} X\r\n{after}Content-Length: {}\r\n\r\n{text}",
@@ -356,7 +357,6 @@ pub fn sent(dir: &Path, n: usize) -> Vec<serde_json::Value> {
     }
     lines
 }
-
 
 /// What the file adapter wrote to `out/sent.jsonl`: (customer, `field`) of each line, in order.
 pub fn file_lines(dir: &Path, field: &str) -> Vec<(String, String)> {
