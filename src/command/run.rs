@@ -411,7 +411,7 @@ pub fn status(project: &Path, db: Option<&Path>, dead: bool) -> Result<(), Error
     text.push_str(&format!(
         "\nnext due {}\n",
         store
-            .next_due()
+            .next_due(true)
             .map_err(failed)?
             .map_or("nothing".to_string(), |t| t
                 .with_timezone(&zone)

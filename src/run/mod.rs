@@ -639,7 +639,7 @@ impl<S: Store> Runner<S> {
         );
         let lag = self
             .store
-            .next_due()?
+            .next_due(true)?
             .map_or(0, |t| (now - t).num_seconds().max(0));
         metric(
             "due_lag_seconds",
@@ -656,7 +656,12 @@ impl<S: Store> Runner<S> {
 
     /// The next instant anything is due.
     pub fn next_due(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.store.next_due()
+        self.store.next_due(true)
+    }
+
+    /// The next instant a timer or an input is due (deliveries aside).
+    pub fn next_work_due(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.store.next_due(false)
     }
 }
 

@@ -291,10 +291,15 @@ fn writer_loop<S: Store>(
                 Err(e) => tracing::error!(error = %e, "delivering failed; trying again next round"),
             }
         }
-        wait = match runner.next_due() {
+        // While a batch is out, due deliveries wait for its outcomes (which
+        // wake this loop); timers and inputs do not.
+        let next = if in_flight {
+            runner.next_work_due()
+        } else {
+            runner.next_due()
+        };
+        wait = match next {
             Ok(Some(next)) if next > t => (next - t).to_std().unwrap_or(IDLE).min(IDLE),
-            // Due now, but a batch is out: its outcomes wake this loop.
-            Ok(Some(_)) if in_flight => IDLE,
             Ok(Some(_)) => Duration::from_millis(50),
             _ => IDLE,
         };

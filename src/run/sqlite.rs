@@ -472,18 +472,26 @@ impl Store for Sqlite {
         tx.commit().map_err(err)
     }
 
-    fn next_due(&mut self) -> Result<Option<DateTime<Utc>>> {
-        let mut next = Vec::with_capacity(3);
-        for q in [
+    fn next_due(&mut self, deliveries: bool) -> Result<Option<DateTime<Utc>>> {
+        let queries = [
             "SELECT MIN(next_wake) FROM customers WHERE quarantined IS NULL",
             "SELECT MIN(e.at) FROM events e LEFT JOIN customers c ON c.id = e.customer
              WHERE e.handled = 0 AND c.quarantined IS NULL",
             "SELECT MIN(next_attempt) FROM outbox WHERE status IN ('pending', 'failed')",
-        ] {
-            let t: Option<i64> = self.conn.query_row(q, [], |r| r.get(0)).map_err(err)?;
-            next.extend(t);
+        ];
+        let mut next: Option<i64> = None;
+        for q in &queries[..if deliveries { 3 } else { 2 }] {
+            let t: Option<i64> = self
+                .conn
+                .prepare_cached(q)
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .map_err(err)?;
+            next = match (next, t) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
-        Ok(next.into_iter().min().map(instant))
+        Ok(next.map(instant))
     }
 
     fn claim_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>> {

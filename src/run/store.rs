@@ -245,8 +245,9 @@ pub trait Store: Send {
     /// Commits the work of many customers in one transaction and releases their leases.
     fn commit(&mut self, done: Vec<Done>) -> Result<()>;
 
-    /// The earliest instant anything is due: a timer, an input, a delivery.
-    fn next_due(&mut self) -> Result<Option<DateTime<Utc>>>;
+    /// The earliest instant anything is due: a timer, an input, and (with
+    /// `deliveries`) a delivery.
+    fn next_due(&mut self, deliveries: bool) -> Result<Option<DateTime<Utc>>>;
 
     /// Claims up to `limit` deliveries due at `now` (pending, or failed and
     /// due again), marking them `sending`, each with its customer's
