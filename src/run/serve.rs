@@ -327,10 +327,27 @@ fn deliver_loop(
         while let Ok(newer) = new_adapters.try_recv() {
             adapters = newer;
         }
-        if results
-            .send(Request::Delivered(adapters.attempt(batch)))
-            .is_err()
-        {
+        // An adapter that panics fails its batch, to be retried; the thread goes on.
+        let rows: Vec<_> = batch
+            .iter()
+            .map(|r| (r.key.clone(), r.attempts, r.delivery.channel))
+            .collect();
+        let tried = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            adapters.attempt(batch)
+        }))
+        .unwrap_or_else(|_| {
+            tracing::error!("an adapter failed; its batch is retried");
+            rows.into_iter()
+                .map(|(key, attempts, channel)| {
+                    let failed = crate::channels::Attempt::Retry {
+                        reply: "the adapter failed (a bug in tend); tried again later".into(),
+                        after: None,
+                    };
+                    (key, attempts, channel, failed)
+                })
+                .collect()
+        });
+        if results.send(Request::Delivered(tried)).is_err() {
             return;
         }
     }
