@@ -420,8 +420,10 @@ fn event_name(name: &str) -> String {
         .ok()
         .and_then(|mut pairs| pairs.next())
         .is_some_and(|p| p.as_span().end() == name.len());
-    // A path is NFC-normalised when read; a string is not.
-    if whole_path && unicode_normalization::is_nfc(name) {
+    // A path is NFC-normalised when read, and may hold no invisible
+    // character; a string is neither.
+    let visible = !name.chars().any(|c| super::invisible::name(c).is_some());
+    if whole_path && visible && unicode_normalization::is_nfc(name) {
         name.to_string()
     } else {
         string(name)
@@ -1173,6 +1175,8 @@ playbook demo {
         // Not NFC: a path would be normalised when read back.
         assert_eq!(event_name("e\u{301}"), "\"e\u{301}\"");
         assert_eq!(event_name("\u{e9}"), "\u{e9}");
+        // An invisible character would be refused in a path (decision 23).
+        assert_eq!(event_name("a\u{fe0d}"), "\"a\u{fe0d}\"");
     }
 
     #[test]
