@@ -332,21 +332,21 @@ fn deliver_loop(
             .iter()
             .map(|r| (r.key.clone(), r.attempts, r.delivery.channel))
             .collect();
-        let tried = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            adapters.attempt(batch)
-        }))
-        .unwrap_or_else(|_| {
-            tracing::error!("an adapter failed; its batch is retried");
-            rows.into_iter()
-                .map(|(key, attempts, channel)| {
-                    let failed = crate::channels::Attempt::Retry {
-                        reply: "the adapter failed (a bug in tend); tried again later".into(),
-                        after: None,
-                    };
-                    (key, attempts, channel, failed)
-                })
-                .collect()
-        });
+        let tried =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| adapters.attempt(batch)))
+                .unwrap_or_else(|_| {
+                    tracing::error!("an adapter failed; its batch is retried");
+                    rows.into_iter()
+                        .map(|(key, attempts, channel)| {
+                            let failed = crate::channels::Attempt::Retry {
+                                reply: "the adapter failed (a bug in tend); tried again later"
+                                    .into(),
+                                after: None,
+                            };
+                            (key, attempts, channel, failed)
+                        })
+                        .collect()
+                });
         if results.send(Request::Delivered(tried)).is_err() {
             return;
         }
