@@ -77,6 +77,8 @@ pub struct Sqlite {
     conn: Connection,
     /// Arrival order of accepted events (ties at one instant keep it).
     seq: i64,
+    /// This store's own salt for the hashes erasure keeps (set once, at creation).
+    salt: String,
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -148,10 +150,15 @@ impl Sqlite {
             [],
         )
         .map_err(err)?;
+        let salt = conn
+            .query_row("SELECT value FROM meta WHERE key = 'salt'", [], |r| {
+                r.get(0)
+            })
+            .map_err(err)?;
         let seq = conn
             .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))
             .map_err(err)?;
-        Ok(Sqlite { conn, seq })
+        Ok(Sqlite { conn, seq, salt })
     }
 
     fn write(&mut self) -> Result<rusqlite::Transaction<'_>> {
@@ -211,14 +218,10 @@ impl Store for Sqlite {
         at: DateTime<Utc>,
         change: &mut dyn FnMut(usize, Option<CustomerState>, bool) -> CustomerState,
     ) -> Result<Vec<usize>> {
+        let salt = self.salt.clone();
         let tx = self.write()?;
         let mut claimed = Vec::new();
         {
-            let salt: String = tx
-                .query_row("SELECT value FROM meta WHERE key = 'salt'", [], |r| {
-                    r.get(0)
-                })
-                .map_err(err)?;
             let mut get = tx
                 .prepare_cached("SELECT state, lease_until FROM customers WHERE id = ?1")
                 .map_err(err)?;
@@ -652,6 +655,7 @@ impl Store for Sqlite {
     }
 
     fn erase(&mut self, customer: &str) -> Result<Option<Erased>> {
+        let hash = salted(&self.salt, customer);
         let tx = self.write()?;
         let dnc: Option<bool> = tx
             .query_row("SELECT dnc FROM customers WHERE id = ?1", [customer], |r| {
@@ -662,15 +666,10 @@ impl Store for Sqlite {
         let Some(dnc) = dnc else {
             return Ok(None);
         };
-        let salt: String = tx
-            .query_row("SELECT value FROM meta WHERE key = 'salt'", [], |r| {
-                r.get(0)
-            })
-            .map_err(err)?;
         if dnc {
             tx.execute(
                 "INSERT INTO erased_opt_outs (hash) VALUES (?1) ON CONFLICT DO NOTHING",
-                [salted(&salt, customer)],
+                [&hash],
             )
             .map_err(err)?;
         }
@@ -702,14 +701,10 @@ impl Store for Sqlite {
         if !any {
             return Ok(false);
         }
-        let salt: String = self
-            .conn
-            .prepare_cached("SELECT value FROM meta WHERE key = 'salt'")
-            .and_then(|mut q| q.query_row([], |r| r.get(0)))
-            .map_err(err)?;
+        let hash = salted(&self.salt, customer);
         self.conn
             .prepare_cached("SELECT 1 FROM erased_opt_outs WHERE hash = ?1")
-            .and_then(|mut q| q.exists([salted(&salt, customer)]))
+            .and_then(|mut q| q.exists([hash]))
             .map_err(err)
     }
 
