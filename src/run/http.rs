@@ -84,6 +84,16 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The 401 for a request without the runner's token; `None` when it may go on.
+fn refused(api: &Api, headers: &HeaderMap) -> Option<Response> {
+    (!authorised(api, headers)).then(|| {
+        problem(
+            StatusCode::UNAUTHORIZED,
+            "send `Authorization: Bearer TOKEN` with the runner's TEND_API_TOKEN",
+        )
+    })
+}
+
 fn authorised(api: &Api, headers: &HeaderMap) -> bool {
     let Some(token) = &api.token else { return true };
     headers
@@ -115,11 +125,8 @@ async fn ask<T>(
 }
 
 async fn events(State(api): State<Api>, headers: HeaderMap, body: Bytes) -> Response {
-    if !authorised(&api, &headers) {
-        return problem(
-            StatusCode::UNAUTHORIZED,
-            "send `Authorization: Bearer TOKEN` with the runner's TEND_API_TOKEN",
-        );
+    if let Some(refusal) = refused(&api, &headers) {
+        return refusal;
     }
     let Ok(text) = std::str::from_utf8(&body) else {
         return problem(StatusCode::BAD_REQUEST, "the body is not UTF-8 JSON");
@@ -173,11 +180,8 @@ async fn customer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !authorised(&api, &headers) {
-        return problem(
-            StatusCode::UNAUTHORIZED,
-            "send `Authorization: Bearer TOKEN` with the runner's TEND_API_TOKEN",
-        );
+    if let Some(refusal) = refused(&api, &headers) {
+        return refusal;
     }
     let Ok(text) = String::from_utf8(body.to_vec()) else {
         return problem(StatusCode::BAD_REQUEST, "the body is not UTF-8 JSON");
@@ -198,11 +202,8 @@ async fn patch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !authorised(&api, &headers) {
-        return problem(
-            StatusCode::UNAUTHORIZED,
-            "send `Authorization: Bearer TOKEN` with the runner's TEND_API_TOKEN",
-        );
+    if let Some(refusal) = refused(&api, &headers) {
+        return refusal;
     }
     let Ok(attributes) =
         serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body)
@@ -233,11 +234,8 @@ async fn patch(
 }
 
 async fn view(State(api): State<Api>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    if !authorised(&api, &headers) {
-        return problem(
-            StatusCode::UNAUTHORIZED,
-            "send `Authorization: Bearer TOKEN` with the runner's TEND_API_TOKEN",
-        );
+    if let Some(refusal) = refused(&api, &headers) {
+        return refusal;
     }
     match ask(&api, |tx| Request::View(id.clone(), tx)).await {
         Ok(Some(v)) => (StatusCode::OK, Json(v)).into_response(),
@@ -250,11 +248,8 @@ async fn view(State(api): State<Api>, Path(id): Path<String>, headers: HeaderMap
 }
 
 async fn erase(State(api): State<Api>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    if !authorised(&api, &headers) {
-        return problem(
-            StatusCode::UNAUTHORIZED,
-            "send `Authorization: Bearer TOKEN` with the runner's TEND_API_TOKEN",
-        );
+    if let Some(refusal) = refused(&api, &headers) {
+        return refusal;
     }
     match ask(&api, |tx| Request::Erase(id.clone(), tx)).await {
         Ok(Some(erased)) => (
@@ -271,11 +266,8 @@ async fn erase(State(api): State<Api>, Path(id): Path<String>, headers: HeaderMa
 }
 
 async fn openapi(State(api): State<Api>, headers: HeaderMap) -> Response {
-    if !authorised(&api, &headers) {
-        return problem(
-            StatusCode::UNAUTHORIZED,
-            "send `Authorization: Bearer TOKEN` with the runner's TEND_API_TOKEN",
-        );
+    if let Some(refusal) = refused(&api, &headers) {
+        return refusal;
     }
     (StatusCode::OK, Json(super::openapi::document())).into_response()
 }
