@@ -112,29 +112,11 @@ enum Command {
         dead: bool,
     },
     /// Stop a playbook's campaign for now: no new entries, every delivery held in the outbox.
-    Pause {
-        playbook: String,
-        #[arg(long, default_value = ".")]
-        project: PathBuf,
-        #[arg(long)]
-        db: Option<PathBuf>,
-    },
+    Pause(PlaybookInStore),
     /// Let a paused or cancelled playbook take entries again, and release what it held.
-    Resume {
-        playbook: String,
-        #[arg(long, default_value = ".")]
-        project: PathBuf,
-        #[arg(long)]
-        db: Option<PathBuf>,
-    },
+    Resume(PlaybookInStore),
     /// End every enrollment of a playbook and drop its queued deliveries; it stays paused.
-    Cancel {
-        playbook: String,
-        #[arg(long, default_value = ".")]
-        project: PathBuf,
-        #[arg(long)]
-        db: Option<PathBuf>,
-    },
+    Cancel(PlaybookInStore),
     /// Settle a delivery in state `unknown` once you know whether the far side has it.
     Resolve {
         key: String,
@@ -178,6 +160,22 @@ enum Command {
     },
     /// Explain a lint rule; without a rule, list them all.
     Explain { rule: Option<String> },
+}
+
+/// A playbook, and the project and store it runs in.
+#[derive(clap::Args)]
+struct PlaybookInStore {
+    playbook: String,
+    #[arg(long, default_value = ".")]
+    project: PathBuf,
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+impl PlaybookInStore {
+    fn control(self, what: command::run::Control) -> Result<(), command::Error> {
+        command::run::control(&self.project, self.db.as_deref(), &self.playbook, what)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -261,36 +259,9 @@ fn main() -> ExitCode {
             db.as_deref(),
             dead,
         ),
-        Command::Pause {
-            playbook,
-            project,
-            db,
-        } => command::run::control(
-            &project,
-            db.as_deref(),
-            &playbook,
-            command::run::Control::Pause,
-        ),
-        Command::Resume {
-            playbook,
-            project,
-            db,
-        } => command::run::control(
-            &project,
-            db.as_deref(),
-            &playbook,
-            command::run::Control::Resume,
-        ),
-        Command::Cancel {
-            playbook,
-            project,
-            db,
-        } => command::run::control(
-            &project,
-            db.as_deref(),
-            &playbook,
-            command::run::Control::Cancel,
-        ),
+        Command::Pause(p) => p.control(command::run::Control::Pause),
+        Command::Resume(p) => p.control(command::run::Control::Resume),
+        Command::Cancel(p) => p.control(command::run::Control::Cancel),
         Command::Resolve {
             key,
             outcome,
