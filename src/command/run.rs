@@ -169,8 +169,7 @@ pub fn retry(
     all_dead: bool,
     customer: Option<&str>,
 ) -> Result<(), Error> {
-    let db = Project::open(project, db)?.db;
-    let mut store = Sqlite::open(&db).map_err(failed)?;
+    let (_, mut store) = existing_store(project, db)?;
     let text = match (key, all_dead, customer) {
         (Some(k), false, None) => match store.requeue(Some(k), now()).map_err(failed)? {
             0 => {
