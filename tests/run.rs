@@ -236,10 +236,7 @@ fn an_event_posted_twice_is_one_event_and_a_changed_body_is_refused() {
 #[cfg(target_os = "linux")]
 #[test]
 fn tend_run_takes_events_over_http_delivers_once_and_remembers_across_restarts() {
-    let dir = scratch("serve");
-    std::fs::write(dir.join("tend.toml"), RUN_TOML).unwrap();
-    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
-    std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
+    let dir = project("serve", RUN_TOML, RUN_PLAYBOOK);
     let (mut child, base) = start(&dir, "s3cret");
     // Midday yesterday in Shanghai: never inside any quiet hours, whatever the clock says now.
     let at = (Utc::now() - Duration::days(1))
@@ -501,10 +498,7 @@ fn a_runner_killed_at_random_moments_loses_nothing_and_repeats_only_by_key() {
 /// listed, its event kept); the others go on; after a fix it runs again.
 #[test]
 fn a_customer_that_cannot_be_advanced_is_quarantined_and_the_rest_go_on() {
-    let dir = scratch("quarantine");
-    std::fs::write(dir.join("tend.toml"), RUN_TOML).unwrap();
-    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
-    std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
+    let dir = project("quarantine", RUN_TOML, RUN_PLAYBOOK);
     let now = t("2026-12-03T12:00:00+08:00");
     let db = dir.join("tend.db");
     let mut runner = runner_in(&dir, Sqlite::open(&db).unwrap(), now);
@@ -557,14 +551,11 @@ fn a_customer_that_cannot_be_advanced_is_quarantined_and_the_rest_go_on() {
 /// them to end (recorded `late`); one queued before an opt-out is never sent.
 #[test]
 fn a_late_hand_over_waits_for_quiet_hours_and_an_opt_out_stops_what_was_queued() {
-    let dir = scratch("late");
     let toml = RUN_TOML.replace(
         "[channels.wecom]",
         "[limits]\nquiet = \"21:00..08:00\"\n\n[events.\"contact.blocked\"]\n\n[channels.wecom]",
     );
-    std::fs::write(dir.join("tend.toml"), toml).unwrap();
-    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
-    std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
+    let dir = project("late", &toml, RUN_PLAYBOOK);
     let eight_pm = t("2026-12-03T20:00:00+08:00");
     let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), eight_pm);
     let paid = |c: &str| {
@@ -695,10 +686,7 @@ fn erasing_a_customer_forgets_them_but_keeps_their_opt_out() {
 /// have no timer of their own: each is brought up to the new program.
 #[test]
 fn a_deploy_adding_a_schedule_reaches_idle_customers_and_those_waiting_weeks() {
-    let dir = scratch("deploy");
-    std::fs::write(dir.join("tend.toml"), RUN_TOML).unwrap();
-    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
-    std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
+    let dir = project("deploy", RUN_TOML, RUN_PLAYBOOK);
     std::fs::write(
         dir.join("playbooks/later.playbook"),
         "playbook later {\n  trigger event order.paid\n  step s {\n    wait 30d\n    send wecom \"{{ customer.name }}，一个月啦\"\n  }\n}\n",

@@ -47,20 +47,13 @@ fn the_webhook_adapter_retries_what_may_succeed_and_gives_up_on_what_cannot() {
         ),
     );
     std::env::set_var("TEND_TEST_FAULTS_SECRET", "whsec-faults");
-    let dir = scratch("webhook-faults");
-    std::fs::write(dir.join("tend.toml"), toml).unwrap();
-    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
-    std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
+    let dir = project("webhook-faults", &toml, RUN_PLAYBOOK);
     let t0 = t("2026-12-03T10:00:00+08:00");
     let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), t0);
     let customers = ["ok", "busy", "bad", "slow", "drop", "limited", "down"];
     let events: Vec<String> = customers
         .iter()
-        .map(|c| {
-            format!(
-                r#"{{"id":"e-{c}","name":"order.paid","customer":"{c}","at":"2026-12-03T10:00:00+08:00","data":{{"order_id":"A1"}},"attributes":{{"name":"{c}"}}}}"#
-            )
-        })
+        .map(|c| paid(c, "2026-12-03T10:00:00+08:00"))
         .collect();
     let refs: Vec<&str> = events.iter().map(String::as_str).collect();
     runner.accept(&refs).unwrap();
@@ -151,14 +144,11 @@ timeout = "5s"
 "#,
         server.port
     );
-    let dir = scratch("smtp");
-    std::fs::write(dir.join("tend.toml"), toml).unwrap();
-    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
-    std::fs::write(
-        dir.join("playbooks/thanks.playbook"),
+    let dir = project(
+        "smtp",
+        &toml,
         "template thanks { text \"{{ customer.name }}，订单 {{ event.order_id }} 收到啦\" }\n\nplaybook thanks {\n  trigger event order.paid\n  step thank { send mail thanks }\n}\n",
-    )
-    .unwrap();
+    );
     let t0 = t("2026-12-03T10:00:00+08:00");
     let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), t0);
     let event = |c: &str, email: Option<&str>| {
@@ -258,10 +248,7 @@ fn json_logs_name_a_dead_delivery_and_never_a_secret() {
         "adapter = \"file\"\npath = \"out/sent.jsonl\"",
         "adapter = \"webhook\"\nurl = \"${TEND_TEST_LOG_URL}\"\nsecret = \"${TEND_TEST_LOG_SECRET}\"",
     );
-    let dir = scratch("json-logs");
-    std::fs::write(dir.join("tend.toml"), toml).unwrap();
-    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
-    std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
+    let dir = project("json-logs", &toml, RUN_PLAYBOOK);
     let port = free_port();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_tend"))
         .args([
@@ -291,13 +278,10 @@ fn json_logs_name_a_dead_delivery_and_never_a_secret() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let at = chrono::Utc::now().to_rfc3339();
     let (code, _) = post(
         &base,
         Some("tok-logs"),
-        &format!(
-            r#"{{"id":"e1","name":"order.paid","customer":"c1","at":"{at}","data":{{"order_id":"A1"}},"attributes":{{"name":"林"}}}}"#
-        ),
+        &paid("c1", &chrono::Utc::now().to_rfc3339()),
     );
     assert_eq!(code, 202);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -357,17 +341,9 @@ fn a_slow_far_side_does_not_hold_up_intake() {
             hook.url
         ),
     );
-    let dir = scratch("slow-far-side");
-    std::fs::write(dir.join("tend.toml"), toml).unwrap();
-    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
-    std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
+    let dir = project("slow-far-side", &toml, RUN_PLAYBOOK);
     let (_child, base) = start(&dir, "tok-slow");
-    let event = |c: &str| {
-        let at = chrono::Utc::now().to_rfc3339();
-        format!(
-            r#"{{"id":"e-{c}","name":"order.paid","customer":"{c}","at":"{at}","data":{{"order_id":"A1"}},"attributes":{{"name":"{c}"}}}}"#
-        )
-    };
+    let event = |c: &str| paid(c, &chrono::Utc::now().to_rfc3339());
     assert_eq!(post(&base, Some("tok-slow"), &event("c1")).0, 202);
     // c1's delivery is now with the slow far side.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);

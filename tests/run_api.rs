@@ -179,17 +179,11 @@ fn operation<'d>(doc: &'d Value, method: &str, path: &str) -> &'d Value {
 
 #[test]
 fn generated_requests_get_only_replies_the_openapi_document_lists() {
-    let dir = scratch("api");
-    std::fs::write(
-        dir.join("tend.toml"),
-        RUN_TOML.replace(
-            "name = \"string\"",
-            "name = \"string\"\ntags = \"list<string>?\"",
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
-    std::fs::write(dir.join("playbooks/thanks.playbook"), RUN_PLAYBOOK).unwrap();
+    let toml = RUN_TOML.replace(
+        "name = \"string\"",
+        "name = \"string\"\ntags = \"list<string>?\"",
+    );
+    let dir = project("api", &toml, RUN_PLAYBOOK);
     let (_child, base) = start(&dir, "tok-api");
     let doc = tend::run::openapi::document();
     let agent: ureq::Agent = ureq::Agent::config_builder()

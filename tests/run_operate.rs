@@ -24,20 +24,6 @@ playbook thanks {
 }
 "#;
 
-fn project(name: &str, toml: &str, playbook: &str) -> std::path::PathBuf {
-    let dir = scratch(name);
-    std::fs::write(dir.join("tend.toml"), toml).unwrap();
-    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
-    std::fs::write(dir.join("playbooks/p.playbook"), playbook).unwrap();
-    dir
-}
-
-fn paid(customer: &str, at: &str) -> String {
-    format!(
-        r#"{{"id":"p-{customer}-{at}","name":"order.paid","customer":"{customer}","at":"{at}","data":{{"order_id":"A1"}},"attributes":{{"name":"{customer}"}}}}"#
-    )
-}
-
 /// Who the file adapter has written to, and which template, in order.
 fn written(dir: &Path) -> Vec<(String, String)> {
     file_lines(dir, "template")
@@ -487,13 +473,7 @@ fn tend_run_takes_an_edited_playbook_and_refuses_a_broken_one() {
     };
     let dir = project("reload", RUN_TOML, &version("v1"));
     let (child, base) = start(&dir, "tok");
-    let now = || chrono::Utc::now().to_rfc3339();
-    let event = |c: &str| {
-        format!(
-            r#"{{"id":"e-{c}","name":"order.paid","customer":"{c}","at":"{}","data":{{"order_id":"A1"}},"attributes":{{"name":"{c}"}}}}"#,
-            now()
-        )
-    };
+    let event = |c: &str| paid(c, &chrono::Utc::now().to_rfc3339());
     assert_eq!(post(&base, Some("tok"), &event("c1")).0, 202);
     until(&dir, |l| !l.is_empty());
 

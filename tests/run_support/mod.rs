@@ -395,3 +395,19 @@ pub fn outbox_rows(
     rows.sort();
     rows
 }
+
+/// A project in a scratch folder: this tend.toml and one playbook file.
+pub fn project(name: &str, toml: &str, playbook: &str) -> std::path::PathBuf {
+    let dir = scratch(name);
+    std::fs::write(dir.join("tend.toml"), toml).unwrap();
+    std::fs::create_dir_all(dir.join("playbooks")).unwrap();
+    std::fs::write(dir.join("playbooks/p.playbook"), playbook).unwrap();
+    dir
+}
+
+/// An `order.paid` event for `customer` at `at`, the customer's name their id.
+pub fn paid(customer: &str, at: &str) -> String {
+    format!(
+        r#"{{"id":"p-{customer}-{at}","name":"order.paid","customer":"{customer}","at":"{at}","data":{{"order_id":"A1"}},"attributes":{{"name":"{customer}"}}}}"#
+    )
+}
