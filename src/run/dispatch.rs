@@ -164,6 +164,15 @@ impl Outcomes {
         now: DateTime<Utc>,
     ) -> Settled {
         let redact = |r: String| channels::redact(r, &self.secrets);
+        let dead = |key: String, reply: String| {
+            tracing::warn!(%key, %reply, "delivery dead: `tend retry KEY` after a fix");
+            Settled {
+                key,
+                status: Status::Dead,
+                reply,
+                next_attempt: None,
+            }
+        };
         match attempt {
             Attempt::Sent(reply) => Settled {
                 key,
@@ -171,26 +180,11 @@ impl Outcomes {
                 reply: redact(reply),
                 next_attempt: None,
             },
-            Attempt::Dead(reply) => {
-                let reply = redact(reply);
-                tracing::warn!(%key, %reply, "delivery dead: `tend retry KEY` after a fix");
-                Settled {
-                    key,
-                    status: Status::Dead,
-                    reply,
-                    next_attempt: None,
-                }
-            }
-            Attempt::Retry { reply, .. } if attempts >= self.max_attempts => {
-                let reply = format!("{} (gave up after {attempts} attempts)", redact(reply));
-                tracing::warn!(%key, %reply, "delivery dead: `tend retry KEY` after a fix");
-                Settled {
-                    key,
-                    status: Status::Dead,
-                    reply,
-                    next_attempt: None,
-                }
-            }
+            Attempt::Dead(reply) => dead(key, redact(reply)),
+            Attempt::Retry { reply, .. } if attempts >= self.max_attempts => dead(
+                key,
+                format!("{} (gave up after {attempts} attempts)", redact(reply)),
+            ),
             Attempt::Retry { reply, after } => {
                 let wait = after
                     .and_then(|a| Duration::from_std(a).ok())
