@@ -686,7 +686,7 @@ impl Reader<'_> {
                 },
                 "db" => match v.get_ref().as_str() {
                     Some(s) if !s.is_empty() => run.db = Some(s.to_string()),
-                    _ => self.bad(span(v), "`db` must be a file path such as \"tend.db\"".to_string()),
+                    _ => self.bad(span(v), "`db` must be a file path such as \"tend.db\", a PostgreSQL URL such as \"postgres://tend@db.internal/shop\", or \"${VAR}\" to read either from the environment".to_string()),
                 },
                 "max_attempts" => match v.get_ref().as_integer().and_then(|s| s.as_str().parse::<u32>().ok()) {
                     Some(n) if (1..=100).contains(&n) => run.max_attempts = n,

@@ -1,9 +1,9 @@
 //! `tend import` and `tend status`: the runner's store from the command
 //! line. Both open the store the way `tend run` does (PROJECT/tend.db,
-//! `[run] db`, or `--db`); SQLite lets them work while a runner runs.
+//! `[run] db`, or `--db`); both stores let them work while a runner runs.
 
 use super::{emit, Error};
-use crate::run::sqlite::Sqlite;
+use crate::run::db::Db;
 use crate::run::store::{Status, Store};
 use crate::run::{Intake, Runner};
 use chrono::{DateTime, Utc};
@@ -26,13 +26,13 @@ fn failed(e: impl std::fmt::Display) -> Error {
 }
 
 /// A project ready to run against its store: lint clean, with its
-/// tend.toml, its folder and the store's path (`--db`, `[run] db`, or
+/// tend.toml, its folder and its store (`--db`, `[run] db`, or
 /// PROJECT/tend.db).
 pub struct Project {
     pub program: crate::program::Program,
     pub config: crate::config::Config,
     pub root: PathBuf,
-    pub db: PathBuf,
+    pub db: Db,
 }
 
 impl Project {
@@ -48,15 +48,33 @@ impl Project {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let db = db
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| root.join(config.run.db.as_deref().unwrap_or("tend.db")));
+        let db = match (db, config.run.db.as_deref()) {
+            (Some(arg), _) => match arg.to_str() {
+                Some(text) => Db::parse(text, None),
+                None => Db::File(arg.to_path_buf()),
+            },
+            (None, Some(setting)) => Db::parse(&from_environment(setting)?, Some(&root)),
+            (None, None) => Db::File(root.join("tend.db")),
+        };
         Ok(Project {
             program,
             config,
             root,
             db,
         })
+    }
+}
+
+/// `[run] db = "${VAR}"` reads the address from the environment (a
+/// PostgreSQL URL with a password stays out of tend.toml).
+fn from_environment(setting: &str) -> Result<String, Error> {
+    match setting.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
+        Some(var) => std::env::var(var).map_err(|_| {
+            Error::Usage(format!(
+                "tend.toml: [run] db reads the environment variable `{var}`, which is not set"
+            ))
+        }),
+        None => Ok(setting.to_string()),
     }
 }
 
@@ -70,7 +88,7 @@ pub fn import(project: &Path, db: Option<&Path>, what: What, file: &Path) -> Res
         root,
         db,
     } = Project::open(project, db)?;
-    let store = Sqlite::open(&db).map_err(failed)?;
+    let store = db.open().map_err(failed)?;
     let at = now();
     let mut runner = Runner::new(&program, &config, &root, store, at).map_err(failed)?;
     let schema = program.policy.schema.clone();
@@ -95,7 +113,7 @@ pub fn import(project: &Path, db: Option<&Path>, what: What, file: &Path) -> Res
             if progress {
                 eprintln!();
             }
-            println!("{n} customers imported into {}", db.display());
+            println!("{n} customers imported into {}", db);
         }
         What::Events => {
             // Streamed: accepted ten thousand at a time as the file is read, on
@@ -104,7 +122,7 @@ pub fn import(project: &Path, db: Option<&Path>, what: What, file: &Path) -> Res
             let (mut new, mut repeats, mut refused) = (0usize, 0usize, 0usize);
             let mut pending = Vec::with_capacity(CHUNK);
             let mut failure: Option<Error> = None;
-            let mut flush = |pending: &mut Vec<_>, runner: &mut Runner<Sqlite>| {
+            let mut flush = |pending: &mut Vec<_>, runner: &mut Runner<Box<dyn Store>>| {
                 if failure.is_some() || pending.is_empty() {
                     pending.clear();
                     return;
@@ -154,7 +172,7 @@ pub fn import(project: &Path, db: Option<&Path>, what: What, file: &Path) -> Res
             }
             println!(
                 "{new} events accepted, {repeats} already there, {refused} refused, into {}",
-                db.display()
+                db
             );
         }
     }
@@ -205,15 +223,15 @@ pub enum Control {
 }
 
 /// The store of a project that has one (never created by a command that only reads or settles).
-fn existing_store(project: &Path, db: Option<&Path>) -> Result<(Project, Sqlite), Error> {
+fn existing_store(project: &Path, db: Option<&Path>) -> Result<(Project, Box<dyn Store>), Error> {
     let p = Project::open(project, db)?;
     if !p.db.exists() {
         return Err(Error::Usage(format!(
             "no store at `{}`: start `tend run` first, or give --db",
-            p.db.display()
+            p.db
         )));
     }
-    let store = Sqlite::open(&p.db).map_err(failed)?;
+    let store = p.db.open().map_err(failed)?;
     Ok((p, store))
 }
 
@@ -284,7 +302,7 @@ pub fn backup(project: &Path, db: Option<&Path>, to: &Path) -> Result<(), Error>
     }
     let (p, mut store) = existing_store(project, db)?;
     store.backup(to).map_err(failed)?;
-    emit(|out| writeln!(out, "{} copied to {}", p.db.display(), to.display()))
+    emit(|out| writeln!(out, "{} copied to {}", p.db, to.display()))
 }
 
 /// `tend status --dead`: every dead or unknown delivery with its reply.
@@ -316,7 +334,7 @@ pub fn status(project: &Path, db: Option<&Path>, dead: bool) -> Result<(), Error
         let text = dead_list(&rows, zone);
         return emit(|out| out.write_all(text.as_bytes()));
     }
-    let mut text = format!("store {}\n\noutbox\n", db.display());
+    let mut text = format!("store {}\n\noutbox\n", db);
     let counts = store.outbox_counts().map_err(failed)?;
     if counts.is_empty() {
         text.push_str("  (empty)\n");

@@ -5,9 +5,11 @@
 //! together (the outbox), many customers to a transaction. A dispatcher then
 //! hands each outbox row to its channel's adapter.
 
+pub mod db;
 pub mod dispatch;
 pub mod http;
 pub mod openapi;
+pub mod postgres;
 pub mod serve;
 pub mod sqlite;
 pub mod store;
@@ -29,6 +31,10 @@ use store::{Accepted, Done, Incoming, Store, StoreError};
 pub const BATCH: usize = 256;
 /// How long a claim on a customer holds if its runner stops mid-work.
 const LEASE: i64 = 60;
+/// On a store several runners share: how long an attempt claimed by a
+/// runner may stay unsettled before another runner takes it as a stopped
+/// runner's (a batch of attempts, each up to its adapter's timeout).
+pub const CLAIM_LAPSES: i64 = 15 * 60;
 /// The longest one customer's advance may take before the customer is
 /// quarantined: one that slow would stall every round for everyone.
 const STEP_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
@@ -71,6 +77,9 @@ pub struct Runner<S: Store> {
     adapter_updates: Option<std::sync::mpsc::Sender<dispatch::Adapters>>,
     outcomes: dispatch::Outcomes,
     step_budget: std::time::Duration,
+    /// The channels whose far side drops a repeated key (kept here: the
+    /// adapters themselves may be on another thread).
+    dedupes: std::collections::HashSet<String>,
 }
 
 /// What one event of an input became.
@@ -103,7 +112,11 @@ impl<S: Store> Runner<S> {
         started: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
         let adapters = dispatch::Adapters::open(program, root)?;
-        store.recover(&|ch| adapters.dedupes(ch))?;
+        let dedupes = deduping(program, &adapters);
+        let lapsed = store
+            .shared()
+            .then(|| started - Duration::seconds(CLAIM_LAPSES));
+        store.recover(lapsed, &|ch| adapters.dedupes(ch))?;
         let mut runner = Runner {
             store,
             counters: Counters::default(),
@@ -114,6 +127,7 @@ impl<S: Store> Runner<S> {
             adapter_updates: None,
             outcomes: dispatch::Outcomes::new(program, config.run.max_attempts),
             step_budget: STEP_BUDGET,
+            dedupes,
         };
         runner.deploy(program, started)?;
         Ok(runner)
@@ -131,6 +145,7 @@ impl<S: Store> Runner<S> {
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, String)>, StoreError> {
         let adapters = dispatch::Adapters::open(program, root)?;
+        self.dedupes = deduping(program, &adapters);
         match &self.adapter_updates {
             Some(thread) => {
                 let _ = thread.send(adapters);
@@ -472,6 +487,7 @@ impl<S: Store> Runner<S> {
             deliveries,
             records,
             generation: controls.generation,
+            lease: w.lease,
         }
     }
 
@@ -537,6 +553,20 @@ impl<S: Store> Runner<S> {
     ) -> Option<dispatch::Adapters> {
         self.adapter_updates = Some(updates);
         self.adapters.take()
+    }
+
+    /// On a store several runners share: takes over the attempts of a
+    /// runner that stopped mid-attempt, once their claim has lapsed (the
+    /// same rule as at start). Returns how many.
+    pub fn recover_lapsed(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        if !self.store.shared() {
+            return Ok(0);
+        }
+        let dedupes = &self.dedupes;
+        self.store
+            .recover(Some(now - Duration::seconds(CLAIM_LAPSES)), &|ch| {
+                dedupes.contains(ch)
+            })
     }
 
     /// Retention: drops settled deliveries, records and handled event ids
@@ -663,6 +693,16 @@ impl<S: Store> Runner<S> {
     pub fn next_work_due(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.store.next_due(false)
     }
+}
+
+fn deduping(program: &Program, adapters: &dispatch::Adapters) -> std::collections::HashSet<String> {
+    program
+        .policy
+        .channels
+        .iter()
+        .filter(|c| adapters.dedupes(&c.name))
+        .map(|c| c.name.to_string())
+        .collect()
 }
 
 fn settings(program: &Program, config: &Config, catch_up: CatchUp) -> Settings {

@@ -5,7 +5,6 @@
 //! files, lints the project again and, if it is clean, runs the new version.
 
 use super::http::{self, Api, Request};
-use super::sqlite::Sqlite;
 use super::store::Store;
 use super::Runner;
 use chrono::{DateTime, Utc};
@@ -52,6 +51,9 @@ const IDLE: Duration = Duration::from_secs(1);
 const WATCH: Duration = Duration::from_secs(1);
 /// How often retention prunes old history.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often, on a store several runners share, a stopped runner's lapsed
+/// attempts are looked for.
+const RECOVER_EVERY: Duration = Duration::from_secs(60);
 
 /// Whole seconds: every instant the runner stores is.
 fn now() -> DateTime<Utc> {
@@ -76,13 +78,13 @@ pub fn serve(opts: &Options) -> Result<(), crate::command::Error> {
             opts.listen
         )));
     }
-    let store = Sqlite::open(&db).map_err(|e| Error::Failed(e.to_string()))?;
+    let store = db.open().map_err(|e| Error::Failed(e.to_string()))?;
     let started = now();
     let mut runner = Runner::new(&program, &config, &root, store, started)
         .map_err(|e| Error::Failed(e.to_string()))?;
 
     println!("tend run: project {}", root.display());
-    println!("  store     {}", db.display());
+    println!("  store     {db}");
     println!("  listening http://{}", opts.listen);
     for p in &program.playbooks {
         println!("  playbook  {} (version {})", p.name, p.version);
@@ -245,6 +247,7 @@ fn writer_loop<S: Store>(
 ) {
     let mut wait = Duration::ZERO;
     let mut pruned: Option<std::time::Instant> = None;
+    let mut recovered = std::time::Instant::now();
     // A batch is with the adapters: the next waits for its outcomes.
     let mut in_flight = false;
     let take = |runner: &mut Runner<S>, req: Request, in_flight: &mut bool| match req {
@@ -268,6 +271,19 @@ fn writer_loop<S: Store>(
                 ),
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "retention failed"),
+            }
+        }
+        if recovered.elapsed() >= RECOVER_EVERY {
+            recovered = std::time::Instant::now();
+            match runner.recover_lapsed(now()) {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    deliveries = n,
+                    "took over attempts a stopped runner left unsettled"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "looking for a stopped runner's attempts failed")
+                }
             }
         }
         match rx.recv_timeout(wait) {

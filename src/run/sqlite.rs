@@ -177,6 +177,11 @@ fn state_of(json: Option<String>) -> Result<Option<CustomerState>> {
 }
 
 impl Store for Sqlite {
+    /// One runner per file: `tend run` is the only writer of its store.
+    fn shared(&self) -> bool {
+        false
+    }
+
     fn accept(&mut self, events: &[Incoming]) -> Result<Vec<Accepted>> {
         let mut seq = self.seq;
         let tx = self.write()?;
@@ -383,6 +388,7 @@ impl Store for Sqlite {
                     advanced_to: advanced.map(instant),
                     inputs,
                     generation,
+                    lease: 0,
                 });
             }
         }
@@ -432,24 +438,12 @@ impl Store for Sqlite {
                         .find(|c| c.playbook == *x.playbook);
                     // Cancelled while this work was under way: its sends go nowhere.
                     if control.is_some_and(|c| c.cancel_generation > d.generation) {
-                        controlled.push(crate::engine::Record {
-                            at: d.advanced_to,
-                            customer: x.customer.clone(),
-                            playbook: Some(x.playbook),
-                            kind: crate::engine::RecordKind::Dropped,
-                            detail: format!("{}: the playbook was cancelled", x.key()).into(),
-                        });
+                        controlled.push(held_record(x, d.advanced_to, Held::Dropped));
                         continue;
                     }
                     let status = match control.is_some_and(|c| c.paused.is_some()) {
                         true => {
-                            controlled.push(crate::engine::Record {
-                                at: d.advanced_to,
-                                customer: x.customer.clone(),
-                                playbook: Some(x.playbook),
-                                kind: crate::engine::RecordKind::Held,
-                                detail: format!("{} held: the playbook is paused", x.key()).into(),
-                            });
+                            controlled.push(held_record(x, d.advanced_to, Held::Held));
                             "held"
                         }
                         false => "pending",
@@ -505,7 +499,7 @@ impl Store for Sqlite {
                 .prepare_cached(
                     "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated = ?1
                      WHERE key IN (SELECT key FROM outbox WHERE status IN ('pending', 'failed') AND next_attempt <= ?1
-                                   ORDER BY next_attempt LIMIT ?2)
+                                   ORDER BY next_attempt, due, key LIMIT ?2)
                      RETURNING key, delivery, attempts, quiet,
                                COALESCE((SELECT dnc FROM customers c WHERE c.id = outbox.customer), 0)",
                 )
@@ -566,14 +560,22 @@ impl Store for Sqlite {
         tx.commit().map_err(err)
     }
 
-    fn recover(&mut self, dedupes: &dyn Fn(&str) -> bool) -> Result<usize> {
+    fn recover(
+        &mut self,
+        lapsed_before: Option<DateTime<Utc>>,
+        dedupes: &dyn Fn(&str) -> bool,
+    ) -> Result<usize> {
         let tx = self.write()?;
         let rows: Vec<(String, String)> = {
             let mut q = tx
-                .prepare("SELECT key, channel FROM outbox WHERE status = 'sending'")
+                .prepare(
+                    "SELECT key, channel FROM outbox WHERE status = 'sending' AND updated < ?1",
+                )
                 .map_err(err)?;
             let rows = q
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_map([lapsed_before.map_or(i64::MAX, secs)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .map_err(err)?;
             rows.collect::<std::result::Result<_, _>>().map_err(err)?
         };
@@ -589,11 +591,13 @@ impl Store for Sqlite {
             .map_err(err)?;
         }
         // Leases of a runner that stopped are void.
-        tx.execute(
-            "UPDATE customers SET lease_until = NULL WHERE lease_until IS NOT NULL",
-            [],
-        )
-        .map_err(err)?;
+        if lapsed_before.is_none() {
+            tx.execute(
+                "UPDATE customers SET lease_until = NULL WHERE lease_until IS NOT NULL",
+                [],
+            )
+            .map_err(err)?;
+        }
         tx.commit().map_err(err)?;
         Ok(rows.len())
     }
@@ -770,18 +774,7 @@ impl Store for Sqlite {
         Ok(out)
     }
 
-    fn recent_records(
-        &mut self,
-        n: usize,
-    ) -> Result<
-        Vec<(
-            DateTime<Utc>,
-            Option<String>,
-            Option<String>,
-            String,
-            String,
-        )>,
-    > {
+    fn recent_records(&mut self, n: usize) -> Result<Vec<RecordRow>> {
         let mut q = self
             .conn
             .prepare("SELECT at, customer, playbook, kind, detail FROM records ORDER BY id DESC LIMIT ?1")
@@ -800,15 +793,7 @@ impl Store for Sqlite {
         rows.collect::<std::result::Result<_, _>>().map_err(err)
     }
 
-    #[allow(clippy::type_complexity)]
-    fn history(
-        &mut self,
-        customer: &str,
-        n: usize,
-    ) -> Result<(
-        Vec<(String, crate::engine::Delivery, Status)>,
-        Vec<(DateTime<Utc>, Option<String>, String, String)>,
-    )> {
+    fn history(&mut self, customer: &str, n: usize) -> Result<History> {
         let mut q = self
             .conn
             .prepare("SELECT key, delivery, status FROM outbox WHERE customer = ?1 ORDER BY due DESC, key LIMIT ?2")
@@ -891,7 +876,7 @@ impl Store for Sqlite {
              WHERE playbook = ?1 AND status IN ('pending', 'failed') RETURNING key, customer",
             params![playbook, secs(at)],
         )?;
-        let records = rows_records(&held, playbook, at, RecordKindOf::Held);
+        let records = rows_records(&held, playbook, at, Held::Held);
         insert_records(&tx, &records)?;
         tx.commit().map_err(err)?;
         Ok(held.len())
@@ -922,7 +907,7 @@ impl Store for Sqlite {
              WHERE playbook = ?1 AND status = 'held' RETURNING key, customer",
             params![playbook, secs(at)],
         )?;
-        let records = rows_records(&released, playbook, at, RecordKindOf::Released);
+        let records = rows_records(&released, playbook, at, Held::Released);
         insert_records(&tx, &records)?;
         tx.commit().map_err(err)?;
         Ok(Some(released.len()))
@@ -943,7 +928,7 @@ impl Store for Sqlite {
              RETURNING key, customer",
             params![playbook],
         )?;
-        let records = rows_records(&dropped, playbook, at, RecordKindOf::Dropped);
+        let records = rows_records(&dropped, playbook, at, Held::Dropped);
         insert_records(&tx, &records)?;
         // Only customers whose state names the playbook need waking.
         let needle = format!("\"playbook\":{}", serde_json::Value::from(playbook));
@@ -1013,13 +998,6 @@ impl Store for Sqlite {
     }
 }
 
-/// Which record a control writes for each row it moved.
-enum RecordKindOf {
-    Held,
-    Released,
-    Dropped,
-}
-
 fn next_generation(tx: &rusqlite::Transaction<'_>) -> Result<i64> {
     tx.query_row(
         "INSERT INTO meta (key, value) VALUES ('controls', '1')
@@ -1079,30 +1057,6 @@ fn move_rows(
     Ok(rows)
 }
 
-fn rows_records(
-    rows: &[(String, Option<String>)],
-    playbook: &str,
-    at: DateTime<Utc>,
-    kind: RecordKindOf,
-) -> Vec<crate::engine::Record> {
-    use crate::engine::RecordKind;
-    let (kind, why) = match kind {
-        RecordKindOf::Held => (RecordKind::Held, "held: the playbook is paused"),
-        RecordKindOf::Released => (RecordKind::Released, "released: the playbook resumed"),
-        RecordKindOf::Dropped => (RecordKind::Dropped, "dropped: the playbook was cancelled"),
-    };
-    let playbook = crate::value::Sym::from(playbook);
-    rows.iter()
-        .map(|(key, customer)| crate::engine::Record {
-            at,
-            customer: customer.as_deref().map(Into::into),
-            playbook: Some(playbook),
-            kind,
-            detail: format!("{key} {why}").into(),
-        })
-        .collect()
-}
-
 fn insert_records(tx: &rusqlite::Transaction<'_>, records: &[crate::engine::Record]) -> Result<()> {
     let mut add = tx
         .prepare_cached("INSERT INTO records (at, customer, playbook, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)")
@@ -1118,13 +1072,4 @@ fn insert_records(tx: &rusqlite::Transaction<'_>, records: &[crate::engine::Reco
         .map_err(err)?;
     }
     Ok(())
-}
-
-/// The hash erasure keeps of an opted-out customer's id.
-fn salted(salt: &str, id: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(format!("{salt}\u{1f}{id}").as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }

@@ -55,6 +55,10 @@ pub struct Work {
     /// The [`Controls::generation`] its state was last worked under: a
     /// cancel newer than that has not reached this customer yet.
     pub generation: i64,
+    /// This claim's token: a store shared by several runners commits the
+    /// work only while the claim is still this one (0 where one runner owns
+    /// the store).
+    pub lease: i64,
 }
 
 /// One customer's work, done: all of it commits together (the outbox).
@@ -71,6 +75,8 @@ pub struct Done {
     /// The [`Controls::generation`] this work was done under: a playbook
     /// cancelled since then has its deliveries dropped at commit.
     pub generation: i64,
+    /// The [`Work::lease`] it was done under.
+    pub lease: i64,
 }
 
 /// An operator's hold on a playbook (`tend pause`, `tend cancel`).
@@ -110,6 +116,13 @@ pub type RecordRow = (
     Option<String>,
     String,
     String,
+);
+
+/// One customer's latest deliveries (key, delivery, status) and records
+/// (at, playbook, kind, detail), newest first.
+pub type History = (
+    Vec<(String, Delivery, Status)>,
+    Vec<(DateTime<Utc>, Option<String>, String, String)>,
 );
 
 /// What erasing a customer removed.
@@ -211,6 +224,11 @@ pub struct Settled {
 }
 
 pub trait Store: Send {
+    /// Whether several runner processes may share this store. Then a claim
+    /// of a runner that stopped is taken over when it lapses; otherwise
+    /// every claim found at start is a stopped runner's.
+    fn shared(&self) -> bool;
+
     /// Accepts events; one result per event, in order. Committed on return.
     fn accept(&mut self, events: &[Incoming]) -> Result<Vec<Accepted>>;
 
@@ -260,9 +278,16 @@ pub trait Store: Send {
     /// Records how attempts ended, in one transaction.
     fn settle(&mut self, settled: &[Settled], at: DateTime<Utc>) -> Result<()>;
 
-    /// After a crash: deliveries left `sending`. Those whose adapter dedupes
-    /// by key go back to pending; the others become `unknown`.
-    fn recover(&mut self, dedupes: &dyn Fn(&str) -> bool) -> Result<usize>;
+    /// After a crash: deliveries left `sending` by a runner that stopped
+    /// mid-attempt. Those whose adapter dedupes by key go back to pending;
+    /// the others become `unknown`. `lapsed_before`: only attempts claimed
+    /// before then (a shared store, where other runners' claims are live);
+    /// `None`: every claim, customers' too (a store one runner owns, at start).
+    fn recover(
+        &mut self,
+        lapsed_before: Option<DateTime<Utc>>,
+        dedupes: &dyn Fn(&str) -> bool,
+    ) -> Result<usize>;
 
     /// Stops a customer's work (its state and inputs kept), with a record saying why.
     fn quarantine(&mut self, customer: &str, why: &str, at: DateTime<Utc>) -> Result<()>;
@@ -305,15 +330,7 @@ pub trait Store: Send {
     fn recent_records(&mut self, n: usize) -> Result<Vec<RecordRow>>;
 
     /// One customer's latest `n` deliveries (key, delivery, status) and records, newest first.
-    #[allow(clippy::type_complexity)]
-    fn history(
-        &mut self,
-        customer: &str,
-        n: usize,
-    ) -> Result<(
-        Vec<(String, Delivery, Status)>,
-        Vec<(DateTime<Utc>, Option<String>, String, String)>,
-    )>;
+    fn history(&mut self, customer: &str, n: usize) -> Result<History>;
 
     /// Calls `f` with every customer who has a timer (a full scan).
     fn each_waiting(&mut self, f: &mut dyn FnMut(CustomerState)) -> Result<()>;
@@ -346,4 +363,180 @@ pub trait Store: Send {
 
     /// Writes a consistent copy of the store to `path`, while it runs.
     fn backup(&mut self, path: &std::path::Path) -> Result<()>;
+}
+
+/// Which record a control writes for a delivery it held, released or dropped.
+#[derive(Debug, Clone, Copy)]
+pub enum Held {
+    Held,
+    Released,
+    Dropped,
+}
+
+impl Held {
+    fn record(
+        self,
+        key: &str,
+        customer: Option<std::sync::Arc<str>>,
+        playbook: &str,
+        at: DateTime<Utc>,
+    ) -> Record {
+        use crate::engine::RecordKind;
+        let (kind, why) = match self {
+            Held::Held => (RecordKind::Held, "held: the playbook is paused"),
+            Held::Released => (RecordKind::Released, "released: the playbook resumed"),
+            Held::Dropped => (RecordKind::Dropped, "dropped: the playbook was cancelled"),
+        };
+        Record {
+            at,
+            customer,
+            playbook: Some(playbook.into()),
+            kind,
+            detail: format!("{key} {why}").into(),
+        }
+    }
+}
+
+/// The record of a delivery a control caught as its work committed.
+pub fn held_record(x: &Delivery, at: DateTime<Utc>, how: Held) -> Record {
+    how.record(&x.key().to_string(), x.customer.clone(), &x.playbook, at)
+}
+
+/// The records of outbox rows (key, customer) a control moved.
+pub fn rows_records(
+    rows: &[(String, Option<String>)],
+    playbook: &str,
+    at: DateTime<Utc>,
+    how: Held,
+) -> Vec<Record> {
+    rows.iter()
+        .map(|(key, customer)| how.record(key, customer.as_deref().map(Into::into), playbook, at))
+        .collect()
+}
+
+/// The hash erasure keeps of an opted-out customer's id, salted with the
+/// store's own salt.
+pub fn salted(salt: &str, id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(format!("{salt}\u{1f}{id}").as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A store chosen at start (`--db`): the runner and the commands take any.
+impl Store for Box<dyn Store> {
+    fn shared(&self) -> bool {
+        (**self).shared()
+    }
+    fn accept(&mut self, events: &[Incoming]) -> Result<Vec<Accepted>> {
+        (**self).accept(events)
+    }
+    fn put_customers(
+        &mut self,
+        ids: &[String],
+        at: DateTime<Utc>,
+        change: &mut dyn FnMut(usize, Option<CustomerState>, bool) -> CustomerState,
+    ) -> Result<Vec<usize>> {
+        (**self).put_customers(ids, at, change)
+    }
+    fn insert_customer(&mut self, state: &CustomerState, at: DateTime<Utc>) -> Result<bool> {
+        (**self).insert_customer(state, at)
+    }
+    fn customer(&mut self, id: &str) -> Result<Option<CustomerState>> {
+        (**self).customer(id)
+    }
+    fn claim(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Work>> {
+        (**self).claim(now, limit, lease_until)
+    }
+    fn commit(&mut self, done: Vec<Done>) -> Result<()> {
+        (**self).commit(done)
+    }
+    fn next_due(&mut self, deliveries: bool) -> Result<Option<DateTime<Utc>>> {
+        (**self).next_due(deliveries)
+    }
+    fn claim_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>> {
+        (**self).claim_deliveries(now, limit)
+    }
+    fn record(&mut self, records: &[Record]) -> Result<()> {
+        (**self).record(records)
+    }
+    fn settle(&mut self, settled: &[Settled], at: DateTime<Utc>) -> Result<()> {
+        (**self).settle(settled, at)
+    }
+    fn recover(
+        &mut self,
+        lapsed_before: Option<DateTime<Utc>>,
+        dedupes: &dyn Fn(&str) -> bool,
+    ) -> Result<usize> {
+        (**self).recover(lapsed_before, dedupes)
+    }
+    fn quarantine(&mut self, customer: &str, why: &str, at: DateTime<Utc>) -> Result<()> {
+        (**self).quarantine(customer, why, at)
+    }
+    fn release(&mut self, customer: &str) -> Result<bool> {
+        (**self).release(customer)
+    }
+    fn requeue(&mut self, key: Option<&str>, at: DateTime<Utc>) -> Result<usize> {
+        (**self).requeue(key, at)
+    }
+    fn quarantined(&mut self) -> Result<Vec<(String, String)>> {
+        (**self).quarantined()
+    }
+    fn erase(&mut self, customer: &str) -> Result<Option<Erased>> {
+        (**self).erase(customer)
+    }
+    fn erased_opt_out(&mut self, customer: &str) -> Result<bool> {
+        (**self).erased_opt_out(customer)
+    }
+    fn save_version(&mut self, playbook: &str, version: &str, text: &str) -> Result<bool> {
+        (**self).save_version(playbook, version, text)
+    }
+    fn wake_all(&mut self, at: DateTime<Utc>) -> Result<usize> {
+        (**self).wake_all(at)
+    }
+    fn versions(&mut self) -> Result<Vec<(String, String, String)>> {
+        (**self).versions()
+    }
+    fn outbox(&mut self) -> Result<Vec<OutboxRow>> {
+        (**self).outbox()
+    }
+    fn recent_records(&mut self, n: usize) -> Result<Vec<RecordRow>> {
+        (**self).recent_records(n)
+    }
+    fn history(&mut self, customer: &str, n: usize) -> Result<History> {
+        (**self).history(customer, n)
+    }
+    fn each_waiting(&mut self, f: &mut dyn FnMut(CustomerState)) -> Result<()> {
+        (**self).each_waiting(f)
+    }
+    fn outbox_counts(&mut self) -> Result<Vec<(Status, u64)>> {
+        (**self).outbox_counts()
+    }
+    fn pause(&mut self, playbook: &str, at: DateTime<Utc>) -> Result<usize> {
+        (**self).pause(playbook, at)
+    }
+    fn resume(&mut self, playbook: &str, at: DateTime<Utc>) -> Result<Option<usize>> {
+        (**self).resume(playbook, at)
+    }
+    fn cancel(&mut self, playbook: &str, at: DateTime<Utc>) -> Result<(usize, usize)> {
+        (**self).cancel(playbook, at)
+    }
+    fn controls(&mut self) -> Result<Controls> {
+        (**self).controls()
+    }
+    fn resolve(&mut self, key: &str, status: Status, at: DateTime<Utc>) -> Result<bool> {
+        (**self).resolve(key, status, at)
+    }
+    fn prune(&mut self, before: DateTime<Utc>, events_before: DateTime<Utc>) -> Result<Pruned> {
+        (**self).prune(before, events_before)
+    }
+    fn backup(&mut self, path: &std::path::Path) -> Result<()> {
+        (**self).backup(path)
+    }
 }
