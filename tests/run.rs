@@ -10,6 +10,7 @@ use tend::run::{Intake, Runner};
 use tend::source::SourceFile;
 
 mod run_support;
+use run_support::stores::TestStore;
 use run_support::*;
 
 fn examples() -> PathBuf {
@@ -17,7 +18,7 @@ fn examples() -> PathBuf {
 }
 
 /// The customer of every outbox row, in the outbox's order.
-fn recipients(runner: &mut Runner<Sqlite>) -> Vec<String> {
+fn recipients<S: Store>(runner: &mut Runner<S>) -> Vec<String> {
     runner
         .store
         .outbox()
@@ -55,8 +56,7 @@ fn example_events() -> Vec<String> {
 /// (key, customer, channel, text, local time) of every delivery, sorted.
 type Row = (String, String, String, String, String);
 
-#[test]
-fn the_runner_delivers_what_the_simulator_reports() {
+fn the_runner_delivers_what_the_simulator_reports(store: &TestStore) {
     let dir = examples();
     let (linted, program) = tend::command::sim::runnable(&dir).unwrap();
     let config = linted.checked.as_ref().unwrap().config.clone();
@@ -103,7 +103,7 @@ fn the_runner_delivers_what_the_simulator_reports() {
     // The real run: customers imported, events posted, the clock stepped
     // from one due instant to the next.
     let out = scratch("dry-run");
-    let mut runner = Runner::new(&program, &config, &out, Sqlite::memory().unwrap(), from).unwrap();
+    let mut runner = Runner::new(&program, &config, &out, store.open(), from).unwrap();
     for c in &customers {
         runner.put_customer(&c.id, c.attrs.clone(), from).unwrap();
     }
@@ -162,14 +162,13 @@ fn the_runner_delivers_what_the_simulator_reports() {
     assert_eq!(groups.lines().count(), in_groups);
 }
 
-#[test]
-fn an_event_posted_twice_is_one_event_and_a_changed_body_is_refused() {
+fn an_event_posted_twice_is_one_event_and_a_changed_body_is_refused(store: &TestStore) {
     let dir = examples();
     let (linted, program) = tend::command::sim::runnable(&dir).unwrap();
     let config = linted.checked.as_ref().unwrap().config.clone();
     let from = t("2026-12-01T00:00:00+08:00");
     let out = scratch("dupes");
-    let mut runner = Runner::new(&program, &config, &out, Sqlite::memory().unwrap(), from).unwrap();
+    let mut runner = Runner::new(&program, &config, &out, store.open(), from).unwrap();
     let paid = r#"{"id":"e1","name":"order.paid","customer":"c1","at":"2026-12-01T10:00:00+08:00","data":{"order_id":"A1","seq":1,"amount":99.0,"address":"上海"}}"#;
     let changed = paid.replace("A1", "A2");
     let bad = r#"{"id":"e2","name":"order.paid","customer":"c1","at":"2026-12-01T10:00:00+08:00","data":{"order_id":1}}"#;
@@ -549,15 +548,14 @@ fn a_customer_that_cannot_be_advanced_is_quarantined_and_the_rest_go_on() {
 
 /// A message handed to its adapter late, inside its quiet hours, waits for
 /// them to end (recorded `late`); one queued before an opt-out is never sent.
-#[test]
-fn a_late_hand_over_waits_for_quiet_hours_and_an_opt_out_stops_what_was_queued() {
+fn a_late_hand_over_waits_for_quiet_hours_and_an_opt_out_stops_what_was_queued(store: &TestStore) {
     let toml = RUN_TOML.replace(
         "[channels.wecom]",
         "[limits]\nquiet = \"21:00..08:00\"\n\n[events.\"contact.blocked\"]\n\n[channels.wecom]",
     );
     let dir = project("late", &toml, RUN_PLAYBOOK);
     let eight_pm = t("2026-12-03T20:00:00+08:00");
-    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), eight_pm);
+    let mut runner = runner_in(&dir, store.open(), eight_pm);
     let paid = |c: &str| {
         format!(
             r#"{{"id":"p-{c}","name":"order.paid","customer":"{c}","at":"2026-12-03T20:00:00+08:00","data":{{"order_id":"A1"}},"attributes":{{"name":"小林"}}}}"#
@@ -570,7 +568,7 @@ fn a_late_hand_over_waits_for_quiet_hours_and_an_opt_out_stops_what_was_queued()
     runner.work(eight_pm).unwrap();
     runner.work(t("2026-12-03T20:30:00+08:00")).unwrap();
     runner.dispatch(t("2026-12-03T22:00:00+08:00")).unwrap();
-    let status = |runner: &mut Runner<Sqlite>| -> Vec<(String, Status)> {
+    let status = |runner: &mut Runner<Box<dyn Store>>| -> Vec<(String, Status)> {
         runner
             .store
             .outbox()
@@ -617,8 +615,7 @@ fn a_late_hand_over_waits_for_quiet_hours_and_an_opt_out_stops_what_was_queued()
 
 /// Erasure forgets a customer (state, events, deliveries, records), but an
 /// opt-out survives it: the customer coming back is still not contacted.
-#[test]
-fn erasing_a_customer_forgets_them_but_keeps_their_opt_out() {
+fn erasing_a_customer_forgets_them_but_keeps_their_opt_out(store: &TestStore) {
     let dir = scratch("erase");
     let toml = RUN_TOML.replace(
         "[channels.wecom]",
@@ -635,7 +632,7 @@ fn erasing_a_customer_forgets_them_but_keeps_their_opt_out() {
     )
     .unwrap();
     let noon = t("2026-12-03T12:00:00+08:00");
-    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), noon);
+    let mut runner = runner_in(&dir, store.open(), noon);
     let event = |id: &str, c: &str, name: &str, at: &str| {
         let data = if name == "order.paid" {
             r#","data":{"order_id":"A1"}"#
@@ -684,21 +681,18 @@ fn erasing_a_customer_forgets_them_but_keeps_their_opt_out() {
 
 /// A deploy that adds an `every … for` trigger reaches stored customers who
 /// have no timer of their own: each is brought up to the new program.
-#[test]
-fn a_deploy_adding_a_schedule_reaches_idle_customers_and_those_waiting_weeks() {
+fn a_deploy_adding_a_schedule_reaches_idle_customers_and_those_waiting_weeks(store: &TestStore) {
     let dir = project("deploy", RUN_TOML, RUN_PLAYBOOK);
     std::fs::write(
         dir.join("playbooks/later.playbook"),
         "playbook later {\n  trigger event order.paid\n  step s {\n    wait 30d\n    send wecom \"{{ customer.name }}，一个月啦\"\n  }\n}\n",
     )
     .unwrap();
-    let db = dir.join("tend.db");
     let nine = t("2026-12-03T09:00:00+08:00");
     {
         let (linted, program) = tend::command::sim::runnable(&dir).unwrap();
         let config = linted.checked.as_ref().unwrap().config.clone();
-        let mut runner =
-            Runner::new(&program, &config, &dir, Sqlite::open(&db).unwrap(), nine).unwrap();
+        let mut runner = Runner::new(&program, &config, &dir, store.open(), nine).unwrap();
         let attrs = [("name", tend::value::Value::str("小林"))]
             .into_iter()
             .collect();
@@ -722,14 +716,7 @@ fn a_deploy_adding_a_schedule_reaches_idle_customers_and_those_waiting_weeks() {
     let (linted, program) = tend::command::sim::runnable(&dir).unwrap();
     let config = linted.checked.as_ref().unwrap().config.clone();
     let half_past = t("2026-12-03T09:30:00+08:00");
-    let mut runner = Runner::new(
-        &program,
-        &config,
-        &dir,
-        Sqlite::open(&db).unwrap(),
-        half_past,
-    )
-    .unwrap();
+    let mut runner = Runner::new(&program, &config, &dir, store.open(), half_past).unwrap();
     let mut now = half_past;
     for _ in 0..5 {
         runner.work(now).unwrap();
@@ -761,3 +748,11 @@ fn a_deploy_adding_a_schedule_reaches_idle_customers_and_those_waiting_weeks() {
         ]
     );
 }
+
+on_every_store!(
+    the_runner_delivers_what_the_simulator_reports,
+    an_event_posted_twice_is_one_event_and_a_changed_body_is_refused,
+    a_late_hand_over_waits_for_quiet_hours_and_an_opt_out_stops_what_was_queued,
+    erasing_a_customer_forgets_them_but_keeps_their_opt_out,
+    a_deploy_adding_a_schedule_reaches_idle_customers_and_those_waiting_weeks,
+);

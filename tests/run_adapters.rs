@@ -2,21 +2,21 @@
 //! checks signatures and answers with failures on purpose.
 
 use chrono::Duration;
-use tend::run::sqlite::Sqlite;
 use tend::run::store::{Status, Store};
 use tend::run::Runner;
 
 mod run_support;
+use run_support::stores::TestStore;
 use run_support::*;
 
-fn outbox_by_customer(runner: &mut Runner<Sqlite>) -> Vec<(String, Status, String)> {
+fn outbox_by_customer<S: Store>(runner: &mut Runner<S>) -> Vec<(String, Status, String)> {
     outbox_rows(runner)
         .into_iter()
         .map(|(c, _, status, reply)| (c, status, reply))
         .collect()
 }
 
-fn statuses(runner: &mut Runner<Sqlite>) -> Vec<(String, Status)> {
+fn statuses<S: Store>(runner: &mut Runner<S>) -> Vec<(String, Status)> {
     outbox_by_customer(runner)
         .into_iter()
         .map(|(c, s, _)| (c, s))
@@ -36,8 +36,7 @@ fn plan(customer: &str, before: usize) -> Reply {
     }
 }
 
-#[test]
-fn the_webhook_adapter_retries_what_may_succeed_and_gives_up_on_what_cannot() {
+fn the_webhook_adapter_retries_what_may_succeed_and_gives_up_on_what_cannot(store: &TestStore) {
     let hook = receiver("whsec-faults", plan);
     let toml = RUN_TOML.replace(
         "adapter = \"file\"\npath = \"out/sent.jsonl\"",
@@ -49,7 +48,7 @@ fn the_webhook_adapter_retries_what_may_succeed_and_gives_up_on_what_cannot() {
     std::env::set_var("TEND_TEST_FAULTS_SECRET", "whsec-faults");
     let dir = project("webhook-faults", &toml, RUN_PLAYBOOK);
     let t0 = t("2026-12-03T10:00:00+08:00");
-    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), t0);
+    let mut runner = runner_in(&dir, store.open(), t0);
     let customers = ["ok", "busy", "bad", "slow", "drop", "limited", "down"];
     let events: Vec<String> = customers
         .iter()
@@ -116,8 +115,7 @@ fn the_webhook_adapter_retries_what_may_succeed_and_gives_up_on_what_cannot() {
     assert_eq!(hook.keys.lock().unwrap().len(), customers.len());
 }
 
-#[test]
-fn the_smtp_adapter_mails_each_customer_at_their_address_and_retries_a_tempfail() {
+fn the_smtp_adapter_mails_each_customer_at_their_address_and_retries_a_tempfail(store: &TestStore) {
     let server = smtp_server();
     let toml = format!(
         r#"timezone = "Asia/Shanghai"
@@ -150,7 +148,7 @@ timeout = "5s"
         "template thanks { text \"{{ customer.name }}，订单 {{ event.order_id }} 收到啦\" }\n\nplaybook thanks {\n  trigger event order.paid\n  step thank { send mail thanks }\n}\n",
     );
     let t0 = t("2026-12-03T10:00:00+08:00");
-    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), t0);
+    let mut runner = runner_in(&dir, store.open(), t0);
     let event = |c: &str, email: Option<&str>| {
         let email = email.map_or(String::new(), |e| format!(r#","email":"{e}""#));
         format!(
@@ -365,3 +363,8 @@ fn a_slow_far_side_does_not_hold_up_intake() {
     }
     assert_eq!(hook.keys.lock().unwrap().len(), 2);
 }
+
+on_every_store!(
+    the_webhook_adapter_retries_what_may_succeed_and_gives_up_on_what_cannot,
+    the_smtp_adapter_mails_each_customer_at_their_address_and_retries_a_tempfail,
+);

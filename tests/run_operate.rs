@@ -8,6 +8,7 @@ use tend::run::store::{Status, Store};
 use tend::run::Runner;
 
 mod run_support;
+use run_support::stores::TestStore;
 use run_support::*;
 
 /// A thank-you now and a follow-up a day later, to the file adapter.
@@ -29,14 +30,14 @@ fn written(dir: &Path) -> Vec<(String, String)> {
     file_lines(dir, "template")
 }
 
-fn outbox(runner: &mut Runner<Sqlite>) -> Vec<(String, String, Status)> {
+fn outbox<S: Store>(runner: &mut Runner<S>) -> Vec<(String, String, Status)> {
     outbox_rows(runner)
         .into_iter()
         .map(|(c, template, status, _)| (c, template, status))
         .collect()
 }
 
-fn record_details(runner: &mut Runner<Sqlite>, kind: &str) -> Vec<String> {
+fn record_details<S: Store>(runner: &mut Runner<S>, kind: &str) -> Vec<String> {
     runner
         .store
         .recent_records(1000)
@@ -51,11 +52,10 @@ fn pair(c: &str, template: &str) -> (String, String) {
     (c.to_string(), template.to_string())
 }
 
-#[test]
-fn a_paused_playbook_holds_its_deliveries_and_takes_no_entries_until_resumed() {
+fn a_paused_playbook_holds_its_deliveries_and_takes_no_entries_until_resumed(store: &TestStore) {
     let dir = project("pause", RUN_TOML, TWO_STEP);
     let ten = t("2026-12-03T10:00:00+08:00");
-    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), ten);
+    let mut runner = runner_in(&dir, store.open(), ten);
     runner
         .accept(&[&paid("c1", "2026-12-03T10:00:00+08:00")])
         .unwrap();
@@ -110,11 +110,10 @@ fn a_paused_playbook_holds_its_deliveries_and_takes_no_entries_until_resumed() {
     );
 }
 
-#[test]
-fn pausing_holds_what_is_queued_with_a_record_each() {
+fn pausing_holds_what_is_queued_with_a_record_each(store: &TestStore) {
     let dir = project("pause-queued", RUN_TOML, TWO_STEP);
     let ten = t("2026-12-03T10:00:00+08:00");
-    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), ten);
+    let mut runner = runner_in(&dir, store.open(), ten);
     runner
         .accept(&[
             &paid("c1", "2026-12-03T10:00:00+08:00"),
@@ -136,11 +135,10 @@ fn pausing_holds_what_is_queued_with_a_record_each() {
     assert_eq!(written(&dir).len(), 2);
 }
 
-#[test]
-fn cancelling_ends_enrollments_drops_queued_deliveries_and_keeps_entries_closed() {
+fn cancelling_ends_enrollments_drops_queued_deliveries_and_keeps_entries_closed(store: &TestStore) {
     let dir = project("cancel", RUN_TOML, TWO_STEP);
     let ten = t("2026-12-03T10:00:00+08:00");
-    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), ten);
+    let mut runner = runner_in(&dir, store.open(), ten);
     // c1 is waiting for its follow-up; c2's thank-you is queued, not yet handed over.
     runner
         .accept(&[&paid("c1", "2026-12-03T10:00:00+08:00")])
@@ -202,9 +200,9 @@ fn cancelling_ends_enrollments_drops_queued_deliveries_and_keeps_entries_closed(
 
 /// An hourly reminder to one customer; the runner stops at 10:05 and starts
 /// again at 12:30 with the default grace of an hour.
-#[test]
-fn after_a_stop_of_two_hours_a_missed_fire_within_the_grace_runs_once_and_an_older_one_is_skipped()
-{
+fn after_a_stop_of_two_hours_a_missed_fire_within_the_grace_runs_once_and_an_older_one_is_skipped(
+    store: &TestStore,
+) {
     let playbook = r#"template tick { text "{{ customer.name }}，整点提醒" }
 segment everyone = customer.name != ""
 
@@ -214,10 +212,9 @@ playbook hourly {
 }
 "#;
     let dir = project("catch-up", RUN_TOML, playbook);
-    let db = dir.join("tend.db");
     let nine = t("2026-12-03T09:30:00+08:00");
     {
-        let mut runner = runner_in(&dir, Sqlite::open(&db).unwrap(), nine);
+        let mut runner = runner_in(&dir, store.open(), nine);
         runner
             .put_customer("c1", fields(r#"{"id":"c1","name":"小林"}"#, &runner), nine)
             .unwrap();
@@ -226,7 +223,7 @@ playbook hourly {
     }
     assert_eq!(written(&dir), [pair("c1", "tick")]);
     let restart = t("2026-12-03T12:30:00+08:00");
-    let mut runner = runner_in(&dir, Sqlite::open(&db).unwrap(), restart);
+    let mut runner = runner_in(&dir, store.open(), restart);
     round(&mut runner, restart);
     let times: Vec<String> = runner
         .store
@@ -247,13 +244,13 @@ playbook hourly {
     // Once each: another round at the same instant, or a restart, adds nothing.
     round(&mut runner, restart);
     drop(runner);
-    let mut runner = runner_in(&dir, Sqlite::open(&db).unwrap(), restart);
+    let mut runner = runner_in(&dir, store.open(), restart);
     round(&mut runner, restart);
     assert_eq!(written(&dir).len(), 2);
     assert_eq!(runner.store.outbox().unwrap().len(), 2);
 }
 
-fn fields(json: &str, runner: &Runner<Sqlite>) -> tend::value::Fields {
+fn fields<S: Store>(json: &str, runner: &Runner<S>) -> tend::value::Fields {
     let src = tend::source::SourceFile::new("c.jsonl", json.to_string());
     tend::intake::read_customers(&src, runner.schema())
         .unwrap()
@@ -366,8 +363,7 @@ fn a_person_lists_settles_and_backs_up_from_the_command_line() {
     assert!(err.contains("exists"), "{err}");
 }
 
-#[test]
-fn retention_prunes_history_but_remembers_event_ids_for_the_longest_wait() {
+fn retention_prunes_history_but_remembers_event_ids_for_the_longest_wait(store: &TestStore) {
     let playbook = r#"template thanks { text "{{ customer.name }}，订单收到啦" }
 template later { text "{{ customer.name }}，还需要什么吗？" }
 
@@ -383,7 +379,7 @@ playbook thanks {
     let toml = format!("{RUN_TOML}\n[run]\nretain = \"1d\"\n");
     let dir = project("retain", &toml, playbook);
     let day0 = t("2026-12-03T10:00:00+08:00");
-    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), day0);
+    let mut runner = runner_in(&dir, store.open(), day0);
     let event = paid("c1", "2026-12-03T10:00:00+08:00");
     runner.accept(&[&event]).unwrap();
     round(&mut runner, day0);
@@ -571,6 +567,7 @@ fn an_import_waits_for_a_customer_the_runner_has_claimed() {
             deliveries: vec![],
             records: vec![],
             generation: 0,
+            lease: 0,
         }])
         .unwrap();
     let claimed = import
@@ -581,11 +578,10 @@ fn an_import_waits_for_a_customer_the_runner_has_claimed() {
 
 /// A customer whose advance takes longer than the step budget keeps what it
 /// did but is quarantined, so it cannot stall every later round.
-#[test]
-fn a_customer_over_the_step_budget_is_quarantined_after_its_work_commits() {
+fn a_customer_over_the_step_budget_is_quarantined_after_its_work_commits(store: &TestStore) {
     let dir = project("budget", RUN_TOML, TWO_STEP);
     let ten = t("2026-12-03T10:00:00+08:00");
-    let mut runner = runner_in(&dir, Sqlite::memory().unwrap(), ten);
+    let mut runner = runner_in(&dir, store.open(), ten);
     runner.set_step_budget(std::time::Duration::ZERO);
     runner
         .accept(&[&paid("c1", "2026-12-03T10:00:00+08:00")])
@@ -606,3 +602,12 @@ fn a_customer_over_the_step_budget_is_quarantined_after_its_work_commits() {
     round(&mut runner, t("2026-12-04T10:00:01+08:00"));
     assert_eq!(written(&dir), [pair("c1", "thanks"), pair("c1", "later")]);
 }
+
+on_every_store!(
+    a_paused_playbook_holds_its_deliveries_and_takes_no_entries_until_resumed,
+    pausing_holds_what_is_queued_with_a_record_each,
+    cancelling_ends_enrollments_drops_queued_deliveries_and_keeps_entries_closed,
+    after_a_stop_of_two_hours_a_missed_fire_within_the_grace_runs_once_and_an_older_one_is_skipped,
+    retention_prunes_history_but_remembers_event_ids_for_the_longest_wait,
+    a_customer_over_the_step_budget_is_quarantined_after_its_work_commits,
+);

@@ -3,29 +3,34 @@
 
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
-use tend::run::sqlite::Sqlite;
+use tend::run::store::Store;
 use tend::run::Runner;
+
+pub mod stores;
 
 pub fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
+/// A new empty folder (each call its own: a test runs on every store at once).
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tend-run-{}-{name}", std::process::id()));
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tend-run-{}-{n}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 /// A checked project in `dir` and a runner for it on `store`, started at `now`.
-pub fn runner_in(dir: &Path, store: Sqlite, now: DateTime<Utc>) -> Runner<Sqlite> {
+pub fn runner_in<S: Store>(dir: &Path, store: S, now: DateTime<Utc>) -> Runner<S> {
     let (linted, program) = tend::command::sim::runnable(dir).unwrap();
     let config = linted.checked.as_ref().unwrap().config.clone();
     Runner::new(&program, &config, dir, store, now).unwrap()
 }
 
 /// Inputs and timers due at `now`, then the deliveries due.
-pub fn round(runner: &mut Runner<Sqlite>, now: DateTime<Utc>) {
+pub fn round<S: Store>(runner: &mut Runner<S>, now: DateTime<Utc>) {
     runner.work(now).unwrap();
     runner.dispatch(now).unwrap();
 }
@@ -302,9 +307,19 @@ pub fn free_port() -> u16 {
 
 /// `tend run DIR` on a free port with this token, once it answers /healthz.
 pub fn start(dir: &Path, token: &str) -> (Child, String) {
+    start_on(dir, token, None)
+}
+
+/// `tend run DIR --db DB` (the project's own store without `db`).
+pub fn start_on(dir: &Path, token: &str, db: Option<&Path>) -> (Child, String) {
     let port = free_port();
+    let mut args: Vec<std::ffi::OsString> = ["run", ".", "--listen"].map(Into::into).to_vec();
+    args.push(format!("127.0.0.1:{port}").into());
+    if let Some(db) = db {
+        args.extend(["--db".into(), db.as_os_str().to_owned()]);
+    }
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_tend"))
-        .args(["run", ".", "--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
         .current_dir(dir)
         .env("TEND_API_TOKEN", token)
         .stdout(std::process::Stdio::null())
@@ -374,10 +389,9 @@ pub fn file_lines(dir: &Path, field: &str) -> Vec<(String, String)> {
 }
 
 /// The outbox, sorted: (customer, template, status, the adapter's last reply).
-pub fn outbox_rows(
-    runner: &mut Runner<Sqlite>,
+pub fn outbox_rows<S: Store>(
+    runner: &mut Runner<S>,
 ) -> Vec<(String, String, tend::run::store::Status, String)> {
-    use tend::run::store::Store;
     let mut rows: Vec<_> = runner
         .store
         .outbox()
