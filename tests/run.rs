@@ -408,8 +408,7 @@ fn tend_run_takes_events_over_http_delivers_once_and_remembers_across_restarts()
 /// carries the same key (the far side drops it). The second send of each
 /// enrollment waits 2 s, so waits come due while no runner runs.
 #[cfg(target_os = "linux")]
-#[test]
-fn a_runner_killed_at_random_moments_loses_nothing_and_repeats_only_by_key() {
+fn a_runner_killed_at_random_moments_loses_nothing_and_repeats_only_by_key(store: &TestStore) {
     const EVENTS: usize = 120;
     let hook = receiver("whsec", |_, _| Reply::Ok);
     let dir = scratch("crash");
@@ -441,7 +440,8 @@ fn a_runner_killed_at_random_moments_loses_nothing_and_repeats_only_by_key() {
             .wrapping_add(1442695040888963407);
         (seed >> 33) % n
     };
-    let (mut child, mut base) = start(&dir, "tok");
+    let db = store.arg();
+    let (mut child, mut base) = start_on(&dir, "tok", Some(&db));
     let mut kills = 0;
     let mut kill_after = 5 + next(20) as usize;
     for i in 0..EVENTS {
@@ -472,7 +472,7 @@ fn a_runner_killed_at_random_moments_loses_nothing_and_repeats_only_by_key() {
             kill_after = i + 5 + next(20) as usize;
             // Down long enough for some 2 s waits to come due.
             std::thread::sleep(std::time::Duration::from_millis(next(2500)));
-            (child, base) = start(&dir, "tok");
+            (child, base) = start_on(&dir, "tok", Some(&db));
         }
     }
     // Every enrollment sends twice.
@@ -750,6 +750,8 @@ fn a_deploy_adding_a_schedule_reaches_idle_customers_and_those_waiting_weeks(sto
 }
 
 on_every_store!(
+    #[cfg(target_os = "linux")]
+    a_runner_killed_at_random_moments_loses_nothing_and_repeats_only_by_key,
     the_runner_delivers_what_the_simulator_reports,
     an_event_posted_twice_is_one_event_and_a_changed_body_is_refused,
     a_late_hand_over_waits_for_quiet_hours_and_an_opt_out_stops_what_was_queued,

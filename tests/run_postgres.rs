@@ -265,3 +265,86 @@ fn tend_run_on_postgres_delivers_and_tend_status_reads_the_same_store() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("pg_dump"));
 }
+
+#[test]
+fn a_stopped_runners_claims_are_taken_over_at_once_not_when_they_lapse() {
+    let Some(db) = store("stopped") else {
+        return;
+    };
+    let dir = project("pg-stopped", RUN_TOML, RUN_PLAYBOOK);
+    let now = t("2026-12-03T10:00:00+08:00");
+    let mut gone = runner_in(&dir, db.open(), now);
+    gone.accept(&[&paid("c1", "2026-12-03T10:00:00+08:00")])
+        .unwrap();
+    gone.work(now).unwrap();
+    // It claims c1's delivery and c2 (a new event), then stops mid-attempt.
+    assert_eq!(gone.store.claim_deliveries(now, 1).unwrap().len(), 1);
+    gone.accept(&[&paid("c2", "2026-12-03T10:00:00+08:00")])
+        .unwrap();
+    assert_eq!(
+        gone.store
+            .claim(now, 10, now + Duration::seconds(60))
+            .unwrap()
+            .len(),
+        1
+    );
+    drop(gone);
+    // A second later, well inside both leases, another runner starts.
+    let later = now + Duration::seconds(1);
+    let mut next = db.open();
+    // The server lets go of a closed connection's lock within moments.
+    let mut recovered = 0;
+    for _ in 0..100 {
+        recovered = next
+            .recover(Some(later - Duration::minutes(15)), &|_| false)
+            .unwrap();
+        if recovered > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        recovered, 1,
+        "the unsettled attempt is the stopped runner's"
+    );
+    let statuses: Vec<_> = next.outbox().unwrap().into_iter().map(|r| r.2).collect();
+    assert!(
+        statuses.contains(&tend::run::store::Status::Unknown),
+        "{statuses:?}"
+    );
+    let work = next
+        .claim(later, 10, later + Duration::seconds(60))
+        .unwrap();
+    assert_eq!(work.len(), 1, "c2 is free to work again");
+    assert_eq!(work[0].customer, "c2");
+}
+
+#[test]
+fn a_live_runners_claims_are_left_alone() {
+    let Some(db) = store("live") else {
+        return;
+    };
+    let dir = project("pg-live", RUN_TOML, RUN_PLAYBOOK);
+    let now = t("2026-12-03T10:00:00+08:00");
+    let mut busy = runner_in(&dir, db.open(), now);
+    busy.accept(&[&paid("c1", "2026-12-03T10:00:00+08:00")])
+        .unwrap();
+    busy.work(now).unwrap();
+    assert_eq!(busy.store.claim_deliveries(now, 1).unwrap().len(), 1);
+    let mut other = db.open();
+    assert_eq!(
+        other
+            .recover(Some(now - Duration::minutes(15)), &|_| false)
+            .unwrap(),
+        0
+    );
+    // Once the claim is older than the lapse, it is taken over even so (a
+    // runner cut off from the database without its connection closing).
+    let much_later = now + Duration::minutes(16);
+    assert_eq!(
+        other
+            .recover(Some(much_later - Duration::minutes(15)), &|_| true)
+            .unwrap(),
+        1
+    );
+}

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS customers (
     advanced_to BIGINT,
     lease_until BIGINT,
     lease_token BIGINT,
+    claimed_by BIGINT,          -- the claiming connection's liveness lock
     dnc BOOLEAN NOT NULL DEFAULT false,
     quarantined TEXT,
     generation BIGINT NOT NULL DEFAULT 0
@@ -57,7 +58,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     next_attempt BIGINT NOT NULL,
     quiet TEXT NOT NULL DEFAULT '',
     reply TEXT,
-    updated BIGINT NOT NULL
+    updated BIGINT NOT NULL,
+    claimed_by BIGINT
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt);
 CREATE INDEX IF NOT EXISTS outbox_customer ON outbox (customer);
@@ -94,6 +96,10 @@ pub struct Postgres {
     /// The address as shown (without its password).
     shown: String,
     salt: String,
+    /// This connection's liveness lock: claims carry it, and a claim whose
+    /// lock is gone (its runner's connection closed: the process stopped)
+    /// is taken over at once rather than when its lease lapses.
+    claimant: i64,
 }
 
 /// Why a transaction did not commit: the database's error (perhaps worth a
@@ -188,8 +194,10 @@ impl Postgres {
             config,
             shown,
             salt: String::new(),
+            claimant: 0,
         };
         store.migrate()?;
+        store.claimant = live(&mut store.client)?;
         store.salt = store
             .conn()?
             .query_one("SELECT value FROM meta WHERE key = 'salt'", &[])
@@ -239,6 +247,8 @@ impl Postgres {
         if self.client.is_closed() {
             tracing::warn!(store = %self.shown, "the connection to the store was lost; connecting again");
             self.client = open(&self.config, &self.shown)?;
+            // Claims made on the lost connection look stopped now; they are taken over.
+            self.claimant = live(&mut self.client)?;
         }
         Ok(&mut self.client)
     }
@@ -272,6 +282,36 @@ fn open(config: &postgres::Config, shown: &str) -> Result<Client> {
             "cannot connect to the store {shown}: {e} (is PostgreSQL running there, and does the address name a database this user may use?)"
         ))
     })
+}
+
+/// Takes a session lock only this connection holds, for as long as it
+/// lives, and returns its key (random: runners share no counter).
+fn live(client: &mut Client) -> Result<i64> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let key = (h.finish() >> 1) as i64;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&key])
+        .map_err(err)?;
+    Ok(key)
+}
+
+/// The claimants whose connection is alive (their lock is held) in this database.
+fn claimants_alive(tx: &mut Tx<'_>) -> Out<Vec<i64>> {
+    Ok(tx
+        .query_one(
+            "SELECT COALESCE(array_agg((classid::bigint << 32) | objid::bigint), '{}') FROM pg_locks
+             WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[],
+        )?
+        .get(0))
 }
 
 /// The controls, read inside a commit or a control's own transaction.
@@ -495,6 +535,7 @@ impl Store for Postgres {
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<Work>> {
         let (now_s, until, limit) = (secs(now), secs(lease_until), limit as i64);
+        let claimant = self.claimant;
         self.write(|tx| {
             let mut leased: Vec<Leased> = tx
                 .query(
@@ -502,10 +543,10 @@ impl Store for Postgres {
                          SELECT id FROM customers
                          WHERE next_wake <= $1 AND quarantined IS NULL AND (lease_until IS NULL OR lease_until < $1)
                          ORDER BY next_wake LIMIT $2 FOR UPDATE SKIP LOCKED)
-                     UPDATE customers c SET lease_until = $3, lease_token = nextval('lease_tokens')
+                     UPDATE customers c SET lease_until = $3, lease_token = nextval('lease_tokens'), claimed_by = $4
                      FROM due WHERE c.id = due.id
                      RETURNING c.id, c.state, c.advanced_to, c.generation, c.lease_token",
-                    &[&now_s, &limit, &until],
+                    &[&now_s, &limit, &until, &claimant],
                 )?
                 .iter()
                 .map(Leased::from)
@@ -531,12 +572,13 @@ impl Store for Postgres {
                 // customer another runner claimed meanwhile is left to it.
                 waiting.sort_unstable();
                 let more = tx.query(
-                    "INSERT INTO customers (id, lease_until, lease_token)
-                     SELECT id, $2, nextval('lease_tokens') FROM unnest($1::text[]) AS u(id) ORDER BY id
-                     ON CONFLICT (id) DO UPDATE SET lease_until = EXCLUDED.lease_until, lease_token = EXCLUDED.lease_token
+                    "INSERT INTO customers (id, lease_until, lease_token, claimed_by)
+                     SELECT id, $2, nextval('lease_tokens'), $4 FROM unnest($1::text[]) AS u(id) ORDER BY id
+                     ON CONFLICT (id) DO UPDATE SET lease_until = EXCLUDED.lease_until, lease_token = EXCLUDED.lease_token,
+                         claimed_by = EXCLUDED.claimed_by
                      WHERE customers.quarantined IS NULL AND (customers.lease_until IS NULL OR customers.lease_until < $3)
                      RETURNING id, state, advanced_to, generation, lease_token",
-                    &[&waiting, &until, &now_s],
+                    &[&waiting, &until, &now_s, &claimant],
                 )?;
                 leased.extend(more.iter().map(Leased::from));
             }
@@ -610,7 +652,7 @@ impl Store for Postgres {
             let kept: HashSet<String> = tx
                 .query(
                     "UPDATE customers c SET state = u.state, next_wake = u.wake, advanced_to = u.advanced,
-                         dnc = u.dnc, generation = u.generation, lease_until = NULL, lease_token = NULL
+                         dnc = u.dnc, generation = u.generation, lease_until = NULL, lease_token = NULL, claimed_by = NULL
                      FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bool[], $6::bigint[], $7::bigint[])
                          AS u(id, state, wake, advanced, dnc, generation, lease)
                      WHERE c.id = u.id AND c.lease_token = u.lease
@@ -681,16 +723,17 @@ impl Store for Postgres {
     }
 
     fn claim_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>> {
+        let claimant = self.claimant;
         let rows = self.write(|tx| {
             Ok(tx.query(
                 "WITH due AS (
                      SELECT key FROM outbox WHERE status IN ('pending', 'failed') AND next_attempt <= $1
                      ORDER BY next_attempt, due, key LIMIT $2 FOR UPDATE SKIP LOCKED)
-                 UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, updated = $1
+                 UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, updated = $1, claimed_by = $3
                  FROM due WHERE o.key = due.key
                  RETURNING o.key, o.delivery, o.attempts, o.quiet,
                            COALESCE((SELECT dnc FROM customers c WHERE c.id = o.customer), false), o.next_attempt, o.due",
-                &[&secs(now), &(limit as i64)],
+                &[&secs(now), &(limit as i64), &claimant],
             )?)
         })?;
         let mut out = Vec::with_capacity(rows.len());
@@ -744,11 +787,15 @@ impl Store for Postgres {
     ) -> Result<usize> {
         let before = lapsed_before.map_or(i64::MAX, secs);
         self.write(|tx| {
+            // A claim is a stopped runner's when its connection is gone, or
+            // (a runner cut off without its connection closing) when it lapsed.
+            let alive = claimants_alive(tx)?;
             let rows: Vec<(String, String)> = tx
                 .query(
-                    "SELECT key, channel FROM outbox WHERE status = 'sending' AND updated < $1
+                    "SELECT key, channel FROM outbox WHERE status = 'sending'
+                     AND (updated < $1 OR claimed_by IS NULL OR claimed_by <> ALL($2))
                      ORDER BY key FOR UPDATE SKIP LOCKED",
-                    &[&before],
+                    &[&before, &alive],
                 )?
                 .iter()
                 .map(|r| (r.get(0), r.get(1)))
@@ -761,20 +808,21 @@ impl Store for Postgres {
                 )
             };
             tx.execute(
-                "UPDATE outbox SET status = 'pending' WHERE key = ANY($1)",
+                "UPDATE outbox SET status = 'pending', claimed_by = NULL WHERE key = ANY($1)",
                 &[&again],
             )?;
             tx.execute(
-                "UPDATE outbox SET status = 'unknown', reply = 'the runner stopped during the attempt; the far side may have it (ask it, then `tend resolve KEY sent|dead`)'
+                "UPDATE outbox SET status = 'unknown', claimed_by = NULL, reply = 'the runner stopped during the attempt; the far side may have it (ask it, then `tend resolve KEY sent|dead`)'
                  WHERE key = ANY($1)",
                 &[&unknown],
             )?;
-            if lapsed_before.is_none() {
-                tx.execute(
-                    "UPDATE customers SET lease_until = NULL, lease_token = NULL WHERE lease_until IS NOT NULL",
-                    &[],
-                )?;
-            }
+            // Customers of a stopped runner (every claim, at the start of a store's only runner).
+            let all = lapsed_before.is_none();
+            tx.execute(
+                "UPDATE customers SET lease_until = NULL, lease_token = NULL, claimed_by = NULL
+                 WHERE lease_until IS NOT NULL AND ($2 OR claimed_by IS NULL OR claimed_by <> ALL($1))",
+                &[&alive, &all],
+            )?;
             Ok(rows.len())
         })
     }
@@ -783,7 +831,7 @@ impl Store for Postgres {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO customers (id, quarantined) VALUES ($1, $2)
-                 ON CONFLICT (id) DO UPDATE SET quarantined = $2, lease_until = NULL, lease_token = NULL",
+                 ON CONFLICT (id) DO UPDATE SET quarantined = $2, lease_until = NULL, lease_token = NULL, claimed_by = NULL",
                 &[&customer, &why],
             )?;
             tx.execute(

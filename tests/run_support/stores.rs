@@ -93,9 +93,10 @@ impl Drop for TestStore {
 /// SQLite, one on PostgreSQL.
 #[macro_export]
 macro_rules! on_every_store {
-    ($($name:ident),* $(,)?) => {
+    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
         mod on_sqlite {
             $(
+                $(#[$attr])*
                 #[test]
                 fn $name() {
                     let dir = $crate::run_support::scratch(concat!("sqlite-", stringify!($name)));
@@ -105,6 +106,7 @@ macro_rules! on_every_store {
         }
         mod on_postgres {
             $(
+                $(#[$attr])*
                 #[test]
                 fn $name() {
                     match $crate::run_support::stores::TestStore::postgres(stringify!($name)) {
