@@ -3,6 +3,8 @@
 //! same rows with the same settings (WAL, synchronous=FULL) and batch sizes
 //! and appends the same JSON lines with one fsync a batch. `cargo bench
 //! --bench run`; `TEND_BENCH_EVENTS=N` changes the count (default 20,000).
+//! With `TEND_BENCH_POSTGRES` (or `TEND_TEST_POSTGRES`) naming a server, the
+//! runner's pass runs on PostgreSQL too, in a schema of its own.
 
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, TransactionBehavior};
@@ -42,13 +44,16 @@ fn fresh(name: &str) -> std::path::PathBuf {
     dir
 }
 
-fn runner_pass(n: usize, now: DateTime<Utc>) -> (f64, f64, f64) {
+fn runner_pass(n: usize, now: DateTime<Utc>, db: Option<&str>) -> (f64, f64, f64) {
     let dir = fresh("runner");
     std::fs::write(dir.join("tend.toml"), TOML).unwrap();
     std::fs::write(dir.join("playbooks/thanks.playbook"), PLAYBOOK).unwrap();
     let (linted, program) = tend::command::sim::runnable(&dir).unwrap();
     let config = linted.checked.as_ref().unwrap().config.clone();
-    let store = Sqlite::open(&dir.join("tend.db")).unwrap();
+    let store: Box<dyn Store> = match db {
+        Some(url) => tend::run::db::Db::Postgres(url.to_string()).open().unwrap(),
+        None => Box::new(Sqlite::open(&dir.join("tend.db")).unwrap()),
+    };
     let mut runner = Runner::new(&program, &config, &dir, store, now).unwrap();
     let at = (now - Duration::hours(1)).to_rfc3339();
     let lines: Vec<String> = (0..n)
@@ -156,10 +161,10 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
     let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
-    let (accept, work, dispatch) = runner_pass(n, now);
+    let (accept, work, dispatch) = runner_pass(n, now, None);
     let through = work + dispatch;
     println!(
-        "runner: {n} events accepted in {accept:.2} s ({:.0}/s); handled and delivered durably to the file adapter in {through:.2} s ({:.0} deliveries/s: engine and outbox {work:.2} s, dispatch {dispatch:.2} s)",
+        "runner on SQLite: {n} events accepted in {accept:.2} s ({:.0}/s); handled and delivered durably to the file adapter in {through:.2} s ({:.0} deliveries/s: engine and outbox {work:.2} s, dispatch {dispatch:.2} s)",
         n as f64 / accept,
         n as f64 / through
     );
@@ -171,4 +176,26 @@ fn main() {
         n as f64 / bare,
         through / bare
     );
+    let server = ["TEND_BENCH_POSTGRES", "TEND_TEST_POSTGRES"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()));
+    if let Some(server) = server {
+        let schema = format!("bench_{}", std::process::id());
+        let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .unwrap();
+        let sep = if server.contains('?') { '&' } else { '?' };
+        let url = format!("{server}{sep}options=-csearch_path%3D{schema}");
+        let (accept, work, dispatch) = runner_pass(n, now, Some(&url));
+        admin
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .unwrap();
+        let through = work + dispatch;
+        println!(
+            "runner on PostgreSQL: {n} events accepted in {accept:.2} s ({:.0}/s); handled and delivered durably in {through:.2} s ({:.0} deliveries/s: engine and outbox {work:.2} s, dispatch {dispatch:.2} s)",
+            n as f64 / accept,
+            n as f64 / through
+        );
+    }
 }

@@ -341,14 +341,6 @@ impl<S: Store> Runner<S> {
         )))
     }
 
-    /// A customer the store does not hold: new, unless an erased customer
-    /// with this id had opted out, whose mark stays set.
-    fn newcomer(&mut self, id: &str) -> Result<CustomerState, StoreError> {
-        let mut state = CustomerState::new(id, Fields::new());
-        state.do_not_contact = self.store.erased_opt_out(id)?;
-        Ok(state)
-    }
-
     /// `DELETE /v1/customers/{id}`: forgets the customer (see [`Store::erase`]).
     pub fn erase(&mut self, id: &str) -> Result<Option<store::Erased>, StoreError> {
         self.store.erase(id)
@@ -380,8 +372,12 @@ impl<S: Store> Runner<S> {
             let mut slow = Vec::new();
             for mut w in claimed {
                 let customer = w.customer.clone();
+                // A customer the store does not hold is new, unless an erased
+                // customer with this id had opted out: that mark stays set.
                 if w.state.is_none() {
-                    w.state = Some(self.newcomer(&customer)?);
+                    let mut state = CustomerState::new(customer.as_str(), Fields::new());
+                    state.do_not_contact = w.opted_out;
+                    w.state = Some(state);
                 }
                 let began = std::time::Instant::now();
                 // One customer whose step fails stops alone: the runner never

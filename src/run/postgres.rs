@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS customers (
     generation BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS customers_due ON customers (next_wake) WHERE next_wake IS NOT NULL;
+-- The few customers claimed or stopped right now: a claim skips them by index.
+CREATE INDEX IF NOT EXISTS customers_held ON customers (id) WHERE quarantined IS NOT NULL OR lease_until IS NOT NULL;
 CREATE SEQUENCE IF NOT EXISTS lease_tokens;
 CREATE TABLE IF NOT EXISTS events (
     id TEXT PRIMARY KEY,
@@ -48,6 +50,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_waiting ON events (customer, at, seq) WHERE NOT handled;
 CREATE TABLE IF NOT EXISTS outbox (
     key TEXT PRIMARY KEY,
+    seq BIGINT GENERATED ALWAYS AS IDENTITY,  -- the order queued
     customer TEXT,
     playbook TEXT NOT NULL,
     channel TEXT NOT NULL,
@@ -61,7 +64,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     updated BIGINT NOT NULL,
     claimed_by BIGINT
 );
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt);
+CREATE INDEX IF NOT EXISTS outbox_sending ON outbox (updated) WHERE status = 'sending';
+-- Claims take the ready rows by when they are due, then in the order they
+-- were queued (as the embedded store does); the scan stops at the batch.
+CREATE INDEX IF NOT EXISTS outbox_ready ON outbox (next_attempt, seq) WHERE status IN ('pending', 'failed');
 CREATE INDEX IF NOT EXISTS outbox_customer ON outbox (customer);
 CREATE TABLE IF NOT EXISTS records (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -314,6 +320,18 @@ fn claimants_alive(tx: &mut Tx<'_>) -> Out<Vec<i64>> {
         .get(0))
 }
 
+/// A claim walks an index in order and stops at the batch. A burst of
+/// events or deliveries lands before the tables' statistics know of it, and
+/// the planner would then read every ready row (a bitmap scan, which also
+/// revisits the rows earlier claims moved on) to take the first few
+/// hundred: for this transaction it is told not to.
+fn walk_indexes(tx: &mut Tx<'_>) -> Out<()> {
+    tx.batch_execute(
+        "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_hashagg = off",
+    )?;
+    Ok(())
+}
+
 /// The controls, read inside a commit or a control's own transaction.
 fn read_controls(tx: &mut Tx<'_>) -> Out<Controls> {
     let generation: i64 = tx
@@ -536,15 +554,17 @@ impl Store for Postgres {
     ) -> Result<Vec<Work>> {
         let (now_s, until, limit) = (secs(now), secs(lease_until), limit as i64);
         let claimant = self.claimant;
+        let salt = self.salt.clone();
         self.write(|tx| {
+            walk_indexes(tx)?;
             let mut leased: Vec<Leased> = tx
                 .query(
-                    "WITH due AS (
+                    // `= ANY(ARRAY(…))` keeps the update on the primary key (a join would scan the table).
+                    "UPDATE customers c SET lease_until = $3, lease_token = nextval('lease_tokens'), claimed_by = $4
+                     WHERE c.id = ANY(ARRAY(
                          SELECT id FROM customers
                          WHERE next_wake <= $1 AND quarantined IS NULL AND (lease_until IS NULL OR lease_until < $1)
-                         ORDER BY next_wake LIMIT $2 FOR UPDATE SKIP LOCKED)
-                     UPDATE customers c SET lease_until = $3, lease_token = nextval('lease_tokens'), claimed_by = $4
-                     FROM due WHERE c.id = due.id
+                         ORDER BY next_wake LIMIT $2 FOR UPDATE SKIP LOCKED))
                      RETURNING c.id, c.state, c.advanced_to, c.generation, c.lease_token",
                     &[&now_s, &limit, &until, &claimant],
                 )?
@@ -555,10 +575,12 @@ impl Store for Postgres {
             let room = limit - leased.len() as i64;
             let mut waiting: Vec<String> = if room > 0 {
                 tx.query(
-                    "SELECT DISTINCT e.customer FROM events e LEFT JOIN customers c ON c.id = e.customer
-                     WHERE NOT e.handled AND e.at <= $1 AND c.quarantined IS NULL
-                     AND (c.lease_until IS NULL OR c.lease_until < $1) AND NOT (e.customer = ANY($3))
-                     LIMIT $2",
+                    // Grouped in index order, so the scan stops at the limit.
+                    "SELECT e.customer FROM events e
+                     WHERE NOT e.handled AND e.at <= $1 AND NOT (e.customer = ANY($3))
+                     AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = e.customer
+                                     AND (c.quarantined IS NOT NULL OR c.lease_until >= $1))
+                     GROUP BY e.customer ORDER BY e.customer LIMIT $2",
                     &[&now_s, &room, &taken],
                 )?
                 .iter()
@@ -597,6 +619,30 @@ impl Store for Postgres {
                     body: r.get(3),
                 });
             }
+            // Newcomers whose id an erased, opted-out customer had: one query for the batch.
+            let hashes: Vec<(String, String)> = leased
+                .iter()
+                .filter(|l| l.state.is_none())
+                .map(|l| (salted(&salt, &l.id), l.id.clone()))
+                .collect();
+            let opted_out: HashSet<String> = if hashes.is_empty() {
+                HashSet::new()
+            } else {
+                let only: Vec<&str> = hashes.iter().map(|h| h.0.as_str()).collect();
+                let found: HashSet<String> = tx
+                    .query(
+                        "SELECT hash FROM erased_opt_outs WHERE hash = ANY($1)",
+                        &[&only],
+                    )?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                hashes
+                    .into_iter()
+                    .filter(|h| found.contains(&h.0))
+                    .map(|h| h.1)
+                    .collect()
+            };
             let mut out = Vec::with_capacity(leased.len());
             for Leased {
                 id,
@@ -618,6 +664,7 @@ impl Store for Postgres {
                     }
                 };
                 out.push(Work {
+                    opted_out: opted_out.contains(&id),
                     inputs: inputs.remove(&id).unwrap_or_default(),
                     customer: id,
                     state,
@@ -725,14 +772,14 @@ impl Store for Postgres {
     fn claim_deliveries(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>> {
         let claimant = self.claimant;
         let rows = self.write(|tx| {
+            walk_indexes(tx)?;
             Ok(tx.query(
-                "WITH due AS (
+                "UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, updated = $1, claimed_by = $3
+                 WHERE o.key = ANY(ARRAY(
                      SELECT key FROM outbox WHERE status IN ('pending', 'failed') AND next_attempt <= $1
-                     ORDER BY next_attempt, due, key LIMIT $2 FOR UPDATE SKIP LOCKED)
-                 UPDATE outbox o SET status = 'sending', attempts = o.attempts + 1, updated = $1, claimed_by = $3
-                 FROM due WHERE o.key = due.key
+                     ORDER BY next_attempt, seq LIMIT $2 FOR UPDATE SKIP LOCKED))
                  RETURNING o.key, o.delivery, o.attempts, o.quiet,
-                           COALESCE((SELECT dnc FROM customers c WHERE c.id = o.customer), false), o.next_attempt, o.due",
+                           COALESCE((SELECT dnc FROM customers c WHERE c.id = o.customer), false), o.next_attempt, o.seq",
                 &[&secs(now), &(limit as i64), &claimant],
             )?)
         })?;
@@ -750,9 +797,9 @@ impl Store for Postgres {
                 do_not_contact: r.get(4),
             });
         }
-        // In the order claimed: by when due again, then first due.
+        // In the order claimed: by when due, then the order queued.
         let mut paired: Vec<_> = order.into_iter().zip(out).collect();
-        paired.sort_by(|a, b| (a.0, &a.1.key).cmp(&(b.0, &b.1.key)));
+        paired.sort_by_key(|p| p.0);
         Ok(paired.into_iter().map(|p| p.1).collect())
     }
 
@@ -912,15 +959,6 @@ impl Store for Postgres {
             tx.execute("DELETE FROM customers WHERE id = $1", &[&customer])?;
             Ok(Some(erased))
         })
-    }
-
-    fn erased_opt_out(&mut self, customer: &str) -> Result<bool> {
-        let hash = salted(&self.salt, customer);
-        Ok(self
-            .conn()?
-            .query_opt("SELECT 1 FROM erased_opt_outs WHERE hash = $1", &[&hash])
-            .map_err(err)?
-            .is_some())
     }
 
     fn save_version(&mut self, playbook: &str, version: &str, text: &str) -> Result<bool> {

@@ -55,6 +55,9 @@ pub struct Work {
     /// The [`Controls::generation`] its state was last worked under: a
     /// cancel newer than that has not reached this customer yet.
     pub generation: i64,
+    /// For a customer the store holds no state for: whether an erased
+    /// customer with this id had opted out (the mark stays set).
+    pub opted_out: bool,
     /// This claim's token: a store shared by several runners commits the
     /// work only while the claim is still this one (0 where one runner owns
     /// the store).
@@ -306,9 +309,6 @@ pub trait Store: Send {
     /// mark is found again if the customer comes back. `None`: not stored.
     fn erase(&mut self, customer: &str) -> Result<Option<Erased>>;
 
-    /// Whether an erased customer with this id had opted out.
-    fn erased_opt_out(&mut self, customer: &str) -> Result<bool>;
-
     /// Keeps the text of a program version in use.
     /// Says whether the version was new to the store.
     fn save_version(&mut self, playbook: &str, version: &str, text: &str) -> Result<bool>;
@@ -490,9 +490,6 @@ impl Store for Box<dyn Store> {
     }
     fn erase(&mut self, customer: &str) -> Result<Option<Erased>> {
         (**self).erase(customer)
-    }
-    fn erased_opt_out(&mut self, customer: &str) -> Result<bool> {
-        (**self).erased_opt_out(customer)
     }
     fn save_version(&mut self, playbook: &str, version: &str, text: &str) -> Result<bool> {
         (**self).save_version(playbook, version, text)
