@@ -251,35 +251,55 @@ impl Postgres {
     /// The connection, opened again if it was lost (a restarted server).
     fn conn(&mut self) -> Result<&mut Client> {
         if self.client.is_closed() {
-            tracing::warn!(store = %self.shown, "the connection to the store was lost; connecting again");
-            self.client = open(&self.config, &self.shown)?;
-            // Claims made on the lost connection look stopped now; they are taken over.
-            self.claimant = live(&mut self.client)?;
+            self.reopen()?;
         }
         Ok(&mut self.client)
     }
 
-    /// Runs `f` in one transaction and commits; a transaction PostgreSQL
-    /// stopped because it crossed another is run again (`f` must be safe
-    /// to repeat: it only reads and writes through `tx`).
+    fn reopen(&mut self) -> Result<()> {
+        tracing::warn!(store = %self.shown, "the connection to the store was lost; connecting again");
+        self.client = open(&self.config, &self.shown)?;
+        // Claims made on the lost connection look stopped now; they are taken over.
+        self.claimant = live(&mut self.client)?;
+        Ok(())
+    }
+
+    /// Runs `f` in one transaction and commits. A transaction PostgreSQL
+    /// stopped because it crossed another is run again, and so (once) is
+    /// one whose connection was lost, on a new one: `f` must be safe to
+    /// repeat (every write it makes is keyed, fenced or idempotent).
     fn write<T>(&mut self, mut f: impl FnMut(&mut Tx<'_>) -> Out<T>) -> Result<T> {
-        let mut tries = 0;
+        let (mut tries, mut reopened) = (0, false);
         loop {
-            let mut tx = self.conn()?.transaction().map_err(err)?;
-            let out = f(&mut tx).and_then(|v| {
-                tx.commit()?;
-                Ok(v)
-            });
-            match out {
+            match self.attempt(&mut f) {
                 Ok(v) => return Ok(v),
                 Err(Fail::Pg(e)) if retryable(&e) && tries < 8 => {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(5 << tries.min(6)));
                 }
+                Err(e) if !reopened && (self.client.is_closed() || lost(&e)) => {
+                    reopened = true;
+                    self.reopen()?;
+                }
                 Err(e) => return Err(e.into()),
             }
         }
     }
+
+    fn attempt<T>(&mut self, f: &mut impl FnMut(&mut Tx<'_>) -> Out<T>) -> Out<T> {
+        let mut tx = self.conn()?.transaction()?;
+        let v = f(&mut tx)?;
+        tx.commit()?;
+        Ok(v)
+    }
+}
+
+/// The connection itself failed (closed, the server shutting down, the network).
+fn lost(f: &Fail) -> bool {
+    let Fail::Pg(e) = f else { return false };
+    e.is_closed()
+        || matches!(e.code(), Some(c) if *c == SqlState::ADMIN_SHUTDOWN || *c == SqlState::CRASH_SHUTDOWN)
+        || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }
 
 fn open(config: &postgres::Config, shown: &str) -> Result<Client> {
