@@ -545,6 +545,38 @@ fn find_in(table: &Spanned<DeTable>, name: &str) -> Option<Span> {
 
 pub fn tz_help(name: &str) -> String {
     let lower = name.to_ascii_lowercase();
+    // What people in China write for their own zone; the nearest spelling
+    // would be wrong (`Asia/Beijing` is closest to `Asia/Beirut`).
+    let compact: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
+    let china = [
+        "asia/beijing",
+        "beijing",
+        "peking",
+        "china",
+        "prc",
+        "cst",
+        "cct",
+        "bjt",
+        "gmt+8",
+        "utc+8",
+        "gmt+08",
+        "utc+08",
+        "gmt+8:00",
+        "utc+8:00",
+        "gmt+08:00",
+        "utc+08:00",
+        "+8",
+        "+08",
+        "+08:00",
+        "+0800",
+        "utc+0800",
+        "gmt+0800",
+        "北京",
+        "北京时间",
+    ];
+    if china.contains(&compact.as_str()) {
+        return "China's time zone is \"Asia/Shanghai\" (UTC+8, no daylight saving time): IANA names the zone after its largest city".into();
+    }
     let near = chrono_tz::TZ_VARIANTS
         .iter()
         .map(|t| t.name())

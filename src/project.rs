@@ -84,6 +84,13 @@ pub fn targets(paths: &[PathBuf]) -> Result<Vec<Target>, LoadError> {
             }
             playbooks.sort();
             out.push(Target { config, playbooks });
+        } else if p.file_name().is_some_and(|n| n == "tend.toml") {
+            // `tend lint shop/tend.toml` means the project it configures.
+            let dir = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            out.extend(targets(&[dir.to_path_buf()])?);
         } else {
             files.push(p.clone());
         }
@@ -222,6 +229,9 @@ pub fn lint_sources(sources: Sources, config: FileId, files: &[FileId]) -> Linte
                 .push(Finding::new(&check::rules::SYNTAX, id, e.span, e.message).help(e.help)),
         }
     }
+    if files.is_empty() && !toml_broken {
+        findings.push(no_playbooks(config, &sources.get(config).text));
+    }
     let checked = if toml_broken {
         None
     } else {
@@ -240,6 +250,39 @@ pub fn lint_sources(sources: Sources, config: FileId, files: &[FileId]) -> Linte
         findings,
         checked,
         parsed,
+    }
+}
+
+/// A project without a single playbook runs nothing: an error, so CI does
+/// not go green on a misspelt `include` or files saved as `.pb`. Points at
+/// `include` when tend.toml has one.
+fn no_playbooks(config: FileId, text: &str) -> Finding {
+    let include = text.match_indices("include").find(|&(i, _)| {
+        text[..i]
+            .rsplit('\n')
+            .next()
+            .is_some_and(|l| l.trim().is_empty())
+    });
+    match include {
+        Some((at, word)) => {
+            let end = text[at..].find('\n').map_or(text.len(), |n| at + n);
+            Finding::new(
+                &check::rules::INVALID_CONFIG,
+                config,
+                crate::syntax::ast::Span::new(at, end.max(at + word.len())),
+                "no playbook found: `include` matches no `.playbook` file".to_string(),
+            )
+            .help(
+                "patterns are relative to the folder of tend.toml, such as \"playbooks/**/*.playbook\"; playbook files must end in `.playbook`",
+            )
+        }
+        None => Finding::new(
+            &check::rules::INVALID_CONFIG,
+            config,
+            crate::syntax::ast::Span::new(0, 0),
+            "no playbook found: no `.playbook` file in this project's folder or below".to_string(),
+        )
+        .help("playbook files must end in `.playbook` (not `.pb` or `.txt`); put them beside tend.toml or in a folder below it"),
     }
 }
 

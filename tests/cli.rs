@@ -749,3 +749,47 @@ fn an_include_pattern_that_is_not_a_glob_is_a_finding_not_a_usage_error() {
         stdout(&out)
     );
 }
+
+/// Given its tend.toml, `tend lint` lints the project it configures (not
+/// tend.toml read as a playbook).
+#[test]
+fn linting_a_tend_toml_lints_its_project() {
+    let dir = project(
+        "toml-arg",
+        &[
+            ("shop/tend.toml", TOML),
+            ("shop/playbooks/welcome.playbook", CLEAN),
+        ],
+    );
+    let out = tend(&dir, &["lint", "shop/tend.toml"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("2 files checked, no findings"), "{text}");
+    let broken = CLEAN.replace("send wecom hello", "send wecom helo");
+    std::fs::write(dir.join("shop/playbooks/welcome.playbook"), broken).unwrap();
+    let out = tend(&dir, &["lint", "shop/tend.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("unknown-template"));
+}
+
+/// China's common ways of naming its zone are answered with Asia/Shanghai,
+/// not the nearest spelling (Asia/Beijing is nearest to Asia/Beirut).
+#[test]
+fn a_chinese_zone_written_the_usual_wrong_ways_suggests_asia_shanghai() {
+    for zone in [
+        "Asia/Beijing",
+        "Beijing",
+        "CST",
+        "GMT+8",
+        "UTC+8",
+        "UTC+08:00",
+    ] {
+        let toml = TOML.replace("Asia/Shanghai", zone);
+        let dir = project("beijing", &[("tend.toml", &toml), ("w.playbook", CLEAN)]);
+        let out = tend(&dir, &["lint"]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{zone}: {text}");
+        assert!(text.contains("\"Asia/Shanghai\" (UTC+8"), "{zone}: {text}");
+        assert!(!text.contains("Beirut"), "{zone}: {text}");
+    }
+}

@@ -1,0 +1,4 @@
+playbook thanks {
+  trigger event order.paid
+  step thank { send wecom "{{ customer.name }}，收到啦" }
+}
