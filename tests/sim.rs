@@ -795,6 +795,37 @@ playbook p {
     );
 }
 
+/// `date(fmt)` formats a date or datetime in the enrollment zone, the same
+/// clock `{{ x }}` prints, given or named; a bad value skips the send with a
+/// record rather than printing its input.
+#[test]
+fn the_date_filter_formats_in_the_enrollment_zone() {
+    let pb = r#"
+template expiry {
+  text "{{ coupon.c10.expires_at }}|{{ coupon.c10.expires_at | date('%m月%d日 %H:%M') }}|{{ coupon.c10.expires_at | date(format='%Y/%m/%d') }}|{{ now | date('%H点') }}"
+}
+template bad {
+  text "{{ customer.name | date('%m月%d日') }}"
+}
+playbook p {
+  trigger event order.paid
+  step a {
+    grant coupon c10 worth 10 valid 8d
+    send wecom expiry
+    send wecom bad
+  }
+}
+"#;
+    let r = sim(pb, &paid("c1", "2026-12-01T10:00:00+08:00"));
+    let texts: Vec<_> = r
+        .outcome
+        .sends
+        .iter()
+        .filter_map(|s| s.text.clone())
+        .collect();
+    assert_eq!(texts, ["2026-12-09 10:00|12月09日 10:00|2026/12/09|10点"]);
+}
+
 #[test]
 fn a_table_run_counts_everyone_and_keeps_only_the_timeline_it_shows() {
     // 30 customers, two sends each on consecutive days; k7 pays twice.

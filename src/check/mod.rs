@@ -7,6 +7,7 @@ mod flow;
 pub mod rules;
 mod segments;
 pub mod suppress;
+mod template_calls;
 mod template_depth;
 pub mod templates;
 pub mod typeck;

@@ -188,7 +188,20 @@ pub fn compile(
     }
     match env.template_from_str(text) {
         Ok(tmpl) => {
-            let mut vars: Vec<String> = tmpl.undeclared_variables(true).into_iter().collect();
+            let bad = unknown_calls(file, src, body.span, text);
+            if !bad.is_empty() {
+                out.extend(bad);
+                return None;
+            }
+            // The environment's functions (`range`) read as undeclared names.
+            let mut vars: Vec<String> = tmpl
+                .undeclared_variables(true)
+                .into_iter()
+                .filter(|v| {
+                    v.contains('.')
+                        || !super::template_calls::known(super::template_calls::Called::Function, v)
+                })
+                .collect();
             vars.sort();
             let variables = vars.into_iter().map(|v| {
                 let sp = locate(src, body.span, &v).unwrap_or(body.span);
@@ -217,6 +230,66 @@ pub fn compile(
             );
             None
         }
+    }
+}
+
+/// Each filter, test or function the text calls that the renderer does not
+/// have, and each `date(…)` whose format cannot work: a finding at the name,
+/// with the nearest name or the form to write.
+fn unknown_calls(file: FileId, src: &str, lit: Span, text: &str) -> Vec<Finding> {
+    use super::template_calls::{self as calls, Called};
+    let mut out = Vec::new();
+    for call in calls::calls(text) {
+        let span = locate_from(src, lit, text, call.at, call.name.len());
+        if !calls::known(call.called, &call.name) {
+            let help = match calls::nearest(call.called, &call.name) {
+                Some(n) => format!("did you mean `{n}`?"),
+                None => format!(
+                    "the {}s a template can use: {}",
+                    call.called.word(),
+                    calls::names(call.called).join(", ")
+                ),
+            };
+            let kind = call.called.word();
+            out.push(
+                Finding::new(
+                    &rules::SYNTAX,
+                    file,
+                    span,
+                    format!("there is no {kind} `{}`", call.name),
+                )
+                .help(help),
+            );
+        } else if call.called == Called::Filter && call.name == "date" {
+            if let Some(why) = calls::date_arguments(call.args.as_deref()) {
+                out.push(
+                    Finding::new(&rules::SYNTAX, file, span, format!("this `date` cannot format: {why}"))
+                        .help("write date('%m月%d日') or date(format='%Y-%m-%d %H:%M'): strftime's codes, in the enrollment's zone"),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The span in the source of `len` bytes at offset `at` of a literal's text
+/// (found by its text, as escapes make offsets differ): the name itself when
+/// it can be found, else the literal.
+fn locate_from(src: &str, lit: Span, text: &str, at: usize, len: usize) -> Span {
+    // The tag around the name, and which of its like it is: the same tag
+    // written twice maps to its own place.
+    let tag_start = text[..at].rfind('{').unwrap_or(0);
+    let needle = &text[tag_start..(at + len).min(text.len())];
+    let nth = text[..tag_start].matches(needle).count();
+    let Some(hay) = src.get(lit.start..lit.end) else {
+        return lit;
+    };
+    match hay.match_indices(needle).nth(nth) {
+        Some((i, _)) => {
+            let end = lit.start + i + needle.len();
+            Span::new(end - len, end)
+        }
+        None => locate(src, lit, &text[at..at + len]).unwrap_or(lit),
     }
 }
 

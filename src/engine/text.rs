@@ -21,7 +21,7 @@ pub fn environment() -> minijinja::Environment<'static> {
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_fuel(Some(FUEL));
-    env.add_filter("date", |v: String, _fmt: String| v);
+    env.add_filter("date", date);
     // An absent optional value is null: it prints as nothing, and
     // `default()` replaces it as it does an undefined one.
     env.set_formatter(|out, state, value| {
@@ -32,6 +32,94 @@ pub fn environment() -> minijinja::Environment<'static> {
     });
     env.add_filter("default", default);
     env
+}
+
+/// `date(fmt)` or `date(format = fmt)`: a date or datetime reformatted
+/// with strftime's `%` codes (`%m月%d日`, `%H:%M`). Its input is the value as
+/// printed (`YYYY-MM-DD`, or `YYYY-MM-DD HH:MM` in the enrollment zone), so
+/// `{{ x }}` and `{{ x | date(…) }}` show the same clock.
+fn date(
+    value: &minijinja::Value,
+    fmt: Option<String>,
+    kwargs: minijinja::value::Kwargs,
+) -> Result<String, minijinja::Error> {
+    use minijinja::{Error, ErrorKind};
+    let named: Option<String> = kwargs.get("format")?;
+    kwargs.assert_all_used()?;
+    let fmt = match (fmt, named) {
+        (Some(f), None) | (None, Some(f)) => f,
+        (None, None) => {
+            return Err(Error::new(
+                ErrorKind::MissingArgument,
+                "date() takes a format, such as date('%m月%d日')",
+            ))
+        }
+        (Some(_), Some(_)) => {
+            return Err(Error::new(
+                ErrorKind::TooManyArguments,
+                "date() takes one format, given or named, not both",
+            ))
+        }
+    };
+    let items = date_format(&fmt).map_err(|e| Error::new(ErrorKind::InvalidOperation, e))?;
+    let text = value
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| value.to_string());
+    let at = chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M")
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
+        })
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("date() formats a date or datetime; `{text}` is neither"),
+            )
+        })?;
+    let mut out = String::new();
+    use std::fmt::Write;
+    write!(out, "{}", at.format_with_items(items.into_iter())).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("`{fmt}` cannot format this value"),
+        )
+    })?;
+    Ok(out)
+}
+
+/// A `date()` format read into chrono's items, or why it cannot be one: an
+/// unknown `%` code, or a zone code (the zone is always the enrollment's).
+pub fn date_format(fmt: &str) -> Result<Vec<chrono::format::Item<'_>>, String> {
+    use chrono::format::{Fixed, Item, StrftimeItems};
+    let mut items = Vec::new();
+    for item in StrftimeItems::new(fmt) {
+        match item {
+            Item::Error => {
+                return Err(format!(
+                    "`{fmt}` is not a date format: use strftime's codes, such as %Y %m %d %H %M (%% for a percent sign)"
+                ))
+            }
+            Item::Fixed(
+                Fixed::TimezoneName
+                | Fixed::TimezoneOffset
+                | Fixed::TimezoneOffsetColon
+                | Fixed::TimezoneOffsetDoubleColon
+                | Fixed::TimezoneOffsetTripleColon
+                | Fixed::TimezoneOffsetColonZ
+                | Fixed::TimezoneOffsetZ
+                | Fixed::RFC2822
+                | Fixed::RFC3339,
+            )
+            | Item::Numeric(chrono::format::Numeric::Timestamp, _) => {
+                return Err(format!(
+                    "`{fmt}` asks for a time zone or a timestamp; dates print in the enrollment's zone, without one"
+                ))
+            }
+            other => items.push(other),
+        }
+    }
+    Ok(items)
 }
 
 /// `default(other = "", lax = false)`: `other` when the value is undefined or
