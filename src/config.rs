@@ -364,6 +364,7 @@ impl Config {
             ..Config::default()
         };
         let mut r = Reader { file, out };
+        unquoted_dotted_headers(text, &mut r);
         let table = match DeTable::parse(text) {
             Ok(t) => t,
             Err(e) => {
@@ -541,6 +542,40 @@ fn find_in(table: &Spanned<DeTable>, name: &str) -> Option<Span> {
         }
     }
     None
+}
+
+/// `[events.order.refunded]` is TOML for an event `order` with a field
+/// `refunded`: the playbook then says `order.refunded` is unknown while it
+/// looks declared. An event name with a dot must be quoted in the header.
+fn unquoted_dotted_headers(text: &str, r: &mut Reader<'_>) {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        let lead = line.len() - line.trim_start().len();
+        if let Some(inner) = trimmed
+            .strip_prefix("[events.")
+            .and_then(|rest| rest.split(']').next())
+        {
+            let name = inner.trim();
+            if !trimmed.starts_with("[[")
+                && !name.starts_with('"')
+                && !name.starts_with('\'')
+                && name.contains('.')
+            {
+                let end = at + lead + trimmed.find(']').map_or(trimmed.len(), |i| i + 1);
+                r.out.push(
+                    Finding::new(
+                        &rules::INVALID_CONFIG,
+                        r.file,
+                        Span::new(at + lead, end),
+                        format!("`[events.{name}]` declares an event `{}`, not `{name}`: TOML reads each dot as a level", name.split('.').next().unwrap_or(name)),
+                    )
+                    .help(format!("quote a dotted event name: [events.\"{name}\"]")),
+                );
+            }
+        }
+        at += line.len();
+    }
 }
 
 pub fn tz_help(name: &str) -> String {

@@ -793,3 +793,18 @@ fn a_chinese_zone_written_the_usual_wrong_ways_suggests_asia_shanghai() {
         assert!(!text.contains("Beirut"), "{zone}: {text}");
     }
 }
+
+/// Messages name types with their article: "an int", "a string".
+#[test]
+fn a_type_in_a_message_takes_the_right_article() {
+    let bad = CLEAN.replace(
+        "    send wecom hello",
+        "    if customer.orders {\n      send wecom hello\n    }",
+    );
+    let dir = project("article", &[("tend.toml", TOML), ("w.playbook", &bad)]);
+    let text = stdout(&tend(&dir, &["lint"]));
+    assert!(
+        text.contains("this condition is an int, not true or false"),
+        "{text}"
+    );
+}

@@ -390,7 +390,11 @@ impl<'a> Checker<'a> {
                             self.find(
                                 &rules::TYPE_MISMATCH,
                                 path.span,
-                                format!("`yearly` needs a date, `{}` is a {}", path.dotted(), t.ty),
+                                format!(
+                                    "`yearly` needs a date, `{}` is {}",
+                                    path.dotted(),
+                                    super::typeck::a_or_an(&t.ty)
+                                ),
                                 "use a date attribute such as `customer.pet.birthday`",
                             );
                         }
@@ -723,10 +727,10 @@ impl<'a> Checker<'a> {
                                 &rules::TYPE_MISMATCH,
                                 value.span,
                                 format!(
-                                    "`{}` is a {}, this value is a {}",
+                                    "`{}` is {}, this value is {}",
                                     path.dotted(),
-                                    t.ty,
-                                    v.ty
+                                    super::typeck::a_or_an(&t.ty),
+                                    super::typeck::a_or_an(&v.ty)
                                 ),
                                 "set a value of the attribute's type (see [customer] in tend.toml)",
                             );
@@ -1058,7 +1062,7 @@ impl<'a> Checker<'a> {
             TimeBase::Path(p) => match self.path(p, scope) {
                 Some(t) if matches!(t.ty, Type::Date | Type::DateTime) => Some(t.ty),
                 Some(t) => {
-                    self.find(&rules::TYPE_MISMATCH, p.span, format!("a point in time is needed, `{}` is a {}", p.dotted(), t.ty), "use a date or datetime, such as `coupon.new10.expires_at` or `customer.birthday`");
+                    self.find(&rules::TYPE_MISMATCH, p.span, format!("a point in time is needed, `{}` is {}", p.dotted(), super::typeck::a_or_an(&t.ty)), "use a date or datetime, such as `coupon.new10.expires_at` or `customer.birthday`");
                     None
                 }
                 None => None,

@@ -94,7 +94,7 @@ impl Checker<'_> {
             if t.ty != Type::Bool {
                 self.mismatch(
                     e.span,
-                    format!("this condition is a {}, not true or false", t.ty),
+                    format!("this condition is {}, not true or false", a_or_an(&t.ty)),
                     "compare it with something, such as `customer.orders > 0`",
                 );
             }
@@ -155,7 +155,7 @@ impl Checker<'_> {
                     UnaryOp::Not => {
                         self.mismatch(
                             x.span,
-                            format!("`not` needs true or false, this is a {}", t.ty),
+                            format!("`not` needs true or false, this is {}", a_or_an(&t.ty)),
                             "use `not` on a condition",
                         );
                         None
@@ -202,9 +202,9 @@ impl Checker<'_> {
                         self.mismatch(
                             x.span,
                             format!(
-                                "`{}` needs true or false on both sides, this is a {}",
+                                "`{}` needs true or false on both sides, this is {}",
                                 op.symbol(),
-                                t.ty
+                                a_or_an(&t.ty)
                             ),
                             "compare the value with something first",
                         );
@@ -228,14 +228,26 @@ impl Checker<'_> {
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
                 let ok = (lt.ty.is_numeric() && rt.ty.is_numeric())
                     || (is_time(&lt.ty) && is_time(&rt.ty))
-                    || (lt.ty == rt.ty && matches!(lt.ty, Duration | String | Clock));
+                    || (lt.ty == rt.ty && matches!(lt.ty, Duration | Clock));
                 if ok {
                     res(Bool)
+                } else if lt.ty == String || rt.ty == String {
+                    // Text has no order users could rely on (`"十" < "二"` by code point).
+                    self.mismatch(
+                        e.span,
+                        "strings cannot be ordered with `<`, `>`".to_string(),
+                        "compare text with `==` or `!=`, or test membership with `in [\"a\", \"b\"]`; to order, store the value as a number or a date",
+                    );
+                    None
                 } else {
                     self.mismatch(
                         e.span,
-                        format!("cannot order {} against {}", lt.ty, rt.ty),
-                        "`<`, `>` compare numbers, dates, durations or strings of the same kind",
+                        format!(
+                            "cannot order {} against {}",
+                            a_or_an(&lt.ty),
+                            a_or_an(&rt.ty)
+                        ),
+                        "`<`, `>` compare numbers, dates and datetimes, durations, or clock times",
                     );
                     None
                 }
@@ -246,13 +258,13 @@ impl Checker<'_> {
                 List(inner) => {
                     self.mismatch(
                         e.span,
-                        format!("a {} is never in a list of {}", lt.ty, inner),
+                        format!("{} is never in a list of {}", a_or_an(&lt.ty), inner),
                         "the right side of `in` must be a list of the left side's type",
                     );
                     None
                 }
                 other => {
-                    self.mismatch(r.span, format!("the right side of `in` must be a list or a segment, not a {other}"), "there is no substring `in`; use a list such as `[\"vip\", \"cat\"]`, a list attribute, or a segment name");
+                    self.mismatch(r.span, format!("the right side of `in` must be a list or a segment, not {}", a_or_an(other)), "there is no substring `in`; use a list such as `[\"vip\", \"cat\"]`, a list attribute, or a segment name");
                     None
                 }
             },
@@ -619,4 +631,14 @@ fn is_time(t: &Type) -> bool {
 
 fn comparable(a: &Type, b: &Type) -> bool {
     a.accepts(b) || b.accepts(a) || (is_time(a) && is_time(b))
+}
+
+/// A type with its article, as a sentence says it: "an int", "a string".
+pub fn a_or_an(ty: &impl std::fmt::Display) -> String {
+    let name = ty.to_string();
+    let vowel = name
+        .chars()
+        .next()
+        .is_some_and(|c| "aeiou".contains(c.to_ascii_lowercase()));
+    format!("{} {name}", if vowel { "an" } else { "a" })
 }
