@@ -212,6 +212,21 @@ fn sarif_is_2_1_0_with_rules_and_results() {
         r["locations"][0]["physicalLocation"]["region"]["startLine"],
         9
     );
+    // A rule's name is not its id (SARIF1001).
+    assert_eq!(run["tool"]["driver"]["rules"][0]["name"], "Syntax");
+    // Given an absolute path, the location is a file:// URI (SARIF1004).
+    let abs = dir.join("p.playbook");
+    let out = tend(&dir, &["lint", "--format", "sarif", abs.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let uri = v["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+        ["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        uri.starts_with("file:///") && uri.ends_with("/p.playbook"),
+        "{uri}"
+    );
 }
 
 #[test]

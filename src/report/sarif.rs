@@ -12,7 +12,7 @@ pub fn render(findings: &[(&Sources, &Finding)]) -> String {
         .map(|r| {
             json!({
                 "id": r.name,
-                "name": r.name,
+                "name": pascal(r.name),
                 "shortDescription": { "text": r.summary },
                 "help": { "text": r.help, "markdown": r.docs },
                 "helpUri": format!("https://github.com/tend-dev/tend/blob/main/docs/rules/{}.md", r.name),
@@ -32,7 +32,7 @@ pub fn render(findings: &[(&Sources, &Finding)]) -> String {
                 "message": { "text": format!("{} (help: {})", f.message, f.help) },
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": { "uri": l.file },
+                        "artifactLocation": { "uri": uri(&l.file) },
                         "region": {
                             "startLine": l.line,
                             "startColumn": l.column,
@@ -59,4 +59,66 @@ pub fn render(findings: &[(&Sources, &Finding)]) -> String {
         }]
     });
     serde_json::to_string_pretty(&doc).expect("JSON of strings and numbers") + "\n"
+}
+
+/// A rule's name as SARIF wants it, distinct from its id: `unknown-template`
+/// → `UnknownTemplate`.
+fn pascal(id: &str) -> String {
+    id.split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// A path as a URI: relative paths stay relative references, absolute ones
+/// become `file://` URIs; separators are `/` and every other byte outside
+/// the URI's unreserved set is percent-encoded (spaces, Chinese names).
+pub fn uri(path: &str) -> String {
+    let slashed = path.replace('\\', "/");
+    let drive = slashed.len() >= 2
+        && slashed.as_bytes()[1] == b':'
+        && slashed.as_bytes()[0].is_ascii_alphabetic();
+    let mut out = String::with_capacity(slashed.len() + 8);
+    if drive {
+        out.push_str("file:///");
+    } else if slashed.starts_with('/') {
+        out.push_str("file://");
+    }
+    for (i, b) in slashed.bytes().enumerate() {
+        let keep = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/')
+            || (drive && i == 1 && b == b':');
+        if keep {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_become_valid_uris() {
+        assert_eq!(
+            uri("playbooks/welcome.playbook"),
+            "playbooks/welcome.playbook"
+        );
+        assert_eq!(
+            uri("/home/me/shop/a b.playbook"),
+            "file:///home/me/shop/a%20b.playbook"
+        );
+        assert_eq!(
+            uri("C:\\shop\\欢迎.playbook"),
+            "file:///C:/shop/%E6%AC%A2%E8%BF%8E.playbook"
+        );
+        assert_eq!(pascal("unknown-template"), "UnknownTemplate");
+    }
 }
