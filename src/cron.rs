@@ -27,6 +27,7 @@ pub fn parse(pattern: &str) -> Result<Cron, String> {
                 return Err("a leading `+` in the weekday field is not supported".into());
             }
         }
+        check_fields(&fields)?;
         for f in &fields {
             if f.split(',').any(|part| {
                 part.split_once('/')
@@ -42,12 +43,174 @@ pub fn parse(pattern: &str) -> Result<Cron, String> {
         .seconds(Seconds::Optional)
         .year(Year::Disallowed)
         .build();
-    let cron = parser.parse(p).map_err(|e| format!("{e}"))?;
+    let cron = parser
+        .parse(p)
+        .map_err(|e| format!("this cron expression cannot be read ({e}); write 5 fields: minute hour day-of-month month weekday, such as \"0 20 * * FRI\""))?;
     let start = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
     if cron.find_next_occurrence(&start, true).is_err() {
         return Err("this pattern can never match a date".into());
     }
     Ok(cron)
+}
+
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
+const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+/// One field of a pattern: its name, its range and the names it takes.
+struct Field {
+    name: &'static str,
+    min: u32,
+    max: u32,
+    names: &'static [&'static str],
+    /// The value of the first name (1 for months, 0 for weekdays).
+    first: u32,
+    how: &'static str,
+}
+
+const SECOND: Field = Field {
+    name: "second",
+    min: 0,
+    max: 59,
+    names: &[],
+    first: 0,
+    how: "0–59",
+};
+const MINUTE: Field = Field {
+    name: "minute",
+    min: 0,
+    max: 59,
+    names: &[],
+    first: 0,
+    how: "0–59",
+};
+const HOUR: Field = Field {
+    name: "hour",
+    min: 0,
+    max: 23,
+    names: &[],
+    first: 0,
+    how: "0–23",
+};
+const DAY: Field = Field {
+    name: "day of month",
+    min: 1,
+    max: 31,
+    names: &[],
+    first: 0,
+    how: "1–31 (or L, the last day)",
+};
+const MONTH: Field = Field {
+    name: "month",
+    min: 1,
+    max: 12,
+    names: &MONTHS,
+    first: 1,
+    how: "1–12 or JAN–DEC",
+};
+const WEEKDAY: Field = Field {
+    name: "weekday",
+    min: 0,
+    max: 7,
+    names: &WEEKDAYS,
+    first: 0,
+    how: "0–7 (0 and 7 are Sunday) or SUN–SAT",
+};
+
+/// Checks each field's values and ranges, so a mistake is told in the
+/// pattern's own terms (which field, its allowed values, how to write a
+/// range that wraps) rather than the cron library's.
+fn check_fields(fields: &[&str]) -> Result<(), String> {
+    let kinds: &[Field] = if fields.len() == 6 {
+        &[SECOND, MINUTE, HOUR, DAY, MONTH, WEEKDAY]
+    } else {
+        &[MINUTE, HOUR, DAY, MONTH, WEEKDAY]
+    };
+    for (text, f) in fields.iter().zip(kinds) {
+        for part in text.split(',') {
+            let (range, _step) = match part.split_once('/') {
+                Some((r, s)) => {
+                    if s.parse::<u32>().map_or(true, |n| n == 0) {
+                        return Err(format!(
+                            "the {} field `{text}`: `/{s}` must be a whole number of at least 1, such as `*/15`",
+                            f.name
+                        ));
+                    }
+                    (r, Some(s))
+                }
+                None => (part, None),
+            };
+            if range == "*" || range == "?" || range.is_empty() && part.starts_with('/') {
+                continue;
+            }
+            // What croner reads beyond plain values (L, W, #) is left to it.
+            if f.name == "day of month" && (range.contains('L') || range.contains('W'))
+                || f.name == "weekday" && (range.contains('#') || range.ends_with('L'))
+            {
+                continue;
+            }
+            let (lo, hi) = match range.split_once('-') {
+                Some((a, b)) => (a, Some(b)),
+                None => (range, None),
+            };
+            let lo_v = value(lo, f, text)?;
+            if let Some(hi) = hi {
+                let hi_v = value(hi, f, text)?;
+                if lo_v > hi_v && !(f.name == "weekday" && hi_v == 0) {
+                    let (top, bottom) = (
+                        show(
+                            f.max.min(if f.name == "weekday" { 6 } else { f.max }),
+                            f,
+                            lo,
+                        ),
+                        show(f.min, f, lo),
+                    );
+                    let first = if top.eq_ignore_ascii_case(lo) {
+                        lo.to_string()
+                    } else {
+                        format!("{lo}-{top}")
+                    };
+                    return Err(format!(
+                        "the {} field `{text}`: the range `{range}` runs backwards; a range that wraps is two parts: `{first},{bottom}-{hi}`",
+                        f.name
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A field value, a number or a name, checked against the field's range.
+fn value(v: &str, f: &Field, text: &str) -> Result<u32, String> {
+    if let Ok(n) = v.parse::<u32>() {
+        if n < f.min || n > f.max {
+            return Err(format!(
+                "the {} field `{text}`: {n} is out of range; {}s are {}",
+                f.name, f.name, f.how
+            ));
+        }
+        return Ok(n);
+    }
+    let upper = v.to_ascii_uppercase();
+    if let Some(i) = f.names.iter().position(|n| *n == upper) {
+        return Ok(f.first + i as u32);
+    }
+    Err(format!(
+        "the {} field `{text}`: `{v}` is not a {}; write {}",
+        f.name, f.name, f.how
+    ))
+}
+
+/// A bound written the way the user wrote the range: a name if they used names.
+fn show(n: u32, f: &Field, like: &str) -> String {
+    if !f.names.is_empty() && like.parse::<u32>().is_err() {
+        if let Some(name) = f.names.get((n - f.first) as usize) {
+            return name.to_string();
+        }
+    }
+    n.to_string()
 }
 
 /// The next fire in `zone` at or after (`inclusive`) or after `from`, or
@@ -128,6 +291,31 @@ mod tests {
         ] {
             assert!(parse(p).is_ok(), "{p}: {:?}", parse(p).err());
         }
+    }
+
+    #[test]
+    fn errors_name_the_field_its_range_and_the_wrapping_form() {
+        let e = |p: &str| parse(p).unwrap_err();
+        assert_eq!(
+            e("0 20 * * 5DAY"),
+            "the weekday field `5DAY`: `5DAY` is not a weekday; write 0–7 (0 and 7 are Sunday) or SUN–SAT"
+        );
+        assert_eq!(
+            e("0 25 * * *"),
+            "the hour field `25`: 25 is out of range; hours are 0–23"
+        );
+        assert_eq!(
+            e("0 20 * * SAT-THU"),
+            "the weekday field `SAT-THU`: the range `SAT-THU` runs backwards; a range that wraps is two parts: `SAT,SUN-THU`"
+        );
+        assert_eq!(
+            e("0 22-2 * * *"),
+            "the hour field `22-2`: the range `22-2` runs backwards; a range that wraps is two parts: `22-23,0-2`"
+        );
+        assert!(e("0 0 1 13 *").starts_with("the month field `13`: 13 is out of range"));
+        assert!(parse("0 20 * * FRI-SUN").is_ok());
+        assert!(parse("0 9 * * 1-5").is_ok());
+        assert!(parse("0 9 L * *").is_ok());
     }
 
     #[test]
