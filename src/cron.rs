@@ -203,6 +203,55 @@ fn value(v: &str, f: &Field, text: &str) -> Result<u32, String> {
     ))
 }
 
+/// Every time of day (minutes after midnight) a valid pattern can fire at,
+/// on any date: a pattern's times of day and its dates are independent
+/// fields, so no date needs sampling.
+pub fn times_of_day(pattern: &str) -> Vec<u32> {
+    let p = pattern.trim();
+    if p.starts_with('@') {
+        return match p.to_ascii_lowercase().as_str() {
+            "@hourly" => (0..24).map(|h| h * 60).collect(),
+            _ => vec![0],
+        };
+    }
+    let fields: Vec<&str> = p.split_whitespace().collect();
+    let (minute, hour) = match fields.len() {
+        5 => (fields[0], fields[1]),
+        6 => (fields[1], fields[2]),
+        _ => return Vec::new(),
+    };
+    let (Some(ms), Some(hs)) = (expand(minute, &MINUTE), expand(hour, &HOUR)) else {
+        return Vec::new();
+    };
+    hs.iter()
+        .flat_map(|h| ms.iter().map(move |m| h * 60 + m))
+        .collect()
+}
+
+/// The values one plain field stands for (numbers, ranges, steps, lists).
+fn expand(text: &str, f: &Field) -> Option<std::collections::BTreeSet<u32>> {
+    let mut out = std::collections::BTreeSet::new();
+    for part in text.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => (r, s.parse::<u32>().ok().filter(|&n| n > 0)?),
+            None => (part, 1),
+        };
+        let (lo, hi) = if range == "*" || range == "?" {
+            (f.min, f.max)
+        } else {
+            match range.split_once('-') {
+                Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+                None => {
+                    let n: u32 = range.parse().ok()?;
+                    (n, if part.contains('/') { f.max } else { n })
+                }
+            }
+        };
+        out.extend((lo..=hi.min(f.max)).step_by(step as usize));
+    }
+    Some(out)
+}
+
 /// A bound written the way the user wrote the range: a name if they used names.
 fn show(n: u32, f: &Field, like: &str) -> String {
     if !f.names.is_empty() && like.parse::<u32>().is_err() {
@@ -316,6 +365,21 @@ mod tests {
         assert!(parse("0 20 * * FRI-SUN").is_ok());
         assert!(parse("0 9 * * 1-5").is_ok());
         assert!(parse("0 9 L * *").is_ok());
+    }
+
+    #[test]
+    fn times_of_day_come_from_the_minute_and_hour_fields_alone() {
+        assert_eq!(times_of_day("0 23 11 11 *"), [23 * 60]);
+        assert_eq!(times_of_day("20 * * 5 *").len(), 24);
+        assert_eq!(
+            times_of_day("0 20 * * 5 *"),
+            [
+                20, 80, 140, 200, 260, 320, 380, 440, 500, 560, 620, 680, 740, 800, 860, 920, 980,
+                1040, 1100, 1160, 1220, 1280, 1340, 1400
+            ]
+        );
+        assert_eq!(times_of_day("*/30 9-10 * * MON"), [540, 570, 600, 630]);
+        assert_eq!(times_of_day("@daily"), [0]);
     }
 
     #[test]

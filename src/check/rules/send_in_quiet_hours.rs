@@ -7,7 +7,6 @@ use crate::check::{Checked, CheckedPlaybook};
 use crate::config::Quiet;
 use crate::diag::Finding;
 use crate::syntax::ast::TriggerKind;
-use chrono::{TimeZone, Timelike, Utc};
 use std::collections::BTreeSet;
 
 pub fn check(p: &Checked, out: &mut Vec<Finding>) {
@@ -80,14 +79,12 @@ fn trigger_minutes(p: &Checked, pb: &CheckedPlaybook) -> Vec<(u32, String)> {
     for t in &pb.def.triggers {
         match &t.kind {
             TriggerKind::Every { cron, .. } => {
-                let Ok(c) = crate::cron::parse(&cron.value) else {
+                if crate::cron::parse(&cron.value).is_err() {
                     continue;
-                };
-                let from = Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap();
-                let mut minutes = BTreeSet::new();
-                for f in crate::cron::fires(&c, from, from + chrono::Duration::days(8), 5000) {
-                    minutes.insert(f.hour() * 60 + f.minute());
                 }
+                // Every time of day it can fire at, on whatever dates it fires.
+                let minutes: BTreeSet<u32> =
+                    crate::cron::times_of_day(&cron.value).into_iter().collect();
                 out.extend(
                     minutes
                         .into_iter()
