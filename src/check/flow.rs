@@ -978,6 +978,38 @@ impl<'a> Checker<'a> {
                 (None, wording, kind)
             }
         };
+        if touchpoint == Touchpoint::Group && !w.broadcast {
+            if let Some(c) = ch {
+                let reads: Vec<String> = match (&tname, &inline) {
+                    (_, Some(wd)) => wd.variables.iter().map(|v| v.0.clone()).collect(),
+                    (Some(t), None) => self
+                        .templates
+                        .get(t)
+                        .map(|ct| ct.variables().map(|v| v.0.clone()).collect())
+                        .unwrap_or_default(),
+                    (None, None) => Vec::new(),
+                };
+                let personal = reads.iter().find(|v| {
+                    let root = v.split('.').next().unwrap_or("");
+                    ["customer", "event", "received", "coupon"].contains(&root)
+                        || personal_with.contains(root)
+                });
+                match personal {
+                    Some(var) => self.find(
+                        &rules::TYPE_MISMATCH,
+                        channel.span,
+                        format!("this posts one customer's `{var}` into the group `{}`, once for each customer", c.name),
+                        "a group sees every post: send personal text 1:1 (a wecom or personal channel), or post one text from a broadcast playbook (`trigger every \"…\"` without `for`)",
+                    ),
+                    None => self.find(
+                        &rules::GROUP_SEND_PER_CUSTOMER,
+                        channel.span,
+                        format!("this posts into the group `{}` once for each customer who reaches it", c.name),
+                        "post to a group once, from a broadcast playbook (`trigger every \"…\"` without `for`); from a per-customer playbook, send 1:1",
+                    ),
+                }
+            }
+        }
         let idx = w.sends.len();
         w.sends.push(SendSite {
             channel: channel.name.clone(),

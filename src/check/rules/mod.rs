@@ -205,6 +205,13 @@ rule!(
     "send content or care to sharing groups; promos go 1:1 or to a deals group"
 );
 rule!(
+    GROUP_SEND_PER_CUSTOMER,
+    "group-send-per-customer",
+    Warning,
+    "a per-customer playbook posting into a group",
+    "post to groups from a broadcast playbook; send to customers 1:1"
+);
+rule!(
     MOMENTS_FLOOD,
     "moments-flood",
     Warning,
@@ -247,7 +254,7 @@ rule!(
     "remove the allow comment, or fix the rule name"
 );
 
-pub static ALL: [&Rule; 29] = [
+pub static ALL: [&Rule; 30] = [
     &SYNTAX,
     &UNKNOWN_STEP,
     &UNKNOWN_SEGMENT,
@@ -271,6 +278,7 @@ pub static ALL: [&Rule; 29] = [
     &NO_STOP_ON_BLOCK,
     &UNPERSONALIZED,
     &PROMO_IN_SHARING_GROUP,
+    &GROUP_SEND_PER_CUSTOMER,
     &MOMENTS_FLOOD,
     &HOOK_AFTER_EXPIRY,
     &TEXT_TOO_LONG,
