@@ -186,6 +186,9 @@ pub(super) fn describe(text: &str, err: pest::error::Error<Rule>) -> SyntaxError
             "end it with `\"` on the same line, or use `\"\"\"…\"\"\"` for text over several lines",
         );
     }
+    if let Some((at, message, help)) = common_mistake(text, pos) {
+        return SyntaxError::new(token_span(text, at), message, help);
+    }
     // Where an operator may follow, `not` is the start of `not in`.
     let operator_position = positives.iter().any(|r| friendly(*r) == OPERATOR);
     let specific: Vec<Rule> = positives
@@ -223,6 +226,118 @@ pub(super) fn describe(text: &str, err: pest::error::Error<Rule>) -> SyntaxError
         help_for(&names)
     };
     SyntaxError::new(span, message, help)
+}
+
+/// Mistakes people make often enough to name: a character from a Chinese
+/// input method where ASCII is meant, operators from other languages, a
+/// wait written as in speech, a quote that ended a string early.
+fn common_mistake(text: &str, pos: usize) -> Option<(usize, String, String)> {
+    let rest = &text[pos..];
+    let c = rest.chars().next()?;
+    // A full-width character on the rest of the line (outside text) is the
+    // likely cause even when the parser stopped before it.
+    if let Some((at, c, twin)) = full_width_ahead(text, pos) {
+        let shown = if c == '\u{3000}' {
+            "a full-width space (U+3000, `　`)".to_string()
+        } else {
+            format!("`{c}` (U+{:04X})", c as u32)
+        };
+        let what = if c == '\u{3000}' {
+            "an ASCII space".to_string()
+        } else {
+            format!("`{twin}`")
+        };
+        return Some((
+            at,
+            format!("{shown} is a full-width character from a Chinese input method; tend reads {what} here"),
+            format!("switch the input method to English (半角) for code, and write {what}; Chinese punctuation belongs inside \"…\" text"),
+        ));
+    }
+    for (op, word) in [("&&", "and"), ("||", "or")] {
+        if rest.starts_with(op) {
+            return Some((
+                pos,
+                format!("`{op}` is not an operator in tend"),
+                format!("write `{word}`: `customer.orders > 1 {word} customer.personal_added`"),
+            ));
+        }
+    }
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    if word == "contains" {
+        return Some((
+            pos,
+            "`contains` is not an operator in tend".into(),
+            "test membership with `in`: `\"vip\" in customer.tags`".into(),
+        ));
+    }
+    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let before = text[line_start..pos].trim();
+    if word == "at" && before.starts_with("wait ") && !before.contains("until") {
+        let dur = before.trim_start_matches("wait ").trim();
+        return Some((
+            pos,
+            "`wait` takes a duration or `until` a point in time, not both".into(),
+            format!(
+                "to wait {dur} and then until a time of day, write `wait until now + {dur} at …`"
+            ),
+        ));
+    }
+    // `"…"xx"…"`: an ASCII quote inside Chinese text ended the string.
+    if text[..pos].trim_end().ends_with('"') && c as u32 > 0x2E80 {
+        return Some((
+            pos,
+            "text continues after the string ended: an ASCII `\"` inside it closed it early".into(),
+            "inside text write `\\\"` for a quote, or use the Chinese quotes “ ”".into(),
+        ));
+    }
+    None
+}
+
+/// The first full-width character from `pos` to the end of its line, outside
+/// strings and comments: (offset, character, its ASCII twin).
+fn full_width_ahead(text: &str, pos: usize) -> Option<(usize, char, String)> {
+    let mut in_string = false;
+    for (i, c) in text[pos..].char_indices() {
+        match c {
+            '\n' => return None,
+            '"' => in_string = !in_string,
+            '#' if !in_string => return None,
+            _ if !in_string => {
+                if let Some(twin) = ascii_twin(c) {
+                    return Some((pos + i, c, twin));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The ASCII character a full-width or Chinese punctuation mark stands in for.
+fn ascii_twin(c: char) -> Option<String> {
+    let code = c as u32;
+    if (0xFF01..=0xFF5E).contains(&code) {
+        // Full-width forms of ASCII: the same character 0xFEE0 lower.
+        return char::from_u32(code - 0xFEE0).map(|a| a.to_string());
+    }
+    Some(
+        match c {
+            '\u{3000}' => " ",
+            '→' => "->",
+            '“' | '”' => "\"",
+            '‘' | '’' => "'",
+            '、' => ",",
+            '。' => ".",
+            '【' => "[",
+            '】' => "]",
+            '…' => "...",
+            _ => return None,
+        }
+        .to_string(),
+    )
 }
 
 fn help_for(names: &[&str]) -> String {

@@ -1,0 +1,61 @@
+//! Syntax errors for the mistakes people make most, each with the help that
+//! fits it rather than a generic one.
+
+fn error(text: &str) -> (String, String) {
+    let e = tend::syntax::parse(text).expect_err(text);
+    (e.message, e.help)
+}
+
+const HEAD: &str = "playbook p {\n  trigger event order.paid\n  step s {\n";
+
+fn in_step(line: &str) -> (String, String) {
+    error(&format!("{HEAD}    {line}\n  }}\n}}\n"))
+}
+
+#[test]
+fn full_width_characters_are_named_with_their_ascii_twin() {
+    for (line, ch, twin) in [
+        ("if customer.orders > 1 ｛ send wecom hi }", "｛", "`{`"),
+        ("send wecom hi with （ a = 1 )", "（", "`(`"),
+        ("wait ５d", "５", "`5`"),
+    ] {
+        let (message, help) = in_step(line);
+        assert!(message.contains(ch), "{line}: {message}");
+        assert!(message.contains(twin), "{line}: {message}");
+        assert!(message.contains("full-width"), "{line}: {message}");
+        assert!(help.contains("English"), "{line}: {help}");
+    }
+    // A full-width space is named by its code point, so it can be seen.
+    let (message, _) =
+        in_step("if customer.orders > 1 and　customer.personal_added { send wecom hi }");
+    assert!(message.contains("U+3000"), "{message}");
+    let (message, _) = in_step("jump → s");
+    assert!(message.contains("`->`"), "{message}");
+}
+
+#[test]
+fn operators_from_other_languages_get_tends_word() {
+    let (m, h) = in_step("if customer.orders > 1 && customer.personal_added { send wecom hi }");
+    assert!(m.contains("`&&`") && h.contains("`and`"), "{m} / {h}");
+    let (m, h) = in_step("if customer.orders > 1 || customer.personal_added { send wecom hi }");
+    assert!(m.contains("`||`") && h.contains("`or`"), "{m} / {h}");
+    let (m, h) = in_step("if customer.tags contains \"vip\" { send wecom hi }");
+    assert!(
+        m.contains("`contains`") && h.contains("in customer.tags"),
+        "{m} / {h}"
+    );
+}
+
+#[test]
+fn a_wait_with_a_duration_and_a_clock_shows_the_until_form() {
+    let (m, h) = in_step("wait 25d at 10:00");
+    assert!(m.contains("not both"), "{m}");
+    assert!(h.contains("wait until now + 25d at …"), "{h}");
+}
+
+#[test]
+fn an_ascii_quote_inside_chinese_text_is_named() {
+    let (m, h) = in_step("send wecom \"您好，\"小林\"，欢迎\"");
+    assert!(m.contains("ASCII `\"`"), "{m}");
+    assert!(h.contains("“ ”"), "{h}");
+}
