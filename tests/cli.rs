@@ -823,3 +823,31 @@ fn a_type_in_a_message_takes_the_right_article() {
         "{text}"
     );
 }
+
+/// The suggested reminder fits the coupon: a one-day coupon is reminded hours
+/// before, not three days (which would be before it was granted).
+#[test]
+fn hook_after_expiry_suggests_a_lead_the_coupon_can_hold() {
+    let pb = r#"playbook p {
+  trigger event order.paid
+  step s {
+    grant coupon c1 worth 5 valid 1d
+    hook remind at coupon.c1.expires_at {
+      send wecom "{{ customer.name }}，券快到期啦"
+    }
+    send wecom hello
+  }
+}
+"#;
+    let dir = project(
+        "hook-lead",
+        &[
+            ("tend.toml", TOML),
+            ("w.playbook", &format!("{CLEAN}\n{pb}")),
+        ],
+    );
+    let text = stdout(&tend(&dir, &["lint"]));
+    assert!(text.contains("hook-after-expiry"), "{text}");
+    assert!(text.contains("coupon.c1.expires_at - 3h`"), "{text}");
+    assert!(!text.contains("- 3d at 10:00"), "{text}");
+}

@@ -66,10 +66,22 @@ fn dedent(inner: &str, start: usize) -> Result<Vec<(String, usize)>, SyntaxError
             .count();
         common = &common[..n];
     }
-    if common.contains(' ') && common.contains('\t') {
-        let (_, off) = indents[0];
+    // Lines indented one with spaces, another with tabs: what is not common
+    // to all stays in the text and reaches the customer as a stray tab.
+    let mixed = indents
+        .iter()
+        .find(|(ind, _)| ind.contains(' ') && ind.contains('\t'))
+        .or_else(|| {
+            let spaces = indents.iter().find(|(ind, _)| ind.contains(' '));
+            let tabs = indents.iter().find(|(ind, _)| ind.contains('\t'));
+            match (spaces, tabs) {
+                (Some(a), Some(b)) => Some(if a.1 > b.1 { a } else { b }),
+                _ => None,
+            }
+        });
+    if let Some(&(ind, off)) = mixed {
         return Err(err(
-            Span::new(off, off + common.len()),
+            Span::new(off, off + ind.len()),
             "the indentation of this text mixes tabs and spaces",
             "indent the lines of a `\"\"\"` string with spaces only, or with tabs only",
         ));
@@ -355,6 +367,13 @@ mod tests {
     fn mixed_tab_and_space_indentation_is_an_error() {
         let e = string("\"\"\"\n \ta\n \tb\n\"\"\"", 0).unwrap_err();
         assert!(e.message.contains("mixes tabs and spaces"));
+        // One line with spaces, the next with a tab: the tab would be sent.
+        let e = string("\"\"\"\n    a\n\tb\n\"\"\"", 0).unwrap_err();
+        assert!(e.message.contains("mixes tabs and spaces"));
+        assert_eq!((e.span.start, e.span.end), (10, 11));
+        let e = string("\"\"\"\n    a\n    \tb\n\"\"\"", 0).unwrap_err();
+        assert!(e.message.contains("mixes tabs and spaces"));
+        assert!(string("\"\"\"\n\ta\n\t\tb\n\"\"\"", 0).is_ok());
     }
 
     #[test]

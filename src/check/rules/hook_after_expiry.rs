@@ -58,10 +58,23 @@ pub fn check(p: &Checked, out: &mut Vec<Finding>) {
             if let Some(why) = why {
                 out.push(
                     Finding::new(&HOOK_AFTER_EXPIRY, pb.file, h.span, format!("hook `{}` reminds about coupon `{id}` too late: {why}", name.name))
-                        .help(format!("remind before it expires, such as `hook {} at coupon.{id}.expires_at - 3d at 10:00`", name.name)),
+                        .help(format!("remind before it expires, such as `hook {} at coupon.{id}.expires_at - {}`", name.name, lead(valid))),
                 );
             }
         }
+    }
+}
+
+/// A reminder lead that fits the coupon's validity (seconds; `None`: not
+/// granted in this playbook): whole days at a set hour for long coupons,
+/// hours for short ones, so the suggestion itself is never flagged.
+fn lead(valid: Option<i64>) -> String {
+    match valid {
+        None => "3d at 10:00".into(),
+        Some(v) if v >= 4 * DAY => "3d at 10:00".into(),
+        Some(v) if v >= 2 * DAY => "1d at 10:00".into(),
+        Some(v) if v >= 6 * 3600 => "3h".into(),
+        Some(v) => format!("{}m", (v / 120).max(1)),
     }
 }
 
