@@ -59,3 +59,41 @@ fn an_ascii_quote_inside_chinese_text_is_named() {
     assert!(m.contains("ASCII `\"`"), "{m}");
     assert!(h.contains("“ ”"), "{h}");
 }
+
+fn quiet(setting: &str) -> Result<(), (String, String, usize)> {
+    let text = format!("playbook p {{\n  {setting}\n  trigger event order.paid\n  step s {{ send wecom \"{{{{ customer.name }}}}，你好\" }}\n}}\n");
+    match tend::syntax::parse(&text) {
+        Ok(_) => Ok(()),
+        Err(e) => Err((
+            e.message,
+            e.help,
+            e.span.start - text.find(setting).unwrap(),
+        )),
+    }
+}
+
+#[test]
+fn quiet_hours_take_both_forms_and_a_mistake_is_pointed_at() {
+    assert!(quiet("quiet 22:00..08:30").is_ok());
+    assert!(
+        quiet("quiet \"22:00..08:30\"").is_ok(),
+        "the quoted form tend.toml uses"
+    );
+    for (setting, says) in [
+        ("quiet 23:00-08:00", "not `-`"),
+        ("quiet 23:00～08:00", "not `～`"),
+        ("quiet 23:00 到 08:00", "not `到`"),
+    ] {
+        let (message, help, at) = quiet(setting).unwrap_err();
+        assert!(message.contains(says), "{setting}: {message}");
+        assert!(help.contains("`quiet 22:00..08:30`"), "{setting}: {help}");
+        assert_eq!(
+            at,
+            "quiet ".len(),
+            "{setting}: at the value, not at `quiet`"
+        );
+    }
+    let (message, _, at) = quiet("quiet 25:00..08:00").unwrap_err();
+    assert!(message.contains("25:00"), "{message}");
+    assert_eq!(at, "quiet ".len());
+}

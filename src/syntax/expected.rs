@@ -72,6 +72,7 @@ fn friendly(rule: Rule) -> &'static str {
         Rule::string | Rule::triple_string | Rule::plain_string => "a string in double quotes",
         Rule::datetime => "a date such as `2026-02-17`",
         Rule::clock => "a clock time such as `09:00`",
+        Rule::quiet_value => "quiet hours such as `22:00..08:30`",
         Rule::duration => "a duration such as `2h`",
         Rule::percent => "a percent such as `50%`",
         Rule::number => "a number",

@@ -179,13 +179,8 @@ fn playbook(p: Pair<Rule>) -> Result<Playbook> {
                 if s.quiet.is_some() {
                     return Err(setting_twice(item_span, "quiet"));
                 }
-                let mut parts = item.into_inner();
-                parts.next();
-                s.quiet = Some(quiet(
-                    parts.next().unwrap(),
-                    parts.next().unwrap(),
-                    item_span,
-                )?);
+                let value = item.into_inner().nth(1).unwrap();
+                s.quiet = Some(quiet(value.as_str(), span_of(&value).start, item_span)?);
             }
             Rule::cap_s => s.caps.push(cap(item, item_span)?),
             Rule::reenter_s => {
@@ -246,9 +241,35 @@ fn first_word(s: &str) -> &str {
     s.split(|c: char| c.is_whitespace()).next().unwrap_or(s)
 }
 
-fn quiet(a: Pair<Rule>, b: Pair<Rule>, span: Span) -> Result<QuietHours> {
-    let start = literals::clock(a.as_str(), span_of(&a))?;
-    let end = literals::clock(b.as_str(), span_of(&b))?;
+/// `quiet 22:00..08:30`, or quoted as tend.toml writes it: `quiet "22:00..08:30"`.
+fn quiet(text: &str, at: usize, span: Span) -> Result<QuietHours> {
+    const FORM: &str = "write quiet hours as `quiet 22:00..08:30`: start and end on the 24-hour clock with `..` between them (quoted as in tend.toml is fine too)";
+    let trimmed = text.trim_end();
+    let whole = Span::new(at, at + trimmed.len());
+    let inner = match trimmed.strip_prefix('"') {
+        Some(rest) => match rest.strip_suffix('"') {
+            Some(inner) => inner,
+            None => return err(whole, "this quiet-hours string is never closed", FORM),
+        },
+        None => trimmed,
+    };
+    let offset = at + (trimmed.len() - trimmed.trim_start_matches('"').len());
+    let Some((a, b)) = inner.split_once("..") else {
+        // Say which separator was used instead of `..`.
+        let sep = ["-", "～", "~", "到", "至", "—", "–", " to "]
+            .into_iter()
+            .find(|s| inner.contains(s));
+        let message = match sep {
+            Some(s) => format!("quiet hours are a range with `..`, not `{}`", s.trim()),
+            None => format!("`{inner}` is not a range of quiet hours"),
+        };
+        return err(whole, message, FORM);
+    };
+    let a_span = Span::new(offset, offset + a.len());
+    let b_start = offset + a.len() + 2;
+    let b_span = Span::new(b_start, b_start + b.len());
+    let start = literals::clock(a.trim(), a_span)?;
+    let end = literals::clock(b.trim(), b_span)?;
     if start.minutes == end.minutes {
         return err(
             span,
