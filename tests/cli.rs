@@ -851,3 +851,29 @@ fn hook_after_expiry_suggests_a_lead_the_coupon_can_hold() {
     assert!(text.contains("coupon.c1.expires_at - 3h`"), "{text}");
     assert!(!text.contains("- 3d at 10:00"), "{text}");
 }
+
+/// Help names the user's own steps and fields, not the examples'.
+#[test]
+fn help_names_the_projects_own_steps_and_fields() {
+    let pb = r#"playbook p {
+  trigger event order.paid
+  step ask {
+    send wecom "{{ name }}，收到货了吗？"
+    wait for order.paid
+    send wecom hello
+  }
+  step nudge { send wecom hello }
+}
+"#;
+    let dir = project(
+        "own-help",
+        &[
+            ("tend.toml", TOML),
+            ("w.playbook", &format!("{CLEAN}\n{pb}")),
+        ],
+    );
+    let text = stdout(&tend(&dir, &["lint"]));
+    assert!(text.contains("else -> nudge"), "{text}");
+    assert!(!text.contains("invite_personal"), "{text}");
+    assert!(text.contains("did you mean `customer.name`?"), "{text}");
+}

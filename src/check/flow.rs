@@ -1068,7 +1068,19 @@ impl<'a> Checker<'a> {
                     _ => Some((false, format!("{what} reads `{var}`, but that coupon is not granted on every path to this send"), "grant the coupon with `grant coupon ID …` before every path to this send".into())),
                 },
                 "now" => None,
-                _ => Some((false, format!("{what} reads `{root}`, which is not a variable here"), format!("template variables are customer, event, received, coupon, now and the `with` keys of the send; pass it with `with {{ {root} = … }}`"))),
+                _ => {
+                    // `{{ name }}` most often means a field of the customer or the event.
+                    let meant = match (scope.customer, &scope.event) {
+                        (Some(rec), _) if missing_field(rec, &[root]).is_none() => Some(format!("customer.{root}")),
+                        (_, EventScope::Payload(rec)) if missing_field(rec, &[root]).is_none() => Some(format!("event.{root}")),
+                        _ => None,
+                    };
+                    let help = match meant {
+                        Some(m) => format!("did you mean `{m}`? a field is read with its root: customer, event, received or coupon"),
+                        None => format!("template variables are customer, event, received, coupon, now and the `with` keys of the send; pass it with `with {{ {root} = … }}`"),
+                    };
+                    Some((false, format!("{what} reads `{root}`, which is not a variable here"), help))
+                }
             };
             if let Some((in_template, msg, help)) = problem {
                 let (file, span) = if in_template {
