@@ -536,11 +536,26 @@ impl<'a> Checker<'a> {
                 self.time_expr(t, &scope);
                 let n = other(w, &pending);
                 w.cfg.nodes[n].anchor = anchor_of(t);
-                let waits = matches!(t, TimeExpr::Next { .. });
+                // `now + D` waits D; with `at CLOCK` the clock can move the
+                // point back, by less than a day: at least D − 1d passes.
+                let delay = match t {
+                    TimeExpr::Point {
+                        base: TimeBase::Now(_),
+                        offsets,
+                        at,
+                        ..
+                    } => {
+                        let d: i64 = offsets.iter().map(|(s, d)| s * d.approx_seconds()).sum();
+                        let back = if at.is_some() { 86_400 } else { 0 };
+                        (d - back).max(0)
+                    }
+                    _ => 0,
+                };
+                let waits = delay > 0 || matches!(t, TimeExpr::Next { .. });
                 (
                     vec![Pending {
                         from: n,
-                        delay: 0,
+                        delay,
                         waits,
                         any_wait: true,
                     }],
