@@ -1,4 +1,5 @@
-//! Lints a generated project of 1,000 playbooks (about 100k lines), and two
+//! Lints a generated project of 1,000 playbooks (about 100k lines) and 600
+//! Moments broadcasts (moments-flood weighs every schedule), and two
 //! hostile inputs that once took quadratic time: 10,000 chained segments, and
 //! one file with 100,000 findings printed for people. `cargo bench --bench
 //! lint` prints the time per run (and lines per second for the project).
@@ -48,7 +49,23 @@ adapter = "console"
 touchpoint = "personal"
 adapter = "console"
 requires = "customer.personal_added"
+
+[channels.moments]
+touchpoint = "moments"
+adapter = "console"
 "#;
+
+/// A Moments broadcast on one date a year: at most two share a date, so the
+/// project stays clean while moments-flood weighs every schedule.
+fn moments(i: usize) -> String {
+    let k = i % 336;
+    format!(
+        "playbook moments_{i} {{\n  trigger every \"0 {h} {d} {m} *\"\n  step post {{\n    send moments \"第 {i} 期：本周新品上架，欢迎来看看\"\n  }}\n}}\n",
+        h = 10 + i / 336,
+        d = k % 28 + 1,
+        m = k / 28 + 1
+    )
+}
 
 /// One playbook file of about 100 lines, with its own segment and templates.
 fn playbook(i: usize) -> String {
@@ -167,6 +184,11 @@ fn generate() -> (PathBuf, usize) {
         lines += text.lines().count();
         std::fs::write(dir.join(format!("playbooks/p{i:04}.playbook")), text).unwrap();
     }
+    for i in 0..600 {
+        let text = moments(i);
+        lines += text.lines().count();
+        std::fs::write(dir.join(format!("playbooks/m{i:04}.playbook")), text).unwrap();
+    }
     (dir, lines)
 }
 
@@ -186,7 +208,7 @@ fn bench(c: &mut Criterion) {
     }
     let per_run = start.elapsed().as_secs_f64() / runs as f64;
     eprintln!(
-        "lint 1000 playbooks, {lines} lines: {:.1} ms per run, {:.0} lines/s",
+        "lint 1000 playbooks and 600 Moments broadcasts, {lines} lines: {:.1} ms per run, {:.0} lines/s",
         per_run * 1e3,
         lines as f64 / per_run
     );

@@ -252,6 +252,134 @@ fn expand(text: &str, f: &Field) -> Option<std::collections::BTreeSet<u32>> {
     Some(out)
 }
 
+/// The dates a pattern fires on, read from its fields: day of month,
+/// month, weekday (a date matches either day field when both are given, as
+/// cron has it). `None` for what only croner reads (L, W, #, @ names).
+pub struct Dates {
+    /// Bit n: day n, month n, weekday n (0 is Sunday) matches.
+    day_bits: u32,
+    month_bits: u16,
+    weekday_bits: u8,
+    days: std::collections::BTreeSet<u32>,
+    months: std::collections::BTreeSet<u32>,
+    weekdays: std::collections::BTreeSet<u32>,
+    any_day: bool,
+    any_weekday: bool,
+}
+
+impl Dates {
+    pub fn of(pattern: &str) -> Option<Dates> {
+        let fields: Vec<&str> = pattern.split_whitespace().collect();
+        let (dom, month, dow) = match fields.len() {
+            5 => (fields[2], fields[3], fields[4]),
+            6 => (fields[3], fields[4], fields[5]),
+            _ => return None,
+        };
+        let named = |text: &str, f: &Field| -> Option<String> {
+            // Names to numbers, so `expand` reads them.
+            let mut out = text.to_ascii_uppercase();
+            for (i, n) in f.names.iter().enumerate() {
+                out = out.replace(n, &(f.first + i as u32).to_string());
+            }
+            Some(out)
+        };
+        let mut weekdays = expand(&named(dow, &WEEKDAY)?, &WEEKDAY)?;
+        if weekdays.remove(&7) {
+            weekdays.insert(0);
+        }
+        let days = expand(dom, &DAY)?;
+        let months = expand(&named(month, &MONTH)?, &MONTH)?;
+        Some(Dates {
+            day_bits: days.iter().fold(0, |b, d| b | 1 << d),
+            month_bits: months.iter().fold(0, |b, m| b | 1 << m),
+            weekday_bits: weekdays.iter().fold(0, |b, w| b | 1 << w),
+            days,
+            months,
+            weekdays,
+            any_day: dom == "*" || dom == "?",
+            any_weekday: dow == "*" || dow == "?",
+        })
+    }
+
+    pub fn matches(&self, d: chrono::NaiveDate) -> bool {
+        use chrono::Datelike;
+        if self.month_bits & 1 << d.month() == 0 {
+            return false;
+        }
+        let day = self.day_bits & 1 << d.day() != 0;
+        let weekday = self.weekday_bits & 1 << d.weekday().num_days_from_sunday() != 0;
+        match (self.any_day, self.any_weekday) {
+            (false, false) => day || weekday,
+            _ => day && weekday,
+        }
+    }
+
+    /// The dates in words: "every day", "every Saturday", "on 11 November",
+    /// "on day 1 of every month", "every day in May".
+    pub fn words(&self) -> String {
+        const MONTH_NAMES: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        const DAY_NAMES: [&str; 7] = [
+            "Sunday",
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+        ];
+        let all_months = self.months.len() == 12;
+        let months = list(&self.months, |m| MONTH_NAMES[(m - 1) as usize].to_string());
+        let weekdays = list(&self.weekdays, |d| DAY_NAMES[d as usize].to_string());
+        let days = list(&self.days, |d| d.to_string());
+        let in_months = if all_months {
+            String::new()
+        } else {
+            format!(" in {months}")
+        };
+        match (self.any_day, self.any_weekday) {
+            (true, true) if all_months => "every day".into(),
+            (true, true) => format!("every day in {months}"),
+            (true, false) => format!("every {weekdays}{in_months}"),
+            (false, true) if all_months => format!("on day {days} of every month"),
+            (false, true) => format!("on {days} {months}"),
+            (false, false) => format!("on day {days} or every {weekdays}{in_months}"),
+        }
+    }
+}
+
+/// Values as words, runs of three or more as `first–last`.
+fn list(values: &std::collections::BTreeSet<u32>, name: impl Fn(u32) -> String) -> String {
+    let v: Vec<u32> = values.iter().copied().collect();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
+            j += 1;
+        }
+        if j >= i + 2 {
+            parts.push(format!("{}–{}", name(v[i]), name(v[j])));
+        } else {
+            parts.extend((i..=j).map(|k| name(v[k])));
+        }
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
 /// A bound written the way the user wrote the range: a name if they used names.
 fn show(n: u32, f: &Field, like: &str) -> String {
     if !f.names.is_empty() && like.parse::<u32>().is_err() {
@@ -380,6 +508,19 @@ mod tests {
         );
         assert_eq!(times_of_day("*/30 9-10 * * MON"), [540, 570, 600, 630]);
         assert_eq!(times_of_day("@daily"), [0]);
+    }
+
+    #[test]
+    fn dates_in_words() {
+        let w = |p: &str| Dates::of(p).unwrap().words();
+        assert_eq!(w("0 9 * * *"), "every day");
+        assert_eq!(w("0 9 * * SAT"), "every Saturday");
+        assert_eq!(w("0 9 * * 1-5"), "every Monday–Friday");
+        assert_eq!(w("0 23 11 11 *"), "on 11 November");
+        assert_eq!(w("0 9 1 * *"), "on day 1 of every month");
+        assert_eq!(w("0 20 * 5 *"), "every day in May");
+        // Six fields: the first is seconds, so `5` is the month.
+        assert_eq!(w("0 20 * * 5 *"), "every day in May");
     }
 
     #[test]

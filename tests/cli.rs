@@ -877,3 +877,25 @@ fn help_names_the_projects_own_steps_and_fields() {
     assert!(!text.contains("invite_personal"), "{text}");
     assert!(text.contains("did you mean `customer.name`?"), "{text}");
 }
+
+/// moments-flood names the pattern of dates, not a date that depends on
+/// the day lint runs.
+#[test]
+fn moments_flood_names_the_dates_in_words() {
+    let toml =
+        format!("{TOML}\n[channels.moments]\ntouchpoint = \"moments\"\nadapter = \"console\"\n");
+    let pb = "playbook weekend {\n  trigger every \"0 9,12,20 * * SAT\"\n  step post { send moments \"周末上新\" }\n}\n";
+    let dir = project(
+        "moments-words",
+        &[
+            ("tend.toml", &toml),
+            ("w.playbook", &format!("{CLEAN}\n{pb}")),
+        ],
+    );
+    let text = stdout(&tend(&dir, &["lint"]));
+    assert!(
+        text.contains("3 Moments posts on one date (every Saturday)"),
+        "{text}"
+    );
+    assert!(!text.contains("2000"), "{text}");
+}

@@ -1,67 +1,100 @@
 //! `moments-flood`: more than 2 posts on one date to a Moments channel, summed
-//! over all playbooks, over the fixed period 2000-01-01 … 2027-12-31.
+//! over all playbooks. Posts per date come from each schedule's fields (its
+//! times of day, and the dates its day, month and weekday fields match), so
+//! no fire is enumerated; the dates checked are those of 2000–2027, a span
+//! that holds every weekday on every day of every month, and leap days.
 
 use super::MOMENTS_FLOOD;
 use crate::check::cfg::{Cfg, NodeKind};
 use crate::check::{Checked, CheckedPlaybook};
 use crate::config::Touchpoint;
+use crate::cron::Dates;
 use crate::diag::Finding;
 use crate::syntax::ast::TriggerKind;
-use chrono::{NaiveDate, TimeZone, Utc};
-use std::collections::BTreeMap;
+use chrono::NaiveDate;
 
 const MAX_PER_DAY: u32 = 2;
 
+/// One schedule posting to the channel: its dates, posts on each such date,
+/// and where it is.
+struct Schedule<'a> {
+    dates: Dates,
+    per_date: u32,
+    pb: &'a CheckedPlaybook,
+    site: usize,
+}
+
 pub fn check(p: &Checked, out: &mut Vec<Finding>) {
-    let from = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
-    let until = Utc.with_ymd_and_hms(2028, 1, 1, 0, 0, 0).unwrap();
     for ch in p
         .config
         .channels
         .values()
         .filter(|c| c.touchpoint == Touchpoint::Moments)
     {
-        let mut per_date: BTreeMap<NaiveDate, u32> = BTreeMap::new();
-        let mut first_send: Option<(&CheckedPlaybook, usize)> = None;
-        let mut worst: Option<(NaiveDate, u32)> = None;
+        let mut schedules = Vec::new();
         for pb in p.playbooks.iter().filter(|pb| pb.broadcast) {
             let per_run = max_sends(&pb.cfg, pb, &ch.name);
             if per_run == 0 {
                 continue;
             }
             let site = pb.sends.iter().position(|s| s.channel == ch.name).unwrap();
-            first_send.get_or_insert((pb, site));
             for t in &pb.def.triggers {
                 let TriggerKind::Every { cron, .. } = &t.kind else {
                     continue;
                 };
-                let Ok(c) = crate::cron::parse(&cron.value) else {
+                if crate::cron::parse(&cron.value).is_err() {
+                    continue;
+                }
+                let times = crate::cron::times_of_day(&cron.value).len() as u32;
+                // What only croner reads (L, W, #, @ names) is left unchecked.
+                let Some(dates) = Dates::of(&cron.value) else {
                     continue;
                 };
-                // Once a date is over the limit the answer is known; stop early.
-                let limit = 50_000;
-                for f in crate::cron::fires(&c, from, until, limit) {
-                    let d = f.date_naive();
-                    let e = per_date.entry(d).or_insert(0);
-                    *e += per_run;
-                    if *e > MAX_PER_DAY && worst.is_none() {
-                        worst = Some((d, *e));
-                        first_send = Some((pb, site));
-                    }
-                    if *e > MAX_PER_DAY + per_run {
-                        break;
-                    }
-                }
+                schedules.push(Schedule {
+                    dates,
+                    per_date: per_run.saturating_mul(times),
+                    pb,
+                    site,
+                });
             }
         }
-        if let (Some((d, _)), Some((pb, site))) = (worst, first_send) {
-            let count = per_date[&d];
-            out.push(
-                Finding::new(&MOMENTS_FLOOD, pb.file, pb.sends[site].span, format!("`{}` gets {count} Moments posts on {d}, more than {MAX_PER_DAY}", ch.name))
-                    .help("Moments is shared with every contact; more than two posts a day reads like an ad account and gets the account muted; spread posts or drop some"),
-            );
+        if schedules.is_empty() {
+            continue;
         }
+        let Some((count, on)) = worst_date(&schedules) else {
+            continue;
+        };
+        // The most specific schedule posting that date names the dates.
+        let lead = on
+            .iter()
+            .map(|&i| &schedules[i])
+            .min_by_key(|s| (s.dates.words() == "every day", s.per_date))
+            .unwrap();
+        let words = lead.dates.words();
+        out.push(
+            Finding::new(&MOMENTS_FLOOD, lead.pb.file, lead.pb.sends[lead.site].span, format!("`{}` gets {count} Moments posts on one date ({words}), more than {MAX_PER_DAY}", ch.name))
+                .help("Moments is shared with every contact; more than two posts a day reads like an ad account and gets the account muted; spread posts or drop some"),
+        );
     }
+}
+
+/// The most posts any one date gets, if over the limit, and the schedules
+/// posting on that date.
+fn worst_date(schedules: &[Schedule]) -> Option<(u32, Vec<usize>)> {
+    let mut d = NaiveDate::from_ymd_opt(2000, 1, 1)?;
+    let end = NaiveDate::from_ymd_opt(2028, 1, 1)?;
+    let mut worst: Option<(u32, Vec<usize>)> = None;
+    while d < end {
+        let on: Vec<usize> = (0..schedules.len())
+            .filter(|&i| schedules[i].dates.matches(d))
+            .collect();
+        let count: u32 = on.iter().map(|&i| schedules[i].per_date).sum();
+        if count > MAX_PER_DAY && worst.as_ref().is_none_or(|w| count > w.0) {
+            worst = Some((count, on));
+        }
+        d = d.succ_opt()?;
+    }
+    worst
 }
 
 /// Most sends to `channel` along any one path of a run (the larger branch of each `if`).
