@@ -101,6 +101,9 @@ pub fn admit(
     if t == due {
         return Admission::Now;
     }
+    // Quiet hours are a reason only when they hold the send at its own time:
+    // a cap that carries it to a quiet midnight is held by the cap alone.
+    let by_quiet = by_quiet && after_quiet(due, quiet) != due;
     let reason = match (by_quiet, by_cap) {
         (true, true) => DeferReason::QuietCap,
         (false, true) => DeferReason::Cap,
@@ -187,11 +190,37 @@ mod tests {
             &[cap("cap 2 per day", CapPeriod::Day, 2, false)],
             &mut ledger,
         );
-        // Midnight is quiet, so the send waits for 08:30.
+        // Midnight is quiet, so the send waits for 08:30; it was not quiet
+        // at 11:00, so the cap alone held it.
         assert_eq!(
             a,
             Admission::Deferred {
                 at: utc("2026-12-02T08:30:00+08:00"),
+                reason: DeferReason::Cap
+            }
+        );
+    }
+
+    #[test]
+    fn a_send_due_in_quiet_hours_then_held_by_a_cap_names_both() {
+        let q = [(Shanghai, Quiet::parse("22:00..08:30").unwrap())];
+        let mut ledger: Ledger = [
+            sent("2026-12-02T08:40:00+08:00"),
+            sent("2026-12-02T08:50:00+08:00"),
+        ]
+        .into_iter()
+        .collect();
+        // Due at 23:00 (quiet): 08:30 next morning finds the day full, so 12-03 08:30.
+        let a = admit(
+            utc("2026-12-01T23:00:00+08:00"),
+            &q,
+            &[cap("cap 2 per day", CapPeriod::Day, 2, false)],
+            &mut ledger,
+        );
+        assert_eq!(
+            a,
+            Admission::Deferred {
+                at: utc("2026-12-03T08:30:00+08:00"),
                 reason: DeferReason::QuietCap
             }
         );
