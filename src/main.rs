@@ -48,7 +48,7 @@ enum Command {
         /// default: PROJECT/events.toml.
         #[arg(long)]
         events: Option<PathBuf>,
-        /// Start of the window, RFC 3339 with an offset (2026-12-01T00:00:00+08:00).
+        /// Start of the window: a date (2026-12-01, midnight in tend.toml's zone), a local date and time (2026-12-01T09:00), or RFC 3339 with an offset.
         #[arg(long)]
         from: String,
         /// End of the window (exclusive).

@@ -367,19 +367,34 @@ fn sim_refuses_a_window_without_an_end() {
         &["sim", "examples", "--from", "2026-12-01T00:00:00+08:00"],
     );
     assert_eq!(out.status.code(), Some(2));
-    let out = tend(
-        root,
-        &[
-            "sim",
-            "examples",
-            "--from",
-            "2026-12-01T00:00:00",
-            "--days",
-            "1",
-        ],
-    );
+    let out = tend(root, &["sim", "examples", "--from", "12/01", "--days", "1"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("offset"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be a date (2026-12-01"));
+}
+
+/// `--from 2026-12-01` is midnight in tend.toml's zone, as is a local date
+/// and time without an offset: the same run as the RFC 3339 form.
+#[test]
+fn sim_reads_a_local_date_in_the_projects_zone() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = |from: &str| {
+        let out = tend(
+            root,
+            &[
+                "sim", "examples", "--from", from, "--days", "3", "--format", "json",
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{from}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    };
+    let offset = run("2026-12-01T00:00:00+08:00");
+    assert_eq!(run("2026-12-01"), offset);
+    assert_eq!(run("2026-12-01T00:00"), offset);
 }
 
 #[test]

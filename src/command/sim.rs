@@ -35,24 +35,50 @@ pub struct Request {
     pub seed: u64,
 }
 
-fn time_arg(name: &str, s: &str) -> Result<DateTime<Utc>, Error> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| crate::intake::whole_seconds(t.with_timezone(&Utc)))
-        .map_err(|_| {
-            Error::Usage(format!(
-                "--{name} `{s}` must be RFC 3339 with an offset, such as 2026-12-01T00:00:00+08:00"
-            ))
+/// `--from`/`--until`: RFC 3339 with an offset, or a local date or date and
+/// time read in tend.toml's zone (`2026-12-01` is its midnight).
+fn time_arg(name: &str, s: &str, zone: chrono_tz::Tz) -> Result<DateTime<Utc>, Error> {
+    use chrono::{NaiveDate, NaiveDateTime, TimeZone};
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(crate::intake::whole_seconds(t.with_timezone(&Utc)));
+    }
+    let local = [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    .or_else(|| {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+    });
+    let bad = || {
+        Error::Usage(format!(
+            "--{name} `{s}` must be a date (2026-12-01, midnight in tend.toml's zone), a local date and time (2026-12-01T09:00), or RFC 3339 with an offset (2026-12-01T00:00:00+08:00)"
+        ))
+    };
+    let local = local.ok_or_else(bad)?;
+    // A time the clocks skip (DST) is read as the first instant after the gap.
+    let at = (0..=3)
+        .find_map(|h| {
+            zone.from_local_datetime(&(local + chrono::Duration::hours(h)))
+                .earliest()
         })
+        .ok_or_else(bad)?;
+    Ok(crate::intake::whole_seconds(at.with_timezone(&Utc)))
 }
 
 /// 4999-12-31T23:59:59Z, the last instant a window may hold.
 const LAST_INSTANT: i64 = 95_617_584_000 - 1;
 
 /// The window [from, until) the request asks for.
-fn window(r: &Request) -> Result<(DateTime<Utc>, DateTime<Utc>), Error> {
-    let from = time_arg("from", &r.from)?;
+fn window(r: &Request, zone: chrono_tz::Tz) -> Result<(DateTime<Utc>, DateTime<Utc>), Error> {
+    let from = time_arg("from", &r.from, zone)?;
     let until = match (&r.until, r.days) {
-        (Some(u), _) => time_arg("until", u)?,
+        (Some(u), _) => time_arg("until", u, zone)?,
         (None, Some(d)) if d > 0 => chrono::Duration::try_days(d)
             .and_then(|d| from.checked_add_signed(d))
             .ok_or_else(|| {
@@ -116,7 +142,6 @@ pub fn runnable_for(
 }
 
 pub fn run(r: &Request) -> Result<(), Error> {
-    let (from, until) = window(r)?;
     if r.runs == 0 {
         return Err(Error::Usage("--runs must be 1 or more".into()));
     }
@@ -131,6 +156,7 @@ pub fn run(r: &Request) -> Result<(), Error> {
         .as_ref()
         .map(|c| c.config.clone())
         .unwrap_or_default();
+    let (from, until) = window(r, config.timezone.unwrap_or(chrono_tz::UTC))?;
     let root = crate::project::targets(std::slice::from_ref(&r.project))?[0]
         .config
         .parent()
