@@ -214,6 +214,7 @@ pub(super) fn customers(
     schema: &Schema,
     file: &str,
 ) -> Result<Vec<Located<Customer>>, IntakeError> {
+    columns(bytes, file, &customer_columns(schema))?;
     read(bytes, file, |h, row| h.customer(row, schema, file))
 }
 
@@ -222,5 +223,79 @@ pub(super) fn events(
     schema: &Schema,
     file: &str,
 ) -> Result<Vec<Located<Envelope>>, IntakeError> {
+    columns(bytes, file, &event_columns(schema))?;
     read(bytes, file, |h, row| h.event(row, schema, file))
+}
+
+/// The columns a customers file may have: `id` and every attribute, dotted.
+pub(super) fn customer_columns(schema: &Schema) -> Vec<String> {
+    let mut out = vec!["id".to_string()];
+    paths(&schema.customer, "", &mut out);
+    out
+}
+
+/// The columns an events file may have: the envelope's, `data.` any event's
+/// field, `attributes.` any attribute.
+pub(super) fn event_columns(schema: &Schema) -> Vec<String> {
+    let mut out: Vec<String> = ["id", "name", "customer", "at"].map(String::from).to_vec();
+    for rec in schema.events.values() {
+        paths(rec, "data.", &mut out);
+    }
+    paths(&schema.customer, "attributes.", &mut out);
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn paths(rec: &crate::types::Record, prefix: &str, out: &mut Vec<String>) {
+    for (name, field) in rec {
+        let path = format!("{prefix}{name}");
+        if let crate::types::Type::Record(inner) = &field.ty {
+            paths(inner, &format!("{path}."), out);
+        }
+        out.push(path);
+    }
+}
+
+/// A header column that is a misspelling of one the schema has is an error
+/// at the header row with that column (`folowed_at` → `followed_at`), rather
+/// than at the first row that has a value in it.
+pub(super) fn columns(bytes: &[u8], file: &str, known: &[String]) -> Result<(), IntakeError> {
+    let mut r = reader(bytes);
+    match r.headers() {
+        Ok(names) => check_columns(names, file, known),
+        Err(_) => Ok(()),
+    }
+}
+
+/// [`columns`] for a header row already read.
+pub(super) fn check_columns(
+    names: &StringRecord,
+    file: &str,
+    known: &[String],
+) -> Result<(), IntakeError> {
+    for (i, name) in names.iter().enumerate() {
+        let name = name.trim();
+        if name.is_empty() || known.iter().any(|k| k == name) {
+            continue;
+        }
+        let near = known
+            .iter()
+            .map(|k| (strsim::levenshtein(k, name), k))
+            .filter(|(d, _)| *d <= 2.max(name.len() / 4))
+            .min();
+        // A name near a real column is a typo in the header; anything else
+        // is told per row, in the words every input format shares.
+        if let Some((_, k)) = near {
+            return Err(IntakeError::at(
+                file,
+                1,
+                format!(
+                    "column {} `{name}` is not in the schema; did you mean `{k}`?",
+                    i + 1
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -114,10 +114,18 @@ struct CsvRows {
 }
 
 impl CsvRows {
-    fn open(path: &Path, file: &str, rows: usize) -> Result<CsvRows, IntakeError> {
+    fn open(
+        path: &Path,
+        file: &str,
+        rows: usize,
+        known: &[String],
+    ) -> Result<CsvRows, IntakeError> {
         let f = File::open(path).map_err(|e| cannot_read(file, e))?;
         let mut reader = csv::reader(Lines::new(f, MAX_DATA_LINE));
         let header = Arc::new(csv::header(&mut reader, file)?);
+        if let Ok(names) = reader.headers() {
+            csv::check_columns(names, file, known)?;
+        }
         Ok(CsvRows {
             reader,
             header,
@@ -181,13 +189,19 @@ enum Block {
 
 impl Source {
     /// JSON lines or CSV; TOML is read whole by the caller.
-    fn open(path: &Path, file: &str, block: usize) -> Result<Source, IntakeError> {
+    /// `known`: the columns a CSV header may name (a near miss is a typo).
+    fn open(
+        path: &Path,
+        file: &str,
+        block: usize,
+        known: &[String],
+    ) -> Result<Source, IntakeError> {
         Ok(match Format::of(path) {
             Format::JsonLines => {
                 Source::Lines(LineBlocks::open(path, block).map_err(|e| cannot_read(file, e))?)
             }
             // Rows of either kind are a few hundred bytes.
-            Format::Csv => Source::Csv(CsvRows::open(path, file, block / 256)?),
+            Format::Csv => Source::Csv(CsvRows::open(path, file, block / 256, known)?),
             Format::Toml => Source::Done,
         })
     }
@@ -304,7 +318,8 @@ pub(super) fn load_events_in_blocks(
         return Ok(loaded.warnings);
     }
     // The next block's number goes with the source, so blocks are numbered in file order.
-    let source = Mutex::new((Source::open(path, &file, block)?, 0usize));
+    let known = csv::event_columns(schema);
+    let source = Mutex::new((Source::open(path, &file, block, &known)?, 0usize));
     let ids = Ids::default();
     let pending: Mutex<Pending> = Mutex::new(Pending::default());
     // Whoever holds this hands ready blocks to the sink, in order, while the
@@ -582,7 +597,7 @@ impl CustomerStream {
                 let loaded = super::read_customers(&SourceFile::new(path, text), &schema)?;
                 Source::Read(loaded.items.into_iter())
             }
-            _ => Source::open(path, &file, block)?,
+            _ => Source::open(path, &file, block, &csv::customer_columns(&schema))?,
         };
         Ok(CustomerStream {
             schema,

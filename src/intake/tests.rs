@@ -1072,3 +1072,42 @@ fn a_json_lines_file_may_start_with_a_byte_order_mark() {
     let cs = customers("c.jsonl", &text).unwrap();
     assert_eq!(&*cs[0].item.id, "c0");
 }
+
+#[test]
+fn a_misspelt_csv_column_is_named_at_the_header_with_the_column_meant() {
+    let e = customers("c.csv", "id,name,tagz\nc1,a,vip\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.message.as_str()),
+        (
+            Some(1),
+            "column 3 `tagz` is not in the schema; did you mean `tags`?"
+        )
+    );
+    let e = customers("c.csv", "id,name,pet.nmae\nc1,a,b\n").unwrap_err();
+    assert!(
+        e.message.contains("did you mean `pet.name`?"),
+        "{}",
+        e.message
+    );
+    let e = events(
+        "e.csv",
+        "id,name,customer,at,data.order_idd\ne1,order.paid,c1,2026-12-01T10:00:00+08:00,A1\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.line, e.message.as_str()),
+        (
+            Some(1),
+            "column 5 `data.order_idd` is not in the schema; did you mean `data.order_id`?"
+        )
+    );
+    // Streamed (`tend import`, big files) the same.
+    let path = std::env::temp_dir().join(format!("tend-csv-typo-{}.csv", std::process::id()));
+    std::fs::write(&path, "id,name,tagz\nc1,a,vip\n").unwrap();
+    let e = match crate::intake::CustomerStream::open(&path, std::sync::Arc::new(schema())) {
+        Err(e) => e,
+        Ok(_) => panic!("a misspelt column must be refused when the stream opens"),
+    };
+    let _ = std::fs::remove_file(&path);
+    assert!(e.message.contains("did you mean `tags`?"), "{}", e.message);
+}
