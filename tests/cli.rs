@@ -914,3 +914,27 @@ fn moments_flood_names_the_dates_in_words() {
     );
     assert!(!text.contains("2000"), "{text}");
 }
+
+/// README's excerpt of post_purchase is the real file's text: each of its
+/// lines is a line of the file, in the same order (trailing comments, which
+/// the README words for its readers, aside).
+#[test]
+fn the_readme_excerpt_is_the_real_playbook() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let after = &readme[readme.find("This is the core of").unwrap()..];
+    let start = after.find("```\n").unwrap() + 4;
+    let excerpt = &after[start..start + after[start..].find("```").unwrap()];
+    let file = std::fs::read_to_string(root.join("playbooks/post_purchase.playbook")).unwrap();
+    let code = |l: &str| l.split("  #").next().unwrap_or(l).trim_end().to_string();
+    let mut lines = file.lines();
+    for want in excerpt
+        .lines()
+        .filter(|l| !l.trim().is_empty() && l.trim() != "…")
+    {
+        assert!(
+            lines.any(|l| code(l) == code(want)),
+            "README's excerpt line is not in playbooks/post_purchase.playbook (in order): {want}"
+        );
+    }
+}
