@@ -11,20 +11,6 @@ mod run_support;
 use run_support::stores::TestStore;
 use run_support::*;
 
-/// A thank-you now and a follow-up a day later, to the file adapter.
-const TWO_STEP: &str = r#"template thanks { text "{{ customer.name }}，订单 {{ event.order_id }} 收到啦" }
-template later { text "{{ customer.name }}，用得还好吗？" }
-
-playbook thanks {
-  trigger event order.paid
-  step thank {
-    send wecom thanks
-    wait 1d
-    send wecom later
-  }
-}
-"#;
-
 /// Who the file adapter has written to, and which template, in order.
 fn written(dir: &Path) -> Vec<(String, String)> {
     file_lines(dir, "template")

@@ -14,19 +14,6 @@ mod run_support;
 use run_support::stores::TestStore;
 use run_support::*;
 
-const TWO_STEP: &str = r#"template thanks { text "{{ customer.name }}，订单 {{ event.order_id }} 收到啦" }
-template later { text "{{ customer.name }}，用得还好吗？" }
-
-playbook thanks {
-  trigger event order.paid
-  step thank {
-    send wecom thanks
-    wait 1d
-    send wecom later
-  }
-}
-"#;
-
 /// The test's own PostgreSQL store, or `None` (said) without a server.
 fn store(name: &str) -> Option<TestStore> {
     let s = TestStore::postgres(name);

@@ -218,6 +218,15 @@ orders = 0
 personal_added = false
 "#;
 
+/// The rendered text of every send, in order.
+fn sent_texts(r: &Run) -> Vec<String> {
+    r.outcome
+        .sends
+        .iter()
+        .filter_map(|s| s.text.clone())
+        .collect()
+}
+
 fn paid(customer: &str, at: &str) -> String {
     format!("[[event]]\nname = \"order.paid\"\ncustomer = \"{customer}\"\nat = {at}\ndata = {{ order_id = \"A1\" }}\n\n")
 }
@@ -780,12 +789,7 @@ playbook p {
             "city = \"杭州\"",
         );
     let r = sim(pb, &events);
-    let texts: Vec<_> = r
-        .outcome
-        .sends
-        .iter()
-        .filter_map(|s| s.text.clone())
-        .collect();
+    let texts = sent_texts(&r);
     assert_eq!(
         texts,
         [
@@ -817,12 +821,7 @@ playbook p {
 }
 "#;
     let r = sim(pb, &paid("c1", "2026-12-01T10:00:00+08:00"));
-    let texts: Vec<_> = r
-        .outcome
-        .sends
-        .iter()
-        .filter_map(|s| s.text.clone())
-        .collect();
+    let texts = sent_texts(&r);
     assert_eq!(texts, ["2026-12-09 10:00|12月09日 10:00|2026/12/09|10点"]);
 }
 

@@ -130,10 +130,6 @@ impl From<StoreError> for Fail {
 type Tx<'a> = Transaction<'a>;
 type Out<T> = std::result::Result<T, Fail>;
 
-fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(format!("the store: {e}"))
-}
-
 impl From<Fail> for StoreError {
     fn from(f: Fail) -> StoreError {
         match f {
@@ -150,26 +146,6 @@ fn retryable(e: &postgres::Error) -> bool {
         e.code(),
         Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
     )
-}
-
-fn secs(t: DateTime<Utc>) -> i64 {
-    t.timestamp()
-}
-
-fn instant(s: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(s, 0).unwrap_or_default()
-}
-
-fn state_of(json: Option<String>) -> Result<Option<CustomerState>> {
-    json.map(|j| {
-        CustomerState::from_json(&j)
-            .map_err(|e| StoreError(format!("a stored customer state: {e}")))
-    })
-    .transpose()
-}
-
-fn delivery_of(key: &str, json: &str) -> Result<crate::engine::Delivery> {
-    serde_json::from_str(json).map_err(|e| StoreError(format!("outbox row {key}: {e}")))
 }
 
 impl Postgres {
@@ -735,20 +711,11 @@ impl Store for Postgres {
             for d in done.iter().filter(|d| kept.contains(&d.customer)) {
                 handled.extend(d.handled.iter().map(String::as_str));
                 for (x, quiet) in &d.deliveries {
-                    let control = controls
-                        .playbooks
-                        .iter()
-                        .find(|c| c.playbook == *x.playbook);
-                    if control.is_some_and(|c| c.cancel_generation > d.generation) {
-                        records.push(held_record(x, d.advanced_to, Held::Dropped));
+                    let (status, record) = controls.at_commit(x, d.generation, d.advanced_to);
+                    records.extend(record);
+                    // Cancelled while this work was under way: its sends go nowhere.
+                    let Some(status) = status else {
                         continue;
-                    }
-                    let status = match control.is_some_and(|c| c.paused.is_some()) {
-                        true => {
-                            records.push(held_record(x, d.advanced_to, Held::Held));
-                            Status::Held
-                        }
-                        false => Status::Pending,
                     };
                     rows.push(x, quiet, status, d.advanced_to)
                         .map_err(|e| StoreError(format!("a delivery: {e}")))?;
@@ -879,9 +846,8 @@ impl Store for Postgres {
                 &[&again],
             )?;
             tx.execute(
-                "UPDATE outbox SET status = 'unknown', claimed_by = NULL, reply = 'the runner stopped during the attempt; the far side may have it (ask it, then `tend resolve KEY sent|dead`)'
-                 WHERE key = ANY($1)",
-                &[&unknown],
+                "UPDATE outbox SET status = 'unknown', claimed_by = NULL, reply = $2 WHERE key = ANY($1)",
+                &[&unknown, &LOST_ATTEMPT],
             )?;
             // Customers of a stopped runner (every claim, at the start of a store's only runner).
             let all = lapsed_before.is_none();

@@ -87,18 +87,6 @@ pub struct Sqlite {
     salt: String,
 }
 
-fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(format!("the store: {e}"))
-}
-
-fn secs(t: DateTime<Utc>) -> i64 {
-    t.timestamp()
-}
-
-fn instant(s: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(s, 0).unwrap_or_default()
-}
-
 impl Sqlite {
     /// Opens or creates the store at `path` and migrates it.
     pub fn open(path: &Path) -> Result<Sqlite> {
@@ -172,14 +160,6 @@ impl Sqlite {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)
     }
-}
-
-fn state_of(json: Option<String>) -> Result<Option<CustomerState>> {
-    json.map(|j| {
-        CustomerState::from_json(&j)
-            .map_err(|e| StoreError(format!("a stored customer state: {e}")))
-    })
-    .transpose()
 }
 
 impl Store for Sqlite {
@@ -451,21 +431,11 @@ impl Store for Sqlite {
                     handled.execute([id]).map_err(err)?;
                 }
                 for (x, quiet) in &d.deliveries {
-                    let control = controls
-                        .playbooks
-                        .iter()
-                        .find(|c| c.playbook == *x.playbook);
+                    let (status, record) = controls.at_commit(x, d.generation, d.advanced_to);
+                    controlled.extend(record);
                     // Cancelled while this work was under way: its sends go nowhere.
-                    if control.is_some_and(|c| c.cancel_generation > d.generation) {
-                        controlled.push(held_record(x, d.advanced_to, Held::Dropped));
+                    let Some(status) = status else {
                         continue;
-                    }
-                    let status = match control.is_some_and(|c| c.paused.is_some()) {
-                        true => {
-                            controlled.push(held_record(x, d.advanced_to, Held::Held));
-                            "held"
-                        }
-                        false => "pending",
                     };
                     let json = serde_json::to_string(x).map_err(err)?;
                     out.execute(params![
@@ -477,7 +447,7 @@ impl Store for Sqlite {
                         json,
                         now,
                         quiet_text(quiet),
-                        status
+                        status.name()
                     ])
                     .map_err(err)?;
                 }
@@ -537,8 +507,7 @@ impl Store for Sqlite {
                 .map_err(err)?;
             for row in rows {
                 let (key, json, attempts, quiet, do_not_contact) = row.map_err(err)?;
-                let delivery = serde_json::from_str(&json)
-                    .map_err(|e| StoreError(format!("outbox row {key}: {e}")))?;
+                let delivery = delivery_of(&key, &json)?;
                 out.push(Outgoing {
                     key,
                     delivery,
@@ -604,8 +573,8 @@ impl Store for Sqlite {
                 tx.execute("UPDATE outbox SET status = 'pending' WHERE key = ?1", [key])
             } else {
                 tx.execute(
-                    "UPDATE outbox SET status = 'unknown', reply = 'the runner stopped during the attempt; the far side may have it (ask it, then `tend resolve KEY sent|dead`)' WHERE key = ?1",
-                    [key],
+                    "UPDATE outbox SET status = 'unknown', reply = ?2 WHERE key = ?1",
+                    params![key, LOST_ATTEMPT],
                 )
             }
             .map_err(err)?;
@@ -765,8 +734,7 @@ impl Store for Sqlite {
         let mut out = Vec::new();
         for row in rows {
             let (key, json, status, reply) = row.map_err(err)?;
-            let d = serde_json::from_str(&json)
-                .map_err(|e| StoreError(format!("outbox row {key}: {e}")))?;
+            let d = delivery_of(&key, &json)?;
             out.push((
                 key,
                 d,
@@ -813,8 +781,7 @@ impl Store for Sqlite {
         let mut sent = Vec::new();
         for row in rows {
             let (key, json, status) = row.map_err(err)?;
-            let d = serde_json::from_str(&json)
-                .map_err(|e| StoreError(format!("outbox row {key}: {e}")))?;
+            let d = delivery_of(&key, &json)?;
             sent.push((key, d, Status::parse(&status).unwrap_or(Status::Unknown)));
         }
         let mut q = self

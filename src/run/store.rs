@@ -365,6 +365,61 @@ pub trait Store: Send {
     fn backup(&mut self, path: &std::path::Path) -> Result<()>;
 }
 
+/// A store's error in words: "the store: …".
+pub(super) fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("the store: {e}"))
+}
+
+/// Instants are stored as whole Unix seconds.
+pub(super) fn secs(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+pub(super) fn instant(s: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(s, 0).unwrap_or_default()
+}
+
+/// A stored customer state, read back (`None`: none stored yet).
+pub(super) fn state_of(json: Option<String>) -> Result<Option<CustomerState>> {
+    json.map(|j| {
+        CustomerState::from_json(&j)
+            .map_err(|e| StoreError(format!("a stored customer state: {e}")))
+    })
+    .transpose()
+}
+
+/// A stored outbox row's delivery, read back.
+pub(super) fn delivery_of(key: &str, json: &str) -> Result<Delivery> {
+    serde_json::from_str(json).map_err(|e| StoreError(format!("outbox row {key}: {e}")))
+}
+
+/// The reply an attempt cut off by a stopped runner is left with, when its
+/// far side cannot drop a repeat.
+pub(super) const LOST_ATTEMPT: &str = "the runner stopped during the attempt; the far side may have it (ask it, then `tend resolve KEY sent|dead`)";
+
+impl Controls {
+    /// What the controls do to a delivery as its work commits, done under
+    /// `generation`: its status in the outbox (`None`: dropped, the playbook
+    /// was cancelled since) and the record that says so, if any.
+    pub fn at_commit(
+        &self,
+        x: &Delivery,
+        generation: i64,
+        at: DateTime<Utc>,
+    ) -> (Option<Status>, Option<Record>) {
+        let control = self.playbooks.iter().find(|c| c.playbook == *x.playbook);
+        match control {
+            Some(c) if c.cancel_generation > generation => {
+                (None, Some(held_record(x, at, Held::Dropped)))
+            }
+            Some(c) if c.paused.is_some() => {
+                (Some(Status::Held), Some(held_record(x, at, Held::Held)))
+            }
+            _ => (Some(Status::Pending), None),
+        }
+    }
+}
+
 /// Which record a control writes for a delivery it held, released or dropped.
 #[derive(Debug, Clone, Copy)]
 pub enum Held {
@@ -398,7 +453,7 @@ impl Held {
 }
 
 /// The record of a delivery a control caught as its work committed.
-pub fn held_record(x: &Delivery, at: DateTime<Utc>, how: Held) -> Record {
+fn held_record(x: &Delivery, at: DateTime<Utc>, how: Held) -> Record {
     how.record(&x.key().to_string(), x.customer.clone(), &x.playbook, at)
 }
 

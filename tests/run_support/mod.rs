@@ -57,6 +57,20 @@ playbook thanks {
 }
 "#;
 
+/// A thank-you now and a follow-up a day later, to the file adapter.
+pub const TWO_STEP: &str = r#"template thanks { text "{{ customer.name }}，订单 {{ event.order_id }} 收到啦" }
+template later { text "{{ customer.name }}，用得还好吗？" }
+
+playbook thanks {
+  trigger event order.paid
+  step thank {
+    send wecom thanks
+    wait 1d
+    send wecom later
+  }
+}
+"#;
+
 /// How the test receiver answers one request.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Reply {
