@@ -129,7 +129,7 @@ fn check_fields(fields: &[&str]) -> Result<(), String> {
     };
     for (text, f) in fields.iter().zip(kinds) {
         for part in text.split(',') {
-            let (range, _step) = match part.split_once('/') {
+            let range = match part.split_once('/') {
                 Some((r, s)) => {
                     if s.parse::<u32>().map_or(true, |n| n == 0) {
                         return Err(format!(
@@ -137,9 +137,9 @@ fn check_fields(fields: &[&str]) -> Result<(), String> {
                             f.name
                         ));
                     }
-                    (r, Some(s))
+                    r
                 }
-                None => (part, None),
+                None => part,
             };
             if range == "*" || range == "?" || range.is_empty() && part.starts_with('/') {
                 continue;
@@ -158,14 +158,9 @@ fn check_fields(fields: &[&str]) -> Result<(), String> {
             if let Some(hi) = hi {
                 let hi_v = value(hi, f, text)?;
                 if lo_v > hi_v && !(f.name == "weekday" && hi_v == 0) {
-                    let (top, bottom) = (
-                        show(
-                            f.max.min(if f.name == "weekday" { 6 } else { f.max }),
-                            f,
-                            lo,
-                        ),
-                        show(f.min, f, lo),
-                    );
+                    // Weekdays wrap at Saturday (7 is Sunday again).
+                    let last = if f.name == "weekday" { 6 } else { f.max };
+                    let (top, bottom) = (show(last, f, lo), show(f.min, f, lo));
                     let first = if top.eq_ignore_ascii_case(lo) {
                         lo.to_string()
                     } else {

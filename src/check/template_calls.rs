@@ -159,7 +159,8 @@ fn scan(code: &str, base: usize, macros: &mut Vec<String>, out: &mut Vec<Call>) 
             }
             let paren = b.get(j) == Some(&b'(');
             let args = paren.then(|| arguments(code, j));
-            let called = if prev == "|" || (first_word_filter(before_prev, prev)) {
+            // After `|`, or as the name in `{% filter NAME %}`.
+            let called = if prev == "|" || prev == "filter:" {
                 Some(Called::Filter)
             } else if prev == "is" || (prev == "not" && before_prev == "is") {
                 (word != "not").then_some(Called::Test)
@@ -200,11 +201,6 @@ fn scan(code: &str, base: usize, macros: &mut Vec<String>, out: &mut Vec<Call>) 
         first_word = false;
         i += 1;
     }
-}
-
-/// `{% filter NAME %}`: the word after a tag's opening `filter`.
-fn first_word_filter(_before: &str, prev: &str) -> bool {
-    prev == "filter:"
 }
 
 /// The text between the parenthesis at `open` and its match.
