@@ -59,9 +59,12 @@ enum Command {
         days: Option<i64>,
         #[arg(long, value_enum, default_value = "table")]
         format: SimFormat,
-        /// Show this customer's timeline.
-        #[arg(long)]
+        /// Show this customer's timeline (`""`: the broadcasts').
+        #[arg(long, conflicts_with = "broadcasts")]
         customer: Option<String>,
+        /// Show the broadcast runs' timeline (group and Moments posts, their waits).
+        #[arg(long)]
+        broadcasts: bool,
         /// A behaviour model (TOML `[[assume]]`): who answers an awaited event, and when.
         #[arg(long)]
         assume: Option<PathBuf>,
@@ -289,6 +292,7 @@ fn main() -> ExitCode {
             days,
             format,
             customer,
+            broadcasts,
             assume,
             runs,
             seed,
@@ -304,6 +308,7 @@ fn main() -> ExitCode {
                 SimFormat::Json => sim::Output::Json,
             },
             customer,
+            broadcasts,
             assume,
             runs,
             seed,

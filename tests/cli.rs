@@ -306,6 +306,7 @@ fn sim_on_the_example_project_prints_json_in_the_documented_shape() {
         keys,
         [
             "at",
+            "local",
             "customer",
             "playbook",
             "step",
@@ -328,8 +329,10 @@ fn sim_on_the_example_project_prints_json_in_the_documented_shape() {
         .iter()
         .find(|s| s["customer"] == "c002" && s["template"] == "address_confirm")
         .unwrap();
-    assert_eq!(deferred["at"], "2026-12-02T09:00:00+08:00");
-    assert_eq!(deferred["deferred_from"], "2026-12-01T21:50:00+08:00");
+    // Instants are UTC (a script sorts them as text); `local` is the customer's clock.
+    assert_eq!(deferred["at"], "2026-12-02T01:00:00Z");
+    assert_eq!(deferred["local"], "2026-12-02T09:00:00+08:00");
+    assert_eq!(deferred["deferred_from"], "2026-12-01T13:50:00Z");
     assert_eq!(deferred["reason"], "quiet");
     // What adapters need rides on the delivery: a grant's worth and expiry, a task's assignee.
     let sends = v["sends"].as_array().unwrap();
@@ -341,7 +344,7 @@ fn sim_on_the_example_project_prints_json_in_the_documented_shape() {
         (grant["template"].as_str(), grant["worth"].as_f64()),
         (Some("new10"), Some(10.0))
     );
-    assert!(grant["expires_at"].as_str().unwrap().ends_with("+08:00"));
+    assert!(grant["expires_at"].as_str().unwrap().ends_with('Z'));
     assert!(sends
         .iter()
         .any(|s| s["channel"] == "tasks" && s["assignee"].is_string()));
@@ -477,7 +480,12 @@ fn a_pet_without_a_name_still_gets_the_win_back_care_message() {
         .unwrap()
         .iter()
         .filter(|s| s["customer"] == "c008" && s["playbook"] == "win_back")
-        .map(|s| (s["at"].as_str().unwrap(), s["text"].as_str().unwrap_or("")))
+        .map(|s| {
+            (
+                s["local"].as_str().unwrap(),
+                s["text"].as_str().unwrap_or(""),
+            )
+        })
         .take(1)
         .collect();
     assert_eq!(

@@ -126,6 +126,7 @@ fn work_whose_claim_lapsed_and_was_taken_over_is_not_committed() {
             at: now,
             customer: Some("c1".into()),
             playbook: None,
+            step: None,
             kind: tend::engine::RecordKind::Failed,
             detail: note.into(),
         }],

@@ -345,7 +345,10 @@ fn wait_for_continues_on_the_event_or_jumps_on_timeout() {
         ]
     );
     let f = &r.outcome.playbooks[0];
-    assert_eq!((f.entered, f.steps[0].1, f.steps[1].1), (2, 2, 1));
+    assert_eq!(
+        (f.entered, f.steps[0].reached, f.steps[1].reached),
+        (2, 2, 1)
+    );
 }
 
 #[test]
@@ -1036,9 +1039,17 @@ fn held_out_customers_count_for_the_goal() {
     // Only k0 is messaged; the goal ends both enrollments before `again`.
     assert_eq!(r.rows, vec![row("12-01 10:00", "k0", "wecom", "hi")]);
     let f = &r.outcome.playbooks[0];
+    // The held-out conversion is the baseline, counted apart from the goal.
     assert_eq!(
-        (f.entered, f.holdout, f.goal, f.active, f.stopped),
-        (2, 1, 2, 0, 0)
+        (
+            f.entered,
+            f.holdout,
+            f.holdout_goal,
+            f.goal,
+            f.active,
+            f.stopped
+        ),
+        (2, 1, 1, 1, 0, 0)
     );
     assert_eq!(
         records(&r, &["goal"]),
@@ -1247,20 +1258,235 @@ fn the_table_counts_sends_still_deferred_when_the_window_ends() {
     );
     assert!(r.rows.is_empty());
     assert_eq!(
-        tend::sim::report::table(&r.outcome, chrono_tz::Asia::Shanghai, None),
-        "playbook                      entered   goal  stopped  active  holdout
-p                                   1      0        0       1        0
+        tend::sim::report::table(&r.outcome, chrono_tz::Asia::Shanghai, tend::sim::report::Timelines::Small),
+        "playbook                      entered   goal  stopped  failed  finished  active  holdout
+p                                   1      0        0       0         0       1        0
   └ a                               1
 
-deliveries per channel
+messages per channel
 
-deliveries per day
+messages per day
 
 deferred: none; still deferred at the end: 1 by quiet  dropped by caps: 0
 
-timeline of c1
+timeline of c1 (Asia/Shanghai)
+  2026-12-01 21:50            p                      entered
+  2026-12-01 21:50            p                      a: send deferred by quiet hours until 12-02 09:00
 
-timeline of c2
+timeline of c2 (Asia/Shanghai)
+  nothing happened in the window
 "
     );
+}
+
+fn table(r: &Run, which: tend::sim::report::Timelines) -> String {
+    tend::sim::report::table(&r.outcome, chrono_tz::Asia::Shanghai, which)
+}
+
+#[test]
+fn the_funnel_counts_each_enrollment_once_by_how_it_ended() {
+    // c1 converts after finishing the flow, c2 is stopped by a refund, ny
+    // finishes without converting, k9 is still waiting when the window ends.
+    let pb = "playbook p {\n  trigger event order.paid\n  goal event message.replied within 20d\n  stop event order.refunded\n  step a {\n    send wecom hi\n    wait 2d\n    send wecom again\n  }\n}\n";
+    let events = paid("c1", "2026-12-01T10:00:00+08:00")
+        + &event(
+            "message.replied",
+            "c1",
+            "2026-12-05T10:00:00+08:00",
+            "text = \"好\"",
+        )
+        + &paid("c2", "2026-12-01T10:00:00+08:00")
+        + &event("order.refunded", "c2", "2026-12-02T10:00:00+08:00", "")
+        + &paid("ny", "2026-12-01T10:00:00+08:00")
+        + &paid("k9", "2026-12-14T09:00:00+08:00");
+    let customers = with_new_york()
+        + "[[customer]]\nid = \"k9\"\nname = \"九\"\ntags = []\norders = 0\npersonal_added = true\n";
+    let r = sim_with(
+        TOML,
+        pb,
+        &customers,
+        &events,
+        "2026-12-01T00:00:00+08:00",
+        14,
+    );
+    let f = &r.outcome.playbooks[0];
+    assert_eq!(
+        (f.entered, f.goal, f.stopped, f.failed, f.finished, f.active, f.holdout),
+        (4, 1, 1, 0, 1, 1, 0)
+    );
+    assert_eq!(
+        f.entered,
+        f.goal + f.stopped + f.failed + f.finished + f.active + f.holdout
+    );
+    let t = table(&r, tend::sim::report::Timelines::Customer("zz"));
+    assert!(t.starts_with(
+        "playbook                      entered   goal  stopped  failed  finished  active  holdout
+p                                   4      1        1       0         1       1        0
+"
+    ), "{t}");
+}
+
+#[test]
+fn sends_that_did_not_go_out_are_counted_per_step_and_shown_in_the_timeline() {
+    // c2 has not added the personal account (`requires`); c1's block stops
+    // it before the second step.
+    let pb = "playbook p {\n  trigger event order.paid\n  step a {\n    send personal again\n    wait 1d\n  }\n  step b {\n    send wecom hi\n  }\n}\n";
+    let events = paid("c1", "2026-12-01T10:00:00+08:00")
+        + &paid("c2", "2026-12-01T10:00:00+08:00")
+        + &event("contact.blocked", "c1", "2026-12-01T12:00:00+08:00", "");
+    let toml = TOML.replace(
+        "timezone = \"Asia/Shanghai\"\n",
+        "timezone = \"Asia/Shanghai\"\nopt_out_events = [\"contact.blocked\"]\n",
+    );
+    let r = sim_with(
+        &toml,
+        pb,
+        CUSTOMERS,
+        &events,
+        "2026-12-01T00:00:00+08:00",
+        3,
+    );
+    assert_eq!(
+        r.rows,
+        vec![
+            row("12-01 10:00", "c1", "personal", "again"),
+            row("12-02 10:00", "c2", "wecom", "hi")
+        ]
+    );
+    let steps: Vec<_> = r.outcome.playbooks[0]
+        .steps
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.reached,
+                s.not_sent.clone().into_iter().collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        vec![("a", 2, vec![("unreachable", 1)]), ("b", 1, vec![])]
+    );
+    let t = table(&r, tend::sim::report::Timelines::Small);
+    assert!(
+        t.contains("  └ a                               2   not sent: 1 unreachable (requires, settings)\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("\ntimeline of c2 (Asia/Shanghai)
+  2026-12-01 10:00            p                      entered
+  2026-12-01 10:00            p                      a: not sent, unreachable (requires, settings): c2 does not meet `requires` of personal
+  2026-12-01 10:00            p                      a: waiting until 12-02 10:00
+  2026-12-02 10:00 wecom      p                      hi: 王姐您好，订单 A1 已收到
+  2026-12-02 10:00            p                      finished
+"),
+        "{t}"
+    );
+}
+
+#[test]
+fn timelines_in_several_zones_carry_offsets_and_json_times_are_utc_with_local_beside() {
+    let pb = "playbook p {\n  trigger event order.paid\n  step a {\n    send wecom hi\n    wait for message.replied within 2h else -> b\n  }\n  step b {\n    grant coupon new10 worth 10 valid 7d\n  }\n}\n";
+    let events = paid("c1", "2026-12-01T10:00:00+08:00") + &paid("ny", "2026-12-01T10:00:00+08:00");
+    let r = sim_with(
+        TOML,
+        pb,
+        &with_new_york(),
+        &events,
+        "2026-12-01T00:00:00+08:00",
+        2,
+    );
+    let t = table(&r, tend::sim::report::Timelines::Small);
+    assert!(
+        t.contains("\ntimeline of c1 (Asia/Shanghai)
+  2026-12-01 10:00 +08:00            p                      entered
+  2026-12-01 10:00 +08:00 wecom      p                      hi: 林小雨您好，订单 A1 已收到
+  2026-12-01 10:00 +08:00            p                      a: waiting for message.replied until 12:00, else → b
+  2026-12-01 12:00 +08:00 coupons    p                      coupon new10 granted
+  2026-12-01 12:00 +08:00            p                      finished
+"),
+        "{t}"
+    );
+    // Lisa's quiet hours (tend.toml has none) do not apply: 10:00 in Shanghai is 21:00 in New York.
+    assert!(
+        t.contains(
+            "\ntimeline of ny (America/New_York)
+  2026-11-30 21:00 -05:00            p                      entered
+"
+        ),
+        "{t}"
+    );
+    // The grant is not a message: per day and busiest count messages only.
+    assert!(t.contains("messages per channel\n  wecom                     2\nbesides messages: 2 coupon grants, 0 tasks\n"), "{t}");
+    assert!(
+        t.contains(
+            "messages per day\n  2026-11-30                1\n  2026-12-01                1\n"
+        ),
+        "{t}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&tend::sim::report::json(
+        &r.outcome,
+        chrono_tz::Asia::Shanghai,
+    ))
+    .unwrap();
+    let ny = json["sends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["customer"] == "ny" && s["touchpoint"] == "wecom")
+        .unwrap();
+    assert_eq!(ny["at"], "2026-12-01T02:00:00Z");
+    assert_eq!(ny["local"], "2026-11-30T21:00:00-05:00");
+    let grant = json["sends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["customer"] == "c1" && s["touchpoint"] == "coupons")
+        .unwrap();
+    assert_eq!(grant["expires_at"], "2026-12-08T04:00:00Z");
+    let wait = &json["waits"][0];
+    assert_eq!(
+        (
+            &wait["at"],
+            &wait["customer"],
+            &wait["event"],
+            &wait["until"],
+            &wait["else"]
+        ),
+        (
+            &serde_json::json!("2026-12-01T02:00:00Z"),
+            &serde_json::json!("c1"),
+            &serde_json::json!("message.replied"),
+            &serde_json::json!("2026-12-01T04:00:00Z"),
+            &serde_json::json!("b")
+        )
+    );
+    assert_eq!(
+        (&json["messages"], &json["grants"]),
+        (&serde_json::json!(2), &serde_json::json!(2))
+    );
+}
+
+#[test]
+fn broadcasts_have_a_timeline_of_their_own() {
+    let toml = format!("{TOML}\n[channels.fans]\ntouchpoint = \"group\"\nadapter = \"console\"\n");
+    let pb = "playbook weekly {\n  trigger every \"0 20 * * WED\"\n  step open {\n    send fans \"今晚八点分享会开始啦\"\n    wait 1h\n    send fans \"今晚的分享就到这里\"\n  }\n}\n";
+    let r = sim_with(&toml, pb, CUSTOMERS, "", "2026-12-01T00:00:00+08:00", 7);
+    let t = table(&r, tend::sim::report::Timelines::Broadcasts);
+    assert!(
+        t.ends_with(
+            "\ntimeline of the broadcasts (Asia/Shanghai)
+  2026-12-02 20:00            weekly                 fired
+  2026-12-02 20:00 fans       weekly                 inline text: 今晚八点分享会开始啦
+  2026-12-02 20:00            weekly                 open: waiting until 21:00
+  2026-12-02 21:00 fans       weekly                 inline text: 今晚的分享就到这里
+  2026-12-02 21:00            weekly                 finished
+"
+        ),
+        "{t}"
+    );
+    // A customer's timeline alone leaves the broadcasts out.
+    let t = table(&r, tend::sim::report::Timelines::Customer("c1"));
+    assert!(!t.contains("broadcasts"), "{t}");
 }

@@ -28,8 +28,10 @@ pub struct Request {
     pub until: Option<String>,
     pub days: Option<i64>,
     pub output: Output,
-    /// Show this customer's timeline.
+    /// Show this customer's timeline (`""`: the broadcasts').
     pub customer: Option<String>,
+    /// Show the broadcasts' timeline.
+    pub broadcasts: bool,
     pub assume: Option<PathBuf>,
     pub runs: u32,
     pub seed: u64,
@@ -237,6 +239,7 @@ pub fn run(r: &Request) -> Result<(), Error> {
             keep: match (r.output, &r.customer) {
                 (Output::Json, _) => Keep::All,
                 (Output::Table, Some(c)) => Keep::Customer(c.clone()),
+                (Output::Table, None) if r.broadcasts => Keep::Customer(String::new()),
                 (Output::Table, None) => Keep::UpTo(10),
             },
             ..opts
@@ -250,6 +253,11 @@ pub fn run(r: &Request) -> Result<(), Error> {
     }
     if let Some(id) = &r.customer {
         // Events outside the window create no one.
+        if id.is_empty() && !program.playbooks.iter().any(|p| p.broadcast) {
+            return Err(Error::Usage(
+                "--customer \"\" shows the broadcasts' timeline, but no playbook broadcasts (`trigger every` without `for`)".into(),
+            ));
+        }
         if !outcome.zones.contains_key(id.as_str()) {
             return Err(Error::Usage(match population.nearest() {
                 Some(n) => format!("--customer `{id}` is in neither the customers nor the events of the window; did you mean `{n}`?"),
@@ -261,7 +269,12 @@ pub fn run(r: &Request) -> Result<(), Error> {
     emit(|out| match r.output {
         Output::Json => sim::report::write_json(&outcome, zone, out),
         Output::Table => {
-            let table = sim::report::table(&outcome, zone, r.customer.as_deref());
+            let timelines = match (&r.customer, r.broadcasts) {
+                (Some(c), _) => sim::report::Timelines::Customer(c),
+                (None, true) => sim::report::Timelines::Broadcasts,
+                (None, false) => sim::report::Timelines::Small,
+            };
+            let table = sim::report::table(&outcome, zone, timelines);
             out.write_all(printable(&table).as_bytes())
         }
     })

@@ -99,6 +99,7 @@ impl Engine {
                             at: w,
                             customer: super::customer_of(c),
                             playbook: None,
+                            step: None,
                             kind: RecordKind::Failed,
                             detail: format!(
                                 "a timer due at {w} did not move on; this customer is not advanced further in this run"

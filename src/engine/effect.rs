@@ -182,6 +182,10 @@ pub struct Record {
     pub customer: Option<Arc<str>>,
     /// `None` for an event nothing consumed.
     pub playbook: Option<Sym>,
+    /// The step (or `step/hook NAME`) of a send, grant or task that did not
+    /// go out as due: the report counts them per step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<Sym>,
     pub kind: RecordKind,
     pub detail: Detail,
 }

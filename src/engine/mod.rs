@@ -221,9 +221,26 @@ impl Engine {
             at: ctx.now,
             customer: customer_of(c),
             playbook,
+            step: None,
             kind,
             detail: detail.into(),
         }));
+    }
+
+    /// A record of an action at `site` that did not go out as due, naming its step.
+    fn skipped(
+        &self,
+        ctx: &mut Ctx<'_>,
+        c: &CustomerState,
+        pb: &Playbook,
+        site: &flow::Site,
+        kind: RecordKind,
+        detail: impl Into<Detail>,
+    ) {
+        self.record(ctx, c, Some(pb.name), kind, detail);
+        if let Some(Effect::Record(r)) = ctx.out.last_mut() {
+            r.step = Some(site.label);
+        }
     }
 
     /// Evaluates a condition with the customer, these event values, `now` and a playbook's zone.

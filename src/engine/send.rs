@@ -30,12 +30,12 @@ impl Engine {
         let czone = self.customer_zone(c);
         let Some(ch) = self.policy.channel(&s.channel) else {
             let detail = format!("the channel `{}` is no longer configured", s.channel);
-            self.record(ctx, c, Some(pb.name), RecordKind::Unreachable, detail);
+            self.skipped(ctx, c, pb, site, RecordKind::Unreachable, detail);
             return None;
         };
         if c.do_not_contact {
             let detail = format!("send on {}", ch.name);
-            self.record(ctx, c, Some(pb.name), RecordKind::Suppressed, detail);
+            self.skipped(ctx, c, pb, site, RecordKind::Suppressed, detail);
             return None;
         }
         let (tname, kind) = match &s.text {
@@ -57,7 +57,7 @@ impl Engine {
         match admission {
             Admission::Dropped { cap } => {
                 let detail = format!("{} over {cap}", tname.map_or("text", |t| &**t));
-                self.record(ctx, c, Some(pb.name), RecordKind::Dropped, detail);
+                self.skipped(ctx, c, pb, site, RecordKind::Dropped, detail);
                 return None;
             }
             Admission::Deferred { at, reason } => {
@@ -69,7 +69,7 @@ impl Engine {
                             from: now,
                             to: at,
                         };
-                        self.record(ctx, c, Some(pb.name), RecordKind::Deferred, detail);
+                        self.skipped(ctx, c, pb, site, RecordKind::Deferred, detail);
                         (now, reason)
                     }
                 };
@@ -84,7 +84,7 @@ impl Engine {
                 Ok(true) => {}
                 Ok(false) => {
                     let detail = format!("{} does not meet `requires` of {}", c.id, ch.name);
-                    self.record(ctx, c, Some(pb.name), RecordKind::Unreachable, detail);
+                    self.skipped(ctx, c, pb, site, RecordKind::Unreachable, detail);
                     return None;
                 }
                 Err(e) => {
@@ -97,7 +97,7 @@ impl Engine {
         let settings = match self.settings(c, site.i, ch) {
             Ok(s) => s,
             Err(detail) => {
-                self.record(ctx, c, Some(pb.name), RecordKind::Unreachable, detail);
+                self.skipped(ctx, c, pb, site, RecordKind::Unreachable, detail);
                 return None;
             }
         };
@@ -137,12 +137,12 @@ impl Engine {
         ) {
             Ok(t) if t.is_empty() => {
                 let detail = tname.map_or(String::new(), |t| t.to_string());
-                self.record(ctx, c, Some(pb.name), RecordKind::EmptyText, detail);
+                self.skipped(ctx, c, pb, site, RecordKind::EmptyText, detail);
                 return None;
             }
             Ok(t) => t,
             Err(e) => {
-                self.record(ctx, c, Some(pb.name), RecordKind::RenderError, e);
+                self.skipped(ctx, c, pb, site, RecordKind::RenderError, e);
                 return None;
             }
         };
@@ -308,7 +308,7 @@ impl Engine {
     ) {
         if c.do_not_contact {
             let detail = format!("grant {coupon}");
-            self.record(ctx, c, Some(pb.name), RecordKind::Suppressed, detail);
+            self.skipped(ctx, c, pb, site, RecordKind::Suppressed, detail);
             return;
         }
         let mut d = self.delivery(
@@ -338,7 +338,7 @@ impl Engine {
         ctx: &mut Ctx<'_>,
     ) {
         if c.do_not_contact {
-            self.record(ctx, c, Some(pb.name), RecordKind::Suppressed, "task");
+            self.skipped(ctx, c, pb, site, RecordKind::Suppressed, "task");
             return;
         }
         let tasks = crate::value::names::tasks();
@@ -369,7 +369,7 @@ impl Engine {
                 });
                 ctx.out.push(Effect::Deliver(d));
             }
-            Err(e) => self.record(ctx, c, Some(pb.name), RecordKind::RenderError, e),
+            Err(e) => self.skipped(ctx, c, pb, site, RecordKind::RenderError, e),
         }
     }
 }

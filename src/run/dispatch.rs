@@ -120,6 +120,7 @@ impl Outcomes {
                     at: now,
                     customer: row.delivery.customer.clone(),
                     playbook: Some(row.delivery.playbook),
+                    step: None,
                     kind: RecordKind::Suppressed,
                     detail: format!("{} queued before the customer opted out", row.key).into(),
                 });
@@ -137,6 +138,7 @@ impl Outcomes {
                         at: now,
                         customer: row.delivery.customer.clone(),
                         playbook: Some(row.delivery.playbook),
+                        step: None,
                         kind: RecordKind::Late,
                         detail: format!("{} held until its quiet hours end at {allowed}", row.key)
                             .into(),

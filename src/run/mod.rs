@@ -450,6 +450,7 @@ impl<S: Store> Runner<S> {
                     at: now,
                     customer: Some(w.customer.as_str().into()),
                     playbook: None,
+                    step: None,
                     kind: crate::engine::RecordKind::Failed,
                     detail: format!("stored event `{}` does not read back: {e}", input.id).into(),
                 })),

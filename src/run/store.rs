@@ -446,6 +446,7 @@ impl Held {
             at,
             customer,
             playbook: Some(playbook.into()),
+            step: None,
             kind,
             detail: format!("{key} {why}").into(),
         }

@@ -5,44 +5,35 @@
 
 pub mod assume;
 pub mod files;
+pub mod funnel;
 pub mod input;
+pub mod journey;
 pub mod population;
 pub mod report;
 mod tally;
+mod timeline;
 
 use crate::engine::state::{CustomerState, Status, Wait};
-use crate::engine::{Delivery, Detail, Effect, Engine, Inputs, Record, RecordKind};
+use crate::engine::{Delivery, Effect, Engine, Inputs, Record};
 use crate::intake::Event;
 use crate::program::Program;
 use crate::value::Fields;
 use assume::Behaviour;
 use chrono::{DateTime, Utc};
+pub use funnel::{Funnel, StepCount};
 use input::{SampleCustomer, SampleEvent};
 pub use population::{Population, Sample, SlicePopulation};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 pub use tally::Tally;
 
-/// Per playbook: how many entered, converted, stopped, are still active, were held out,
-/// and how many enrollments reached each step.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Funnel {
-    pub name: String,
-    /// The playbook's name as the program holds it (effects carry the same text).
-    pub key: crate::value::Sym,
-    pub entered: usize,
-    pub goal: usize,
-    pub stopped: usize,
-    pub active: usize,
-    pub holdout: usize,
-    pub steps: Vec<(String, usize)>,
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
     /// The deliveries of the customers the run kept (see [`Keep`]), by time.
     pub sends: Vec<Delivery>,
     pub records: Vec<Record>,
+    /// The waits the kept customers' flows opened, by time.
+    pub waits: Vec<journey::Waiting>,
     pub playbooks: Vec<Funnel>,
     /// Counts over every customer, kept or not.
     pub tally: Tally,
@@ -135,6 +126,15 @@ pub fn simulate_population(
         Keep::UpTo(n) if population.known_len().is_none_or(|len| len <= *n) => Some(*n),
         _ => None,
     };
+    // Whose waits to watch: only those whose timelines can be kept.
+    let watched = |id: &str| {
+        id.is_empty()
+            || match &opts.keep {
+                Keep::All => true,
+                Keep::Customer(c) => c == id,
+                Keep::UpTo(_) => keep_upto.is_some(),
+            }
+    };
     let kept = |id: &str| {
         id.is_empty()
             || match &opts.keep {
@@ -151,7 +151,7 @@ pub fn simulate_population(
         .map(|p| Funnel {
             name: p.name.to_string(),
             key: p.name,
-            steps: p.steps.iter().map(|s| (s.name.to_string(), 0)).collect(),
+            steps: p.steps.iter().map(|s| StepCount::new(&s.name)).collect(),
             ..Funnel::default()
         })
         .collect();
@@ -164,15 +164,17 @@ pub fn simulate_population(
                 .map_or(usize::MAX, |n| n.div_ceil(64)),
         )
         .max(1);
-    let (engine, empty, kept) = (&engine, &empty, &kept);
+    let (engine, empty, kept, watched) = (&engine, &empty, &kept, &watched);
     let work = move || {
         let mut part = Part::new(empty.clone());
         while let Some(batch) = population.next_batch() {
             for sample in batch {
                 part.customers += 1;
+                let mut watch = watched(&sample.id).then(journey::Watcher::default);
                 let mut state = CustomerState::new(sample.id, sample.attrs);
-                let effects = run_customer(engine, &mut state, &sample.events, opts);
-                part.settle(engine, state, effects, kept);
+                let effects =
+                    run_customer(engine, &mut state, &sample.events, opts, watch.as_mut());
+                part.settle(engine, state, effects, watch, kept);
                 if let Some(p) = opts.progress {
                     p.fetch_add(1, Ordering::Relaxed);
                 }
@@ -190,9 +192,10 @@ pub fn simulate_population(
     // Broadcast runs belong to the pseudo-customer with the empty id.
     if program.playbooks.iter().any(|p| p.broadcast) {
         let mut part = Part::new(empty.clone());
+        let mut watch = Some(journey::Watcher::default());
         let mut state = CustomerState::new("", Fields::new());
-        let effects = run_customer(engine, &mut state, &[], opts);
-        part.settle(engine, state, effects, kept);
+        let effects = run_customer(engine, &mut state, &[], opts, watch.as_mut());
+        part.settle(engine, state, effects, watch, kept);
         parts.push(part);
     }
     let mut outcome = Outcome {
@@ -211,28 +214,24 @@ pub fn simulate_population(
         .reserve_exact(parts.iter().map(|p| p.records.len()).sum());
     for part in parts {
         for (total, f) in funnels.iter_mut().zip(&part.funnels) {
-            total.entered += f.entered;
-            total.goal += f.goal;
-            total.stopped += f.stopped;
-            total.active += f.active;
-            total.holdout += f.holdout;
-            for (s, n) in total.steps.iter_mut().zip(&f.steps) {
-                s.1 += n.1;
-            }
+            total.add(f);
         }
         outcome.tally.merge(part.tally);
         outcome.zones.extend(part.zones);
         part.sends.move_into(&mut outcome.sends);
         part.records.move_into(&mut outcome.records);
+        outcome.waits.extend(part.waits);
     }
     if keep_upto.is_some_and(|n| outcome.customers > n) {
         // More customers ran than the timelines are shown for: keep only the broadcasts'.
         outcome.sends.retain(|d| d.customer.is_none());
         outcome.records.retain(|r| r.customer.is_none());
+        outcome.waits.retain(|w| w.customer.is_none());
         outcome.zones.retain(|c, _| c.is_empty());
     }
     sort_by_time(&mut outcome.sends, |d| (d.at, d.customer.as_deref()));
     sort_by_time(&mut outcome.records, |r| (r.at, r.customer.as_deref()));
+    sort_by_time(&mut outcome.waits, |w| (w.at, w.customer.as_deref()));
     let mut order: Vec<usize> = (0..funnels.len()).collect();
     order.sort_by(|a, b| funnels[*a].name.cmp(&funnels[*b].name));
     outcome.playbooks = order.into_iter().map(|i| funnels[i].clone()).collect();
@@ -296,6 +295,7 @@ struct Part {
     zones: Vec<(String, chrono_tz::Tz)>,
     sends: Chunks<Delivery>,
     records: Chunks<Record>,
+    waits: Vec<journey::Waiting>,
 }
 
 /// A list kept in fixed-size chunks: it grows without copying and can be
@@ -336,6 +336,7 @@ impl Part {
             zones: Vec::new(),
             sends: Chunks(Vec::new()),
             records: Chunks(Vec::new()),
+            waits: Vec::new(),
         }
     }
 
@@ -345,10 +346,11 @@ impl Part {
         engine: &Engine,
         state: CustomerState,
         effects: Vec<Effect>,
+        watch: Option<journey::Watcher>,
         kept: &dyn Fn(&str) -> bool,
     ) {
         let zone = engine.customer_zone(&state);
-        count(&state, &effects, &mut self.funnels);
+        funnel::count(&state, &effects, &mut self.funnels);
         self.tally.customer(&state.id, zone, &effects);
         self.tally.at_end(&state);
         if !kept(&state.id) {
@@ -362,6 +364,8 @@ impl Part {
             }
         }
         self.zones.push((state.id.to_string(), zone));
+        self.waits
+            .extend(watch.map(|w| w.waits).unwrap_or_default());
     }
 }
 
@@ -371,6 +375,7 @@ fn run_customer(
     state: &mut CustomerState,
     events: &[std::borrow::Cow<SampleEvent>],
     opts: &Options,
+    watch: Option<&mut journey::Watcher>,
 ) -> Vec<Effect> {
     let mut out = engine.init(state, opts.from);
     let mut inputs = SimInputs {
@@ -382,7 +387,11 @@ fn run_customer(
         behaviour: opts.behaviour,
         asked: HashSet::new(),
         roundtrip: opts.roundtrip,
+        watch,
     };
+    if let Some(w) = inputs.watch.as_mut() {
+        w.look(state, opts.from);
+    }
     if opts.roundtrip {
         inputs.after(state, opts.from);
     }
@@ -395,7 +404,7 @@ fn run_customer(
 /// The simulator's inputs: the sample events, and the events the behaviour
 /// model decides the customer sends, merged by arrival (sample events first
 /// at a tie).
-struct SimInputs<'a, 'e> {
+struct SimInputs<'a, 'e, 'w> {
     engine: &'a Engine,
     /// What loading a stored state anew emitted (in round-trip mode).
     reloaded: Vec<Effect>,
@@ -407,9 +416,11 @@ struct SimInputs<'a, 'e> {
     /// Waits already asked about: (playbook, enrollment, hook plant (0 for the main flow), opened).
     asked: HashSet<(crate::value::Sym, u32, u32, DateTime<Utc>)>,
     roundtrip: bool,
+    /// Notes the waits of a customer whose timeline may be shown.
+    watch: Option<&'w mut journey::Watcher>,
 }
 
-impl Inputs for SimInputs<'_, '_> {
+impl Inputs for SimInputs<'_, '_, '_> {
     fn next_at(&self) -> Option<DateTime<Utc>> {
         let e = self.events.get(self.next).map(|e| e.at);
         let a = self.answers.first().map(|a| a.0);
@@ -446,6 +457,9 @@ impl Inputs for SimInputs<'_, '_> {
         }
         if let Some(b) = self.behaviour {
             answer_waits(state, b, &mut self.asked, &mut self.answers);
+        }
+        if let Some(w) = self.watch.as_mut() {
+            w.look(state, at);
         }
     }
 }
@@ -497,53 +511,6 @@ fn answer_waits(
             let when = *opened + chrono::Duration::seconds(delay);
             let pos = answers.partition_point(|a| a.0 <= when);
             answers.insert(pos, (when, ev));
-        }
-    }
-}
-
-/// Adds one customer's enrollments to the funnels: what entered, converted,
-/// stopped and reached each step comes from the effects; what is still
-/// active, from the state at the end.
-fn count(state: &CustomerState, effects: &[Effect], funnels: &mut [Funnel]) {
-    let find = |funnels: &mut [Funnel], name: &str| {
-        funnels
-            .iter()
-            .position(|f| crate::value::same(&f.key, name))
-    };
-    for effect in effects {
-        match effect {
-            Effect::Record(r) => {
-                let Some(p) = r.playbook.as_deref().and_then(|n| find(funnels, n)) else {
-                    continue;
-                };
-                let f = &mut funnels[p];
-                match (r.kind, &r.detail) {
-                    (RecordKind::Entered, Detail::Entered { held_out }) => {
-                        f.entered += 1;
-                        f.holdout += usize::from(*held_out);
-                    }
-                    (RecordKind::Goal, Detail::Goal { converted: true }) => f.goal += 1,
-                    (RecordKind::Stopped, _) => f.stopped += 1,
-                    _ => {}
-                }
-            }
-            Effect::Reached(r) => {
-                if let Some(p) = find(funnels, &r.playbook) {
-                    if let Some(s) = funnels[p].steps.iter_mut().find(|s| s.0 == *r.step) {
-                        s.1 += 1;
-                    }
-                }
-            }
-            Effect::Deliver(_) => {}
-        }
-    }
-    for e in state
-        .enrollments
-        .iter()
-        .filter(|e| e.status == Status::Active)
-    {
-        if let Some(p) = find(funnels, &e.playbook) {
-            funnels[p].active += 1;
         }
     }
 }

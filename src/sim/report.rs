@@ -1,7 +1,6 @@
 //! The simulator's reports: JSON for machines, a table for people.
 
 use super::Outcome;
-use crate::program::Touchpoint;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
@@ -17,6 +16,8 @@ pub fn json(o: &Outcome, default: chrono_tz::Tz) -> String {
 
 /// Writes the JSON report as it goes: a million customers' deliveries are
 /// gigabytes of text, so neither a document tree nor the whole text is built.
+/// Every instant is RFC 3339 in UTC (a script can sort them as text);
+/// `local` beside `at` is the same instant in the customer's zone.
 pub fn write_json(
     o: &Outcome,
     default: chrono_tz::Tz,
@@ -30,7 +31,8 @@ pub fn write_json(
             o.sends.iter().map(|s| {
                 let extra = s.extra.as_deref();
                 SendRow {
-                    at: local(s.customer.as_deref(), s.at),
+                    at: utc(s.at),
+                    local: local(s.customer.as_deref(), s.at),
                     customer: s.customer.as_deref(),
                     playbook: &s.playbook,
                     step: &s.step,
@@ -39,7 +41,7 @@ pub fn write_json(
                     template: s.template.as_deref(),
                     variant: s.variant.as_deref(),
                     text: s.text.as_deref(),
-                    deferred_from: s.deferred_from.map(|t| local(s.customer.as_deref(), t)),
+                    deferred_from: s.deferred_from.map(utc),
                     reason: s.reason.map(|r| r.name()),
                     key: s.key(),
                     enrollment: s.enrollment,
@@ -47,7 +49,7 @@ pub fn write_json(
                     worth: extra.and_then(|x| x.grant.as_ref()).map(|g| g.worth),
                     expires_at: extra
                         .and_then(|x| x.grant.as_ref())
-                        .map(|g| local(s.customer.as_deref(), g.expires_at)),
+                        .map(|g| utc(g.expires_at)),
                     assignee: extra.and_then(|x| x.assignee.as_deref()),
                     settings: extra
                         .filter(|x| !x.settings.is_empty())
@@ -57,11 +59,26 @@ pub fn write_json(
         }),
         records: Rows(|| {
             o.records.iter().map(|r| RecordRow {
-                at: local(r.customer.as_deref(), r.at),
+                at: utc(r.at),
+                local: local(r.customer.as_deref(), r.at),
                 customer: r.customer.as_deref(),
                 playbook: r.playbook.as_deref().unwrap_or(""),
+                step: r.step.as_deref(),
                 kind: r.kind.name(),
                 detail: r.detail.in_zone(zone(r.customer.as_deref())),
+            })
+        }),
+        waits: Rows(|| {
+            o.waits.iter().map(|x| WaitRow {
+                at: utc(x.at),
+                local: local(x.customer.as_deref(), x.at),
+                customer: x.customer.as_deref(),
+                playbook: &x.playbook,
+                enrollment: x.enrollment,
+                step: &x.step,
+                event: x.event.as_deref(),
+                until: x.until.map(utc),
+                else_step: x.else_step.as_deref(),
             })
         }),
         playbooks: Rows(|| {
@@ -70,21 +87,33 @@ pub fn write_json(
                 entered: p.entered,
                 goal: p.goal,
                 stopped: p.stopped,
+                failed: p.failed,
+                finished: p.finished,
                 active: p.active,
                 holdout: p.holdout,
+                holdout_goal: p.holdout_goal,
                 steps: Rows(|| {
-                    p.steps.iter().map(|(name, reached)| StepRow {
-                        name,
-                        reached: *reached,
+                    p.steps.iter().map(|s| StepRow {
+                        name: &s.name,
+                        reached: s.reached,
+                        not_sent: &s.not_sent,
                     })
                 }),
             })
         }),
+        messages: o.tally.deliveries,
+        grants: o.tally.grants,
+        tasks: o.tally.tasks,
         warnings: &o.warnings,
     };
     serde_json::to_writer_pretty(&mut w, &doc)?;
     w.write_all(b"\n")?;
     w.flush()
+}
+
+/// An instant as RFC 3339 in UTC, to the second.
+fn utc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// A sequence serialised straight from an iterator.
@@ -103,16 +132,22 @@ where
 
 // The report's shape, field by field in the order written (docs/cli.md).
 #[derive(Serialize)]
-struct Doc<'a, A, B, C> {
+struct Doc<'a, A, B, W, C> {
     sends: A,
     records: B,
+    waits: W,
     playbooks: C,
+    /// Totals over every customer: messages, coupon grants, tasks.
+    messages: usize,
+    grants: usize,
+    tasks: usize,
     warnings: &'a [String],
 }
 
 #[derive(Serialize)]
 struct SendRow<'a> {
     at: String,
+    local: String,
     customer: Option<&'a str>,
     playbook: &'a str,
     step: &'a str,
@@ -148,10 +183,28 @@ impl Serialize for Settings<'_> {
 #[derive(Serialize)]
 struct RecordRow<'a> {
     at: String,
+    local: String,
     customer: Option<&'a str>,
     playbook: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step: Option<&'a str>,
     kind: &'a str,
     detail: String,
+}
+
+#[derive(Serialize)]
+struct WaitRow<'a> {
+    at: String,
+    local: String,
+    customer: Option<&'a str>,
+    playbook: &'a str,
+    enrollment: u32,
+    step: &'a str,
+    /// The awaited event; null for a sleep (`wait D`, `wait until`).
+    event: Option<&'a str>,
+    until: Option<String>,
+    #[serde(rename = "else")]
+    else_step: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -160,8 +213,11 @@ struct PlaybookRow<'a, S> {
     entered: usize,
     goal: usize,
     stopped: usize,
+    failed: usize,
+    finished: usize,
     active: usize,
     holdout: usize,
+    holdout_goal: usize,
     steps: S,
 }
 
@@ -169,36 +225,84 @@ struct PlaybookRow<'a, S> {
 struct StepRow<'a> {
     name: &'a str,
     reached: usize,
+    not_sent: &'a std::collections::BTreeMap<&'static str, usize>,
 }
 
-pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> String {
+/// Which timelines the table shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timelines<'a> {
+    /// Everyone's when at most ten customers ran (and the broadcasts').
+    Small,
+    /// This customer's; `""` is the broadcasts'.
+    Customer(&'a str),
+    /// The broadcasts' only.
+    Broadcasts,
+}
+
+pub fn table(o: &Outcome, default: chrono_tz::Tz, timelines: Timelines) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<28} {:>8} {:>6} {:>8} {:>7} {:>8}",
-        "playbook", "entered", "goal", "stopped", "active", "holdout"
+        "{:<28} {:>8} {:>6} {:>8} {:>7} {:>9} {:>7} {:>8}",
+        "playbook", "entered", "goal", "stopped", "failed", "finished", "active", "holdout"
     );
     for p in &o.playbooks {
         let _ = writeln!(
             s,
-            "{} {:>8} {:>6} {:>8} {:>7} {:>8}",
+            "{} {:>8} {:>6} {:>8} {:>7} {:>9} {:>7} {:>8}",
             pad(&p.name, 28),
             p.entered,
             p.goal,
             p.stopped,
+            p.failed,
+            p.finished,
             p.active,
             p.holdout
         );
-        for (step, n) in &p.steps {
-            let _ = writeln!(s, "  └ {} {:>8}", pad(step, 24), n);
+        if p.holdout > 0 {
+            let treated = p.entered - p.holdout;
+            let _ = writeln!(
+                s,
+                "  ◦ held out: {} of {} reached the goal ({}); treated: {} of {treated} ({})",
+                p.holdout_goal,
+                p.holdout,
+                percent(p.holdout_goal, p.holdout),
+                p.goal,
+                percent(p.goal, treated)
+            );
+        }
+        for step in &p.steps {
+            let not_sent = if step.not_sent.is_empty() {
+                String::new()
+            } else {
+                let parts: Vec<String> = step
+                    .not_sent
+                    .iter()
+                    .map(|(k, n)| format!("{n} {}", not_sent_words(k)))
+                    .collect();
+                format!("   not sent: {}", parts.join(", "))
+            };
+            let _ = writeln!(
+                s,
+                "  └ {} {:>8}{not_sent}",
+                pad(&step.name, 24),
+                step.reached
+            );
         }
     }
     let t = &o.tally;
-    let _ = writeln!(s, "\ndeliveries per channel");
+    let _ = writeln!(s, "\nmessages per channel");
     for (c, n) in &t.per_channel {
-        let _ = writeln!(s, "  {c:<20} {n:>6}");
+        let _ = writeln!(s, "  {} {n:>6}", pad(c, 20));
     }
-    let _ = writeln!(s, "\ndeliveries per day");
+    if t.grants + t.tasks > 0 {
+        let _ = writeln!(
+            s,
+            "besides messages: {} coupon grants, {} tasks",
+            t.grants, t.tasks
+        );
+    }
+    let _ = writeln!(s, "\nmessages per day");
     for (d, n) in &t.per_day {
         let _ = writeln!(s, "  {:<20} {n:>6}", d.to_string());
     }
@@ -228,55 +332,10 @@ pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> Str
         t.dropped
     );
     if let Some((n, c, d)) = &t.busiest {
-        let _ = writeln!(s, "busiest customer-day: {c} on {d} ({n} deliveries)");
+        let messages = if *n == 1 { "message" } else { "messages" };
+        let _ = writeln!(s, "busiest customer-day: {c} on {d} ({n} {messages})");
     }
-    let mut show: Vec<&String> = match customer {
-        Some(c) => o.zones.keys().filter(|k| k.as_str() == c).collect(),
-        None if o.customers <= 10 => o.zones.keys().filter(|k| !k.is_empty()).collect(),
-        None => Vec::new(),
-    };
-    show.sort();
-    for c in show {
-        let _ = writeln!(s, "\ntimeline of {c}");
-        let tz = o.zones.get(c.as_str()).copied().unwrap_or(default);
-        for d in o
-            .sends
-            .iter()
-            .filter(|d| d.customer.as_deref() == Some(c.as_str()))
-        {
-            let at = d.at.with_timezone(&tz).naive_local();
-            // The clock it was due at, with its date when that was another day.
-            let deferred = d
-                .deferred_from
-                .map(|f| {
-                    let f = f.with_timezone(&tz).naive_local();
-                    let due = if f.date() == at.date() {
-                        f.format("%H:%M")
-                    } else {
-                        f.format("%m-%d %H:%M")
-                    };
-                    format!(
-                        " (deferred from {due}, {})",
-                        d.reason.map_or("", |r| r.name())
-                    )
-                })
-                .unwrap_or_default();
-            let text = d.text.as_deref().unwrap_or("").replace('\n', " ");
-            let what = match (d.template.as_deref(), d.touchpoint) {
-                (Some(coupon), Touchpoint::Coupons) => format!("coupon {coupon} granted{deferred}"),
-                (_, Touchpoint::Tasks) => format!("task{deferred}: {text}"),
-                (Some(template), _) => format!("{template}{deferred}: {text}"),
-                (None, _) => format!("inline text{deferred}: {text}"),
-            };
-            let _ = writeln!(
-                s,
-                "  {} {} {} {what}",
-                at.format("%Y-%m-%d %H:%M"),
-                pad(&d.channel, 10),
-                pad(&d.playbook, 22)
-            );
-        }
-    }
+    super::timeline::write(&mut s, o, default, timelines);
     if !o.warnings.is_empty() {
         let _ = writeln!(s, "\nwarnings:");
         for w in &o.warnings {
@@ -284,6 +343,27 @@ pub fn table(o: &Outcome, default: chrono_tz::Tz, customer: Option<&str>) -> Str
         }
     }
     s
+}
+
+/// A share as a whole percent; "–" of nothing.
+fn percent(n: usize, of: usize) -> String {
+    if of == 0 {
+        "–".into()
+    } else {
+        format!("{:.0}%", n as f64 * 100.0 / of as f64)
+    }
+}
+
+/// Why a send did not go out, in the table's words.
+pub fn not_sent_words(kind: &str) -> &'static str {
+    match kind {
+        "dropped" => "dropped by a cap",
+        "suppressed" => "suppressed (opted out)",
+        "unreachable" => "unreachable (requires, settings)",
+        "render-error" => "render error",
+        "empty-text" => "empty text",
+        _ => "other",
+    }
 }
 
 /// Mean, minimum and maximum of one count over runs.
@@ -319,10 +399,13 @@ pub fn runs_json(runs: &[Vec<super::Funnel>], seed: u64) -> String {
                 "entered": spread_json(&col(&|f| f.entered)),
                 "goal": spread_json(&col(&|f| f.goal)),
                 "stopped": spread_json(&col(&|f| f.stopped)),
+                "failed": spread_json(&col(&|f| f.failed)),
+                "finished": spread_json(&col(&|f| f.finished)),
                 "active": spread_json(&col(&|f| f.active)),
                 "holdout": spread_json(&col(&|f| f.holdout)),
-                "steps": f.steps.iter().enumerate().map(|(s, (name, _))| {
-                    json!({ "name": name, "reached": spread_json(&col(&|f| f.steps[s].1)) })
+                "holdout_goal": spread_json(&col(&|f| f.holdout_goal)),
+                "steps": f.steps.iter().enumerate().map(|(s, step)| {
+                    json!({ "name": step.name, "reached": spread_json(&col(&|f| f.steps[s].reached)) })
                 }).collect::<Vec<_>>(),
             })
         })
@@ -354,12 +437,12 @@ pub fn runs_table(runs: &[Vec<super::Funnel>], seed: u64) -> String {
             show(runs.iter().map(|r| r[p].entered).collect()),
             show(runs.iter().map(|r| r[p].goal).collect())
         );
-        for (i, (name, _)) in f.steps.iter().enumerate() {
+        for (i, step) in f.steps.iter().enumerate() {
             let _ = writeln!(
                 s,
                 "  └ {} {}",
-                pad(name, 24),
-                show(runs.iter().map(|r| r[p].steps[i].1).collect())
+                pad(&step.name, 24),
+                show(runs.iter().map(|r| r[p].steps[i].reached).collect())
             );
         }
     }
@@ -367,7 +450,7 @@ pub fn runs_table(runs: &[Vec<super::Funnel>], seed: u64) -> String {
 }
 
 /// Pads to a width in terminal columns: Chinese characters take two.
-fn pad(text: &str, width: usize) -> String {
+pub(super) fn pad(text: &str, width: usize) -> String {
     let w = unicode_width::UnicodeWidthStr::width(text);
     format!("{text}{}", " ".repeat(width.saturating_sub(w)))
 }

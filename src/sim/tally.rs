@@ -3,15 +3,20 @@
 
 use crate::engine::state::{CustomerState, Status, Wait};
 use crate::engine::{Effect, RecordKind};
+use crate::program::Touchpoint;
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tally {
+    /// Messages to customers, groups and Moments (coupon grants and tasks
+    /// are counted apart: the customer does not read them as messages).
     pub deliveries: usize,
-    /// By channel name (`Sym` orders by name).
+    pub grants: usize,
+    pub tasks: usize,
+    /// Messages by channel name (`Sym` orders by name).
     pub per_channel: BTreeMap<crate::value::Sym, usize>,
-    /// By local date in the customer's zone.
+    /// Messages by local date in the customer's zone.
     pub per_day: BTreeMap<NaiveDate, usize>,
     /// Deliveries that went out later than due, by reason.
     pub deferred: BTreeMap<&'static str, usize>,
@@ -20,7 +25,7 @@ pub struct Tally {
     pub still_deferred: BTreeMap<&'static str, usize>,
     /// Sends a cap dropped.
     pub dropped: usize,
-    /// The customer-day with the most deliveries: (count, customer, day); ties
+    /// The customer-day with the most messages: (count, customer, day); ties
     /// go to the smallest customer id (in string order), then the earliest day.
     pub busiest: Option<(usize, String, NaiveDate)>,
 }
@@ -32,6 +37,8 @@ impl Tally {
         let mut days: BTreeMap<NaiveDate, usize> = BTreeMap::new();
         for effect in effects {
             match effect {
+                Effect::Deliver(d) if d.touchpoint == Touchpoint::Coupons => self.grants += 1,
+                Effect::Deliver(d) if d.touchpoint == Touchpoint::Tasks => self.tasks += 1,
                 Effect::Deliver(d) => {
                     self.deliveries += 1;
                     *self.per_channel.entry(d.channel).or_default() += 1;
@@ -88,6 +95,8 @@ impl Tally {
 
     pub fn merge(&mut self, other: Tally) {
         self.deliveries += other.deliveries;
+        self.grants += other.grants;
+        self.tasks += other.tasks;
         for (k, n) in other.per_channel {
             *self.per_channel.entry(k).or_default() += n;
         }

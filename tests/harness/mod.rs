@@ -131,6 +131,10 @@ fn run(playbook: &str) -> bool {
     );
     // The report renders whatever happened.
     let _ = tend::sim::report::json(&outcome, program.policy.zone);
-    let _ = tend::sim::report::table(&outcome, program.policy.zone, None);
+    let _ = tend::sim::report::table(
+        &outcome,
+        program.policy.zone,
+        tend::sim::report::Timelines::Small,
+    );
     true
 }
