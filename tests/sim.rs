@@ -157,16 +157,6 @@ fn sim_with(
     Run { rows, outcome }
 }
 
-/// The tend.toml above, read.
-fn config() -> tend::config::Config {
-    let mut sources = Sources::default();
-    let cfg = sources.add(SourceFile::new("tend.toml", TOML));
-    tend::project::lint_sources(sources, cfg, &[])
-        .checked
-        .unwrap()
-        .config
-}
-
 /// Customers `k0`… with a first order each at 2026-12-01 10:00.
 fn numbered(n: usize) -> (String, String) {
     let mut customers = String::new();
@@ -691,7 +681,7 @@ fn a_behaviour_model_answers_waits_with_seeded_draws() {
     let (program, cs, es) = project(TOML, pb, &customers, &events);
     let assume = "[[assume]]\nevent = \"message.replied\"\nstep = \"ask\"\nprobability = \"50%\"\nwithin = \"30m\"\n";
     let model = |seed| {
-        tend::sim::assume::Behaviour::load(&SourceFile::new("assume.toml", assume), &config(), seed)
+        tend::sim::assume::Behaviour::load(&SourceFile::new("assume.toml", assume), program, seed)
             .unwrap()
     };
     let from = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00+08:00")
@@ -752,13 +742,13 @@ fn a_behaviour_model_answers_waits_with_seeded_draws() {
             "assume.toml",
             "[[assume]]\nevent = \"message.replied\"\nprobability = \"150%\"\n",
         ),
-        &config(),
+        program,
         0,
     )
     .unwrap_err();
     assert_eq!(
         (bad.file.as_deref(), bad.line),
-        (Some("assume.toml"), Some(1))
+        (Some("assume.toml"), Some(3))
     );
 }
 
@@ -1203,13 +1193,12 @@ playbook b_vip {
 #[test]
 fn the_example_project_reports_the_same_when_every_customer_is_stored_between_engine_calls() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let (linted, program) = tend::command::sim::runnable(&dir).unwrap();
-    let config = linted.checked.as_ref().unwrap().config.clone();
+    let (_, program) = tend::command::sim::runnable(&dir).unwrap();
     let assume = SourceFile::new(
         dir.join("assume.toml"),
         std::fs::read_to_string(dir.join("assume.toml")).unwrap(),
     );
-    let behaviour = tend::sim::assume::Behaviour::load(&assume, &config, 7).unwrap();
+    let behaviour = tend::sim::assume::Behaviour::load(&assume, &program, 7).unwrap();
     let from = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00+08:00")
         .unwrap()
         .with_timezone(&chrono::Utc);
@@ -1489,4 +1478,112 @@ fn broadcasts_have_a_timeline_of_their_own() {
     // A customer's timeline alone leaves the broadcasts out.
     let t = table(&r, tend::sim::report::Timelines::Customer("c1"));
     assert!(!t.contains("broadcasts"), "{t}");
+}
+
+#[test]
+fn a_behaviour_model_drives_goal_events_from_entry() {
+    // 30% re-order within 20 days of entry: the funnel converts about 60 of 200.
+    let pb = "playbook p {\n  trigger event message.replied\n  goal event order.paid within 20d\n  step a {\n    send wecom again\n    wait 25d\n  }\n}\n";
+    let mut customers = String::new();
+    let mut events = String::new();
+    for i in 0..200 {
+        customers += &format!("[[customer]]\nid = \"k{i}\"\nname = \"n{i}\"\ntags = []\norders = 0\npersonal_added = true\n");
+        events += &event(
+            "message.replied",
+            &format!("k{i}"),
+            "2026-12-01T10:00:00+08:00",
+            "text = \"在\"",
+        );
+    }
+    let (program, cs, es) = project(TOML, pb, &customers, &events);
+    let assume = "[[assume]]\nevent = \"order.paid\"\nafter = \"entry\"\nprobability = \"30%\"\nwithin = \"20d\"\ndata = { order_id = \"A2\" }\n";
+    let model =
+        tend::sim::assume::Behaviour::load(&SourceFile::new("assume.toml", assume), program, 3)
+            .unwrap();
+    let from = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00+08:00")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let opts = tend::sim::Options {
+        behaviour: Some(&model),
+        ..tend::sim::Options::new(from, from + chrono::Duration::days(30))
+    };
+    let o = tend::sim::simulate_with(program, &cs, &es, &opts);
+    let f = &o.playbooks[0];
+    assert_eq!(f.entered, 200);
+    assert!(
+        (40..80).contains(&f.goal),
+        "{} of 200 converted at 30%",
+        f.goal
+    );
+    assert_eq!(f.goal + f.finished, 200);
+    // Every conversion lies within 20 days of entry (2026-12-01 10:00).
+    for r in o.records.iter().filter(|r| r.kind.name() == "goal") {
+        let days = (r.at - from).num_hours() as f64 / 24.0;
+        assert!(days < 20.5, "{days}");
+    }
+}
+
+#[test]
+fn a_behaviour_model_that_cannot_apply_is_an_error_naming_its_line() {
+    let pb = "playbook p {\n  trigger event order.paid\n  stop event order.refunded\n  step ask {\n    send wecom hi\n    wait for message.replied within 2h\n  }\n}\n";
+    let (program, _, _) = project(TOML, pb, CUSTOMERS, "");
+    let load = |text: &str| {
+        tend::sim::assume::Behaviour::load(&SourceFile::new("assume.toml", text), program, 0)
+            .map(|_| ())
+            .map_err(|e| (e.line.unwrap(), e.message))
+    };
+    let head = "[[assume]]\nprobability = 0.5\n";
+    assert_eq!(
+        load(&format!(
+            "{head}event = \"message.replied\"\nstep = \"ask\"\n"
+        )),
+        Ok(())
+    );
+    assert_eq!(
+        load(&format!("{head}event = \"parcel.in_city\"\n")),
+        Err((3, "nothing waits for `parcel.in_city` (no `wait for parcel.in_city`), so this assumption would never be asked".into()))
+    );
+    assert_eq!(
+        load(&format!("{head}event = \"order.refunded\"\n")),
+        Err((3, "nothing waits for `order.refunded` (no `wait for order.refunded`), so this assumption would never be asked; it is a goal or stop event: to draw it from each enrollment's entry, add after = \"entry\"".into()))
+    );
+    assert_eq!(
+        load(&format!(
+            "{head}event = \"message.replied\"\nstep = \"aks\"\n"
+        )),
+        Err((4, "there is no step `aks`; did you mean `ask`?".into()))
+    );
+    assert_eq!(
+        load(&format!(
+            "{head}event = \"message.replied\"\ndata = {{ txt = \"是\" }}\n"
+        ))
+        .unwrap_err()
+        .0,
+        4
+    );
+    let wrong_type = load(&format!(
+        "{head}event = \"message.replied\"\ndata = {{ text = 5 }}\n"
+    ))
+    .unwrap_err();
+    assert_eq!(wrong_type.0, 4);
+    assert!(wrong_type.1.contains("text"), "{}", wrong_type.1);
+    assert_eq!(
+        load(&format!(
+            "{head}event = \"message.replied\"\nwithn = \"1h\"\n"
+        )),
+        Err((
+            4,
+            "`withn` is not a setting of an assumption; did you mean `within`?".into()
+        ))
+    );
+    assert_eq!(
+        load(&format!("{head}event = \"order.paid\"\nafter = \"entry\"\n")),
+        Err((3, "no playbook has `goal event order.paid` or `stop event order.paid`; after = \"entry\" drives a goal or stop event".into()))
+    );
+    assert_eq!(
+        load(&format!(
+            "{head}event = \"order.refunded\"\nafter = \"entry\"\n"
+        )),
+        Ok(())
+    );
 }

@@ -186,7 +186,7 @@ pub fn run(r: &Request) -> Result<(), Error> {
         Some(p) => {
             let text = crate::read::project_file(p).map_err(Error::Usage)?;
             let src = crate::source::SourceFile::new(p.clone(), text);
-            Some(Behaviour::load(&src, &config, r.seed).map_err(input_error)?)
+            Some(Behaviour::load(&src, &program, r.seed).map_err(input_error)?)
         }
     };
     let mut opts = Options::new(from, until);

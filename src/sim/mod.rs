@@ -476,6 +476,32 @@ fn answer_waits(
         if e.status != Status::Active {
             continue;
         }
+        // Goal and stop events the model drives, drawn once per enrollment from its entry.
+        if asked.insert((e.playbook, e.n, u32::MAX, e.entered)) {
+            let n = e.n.to_string();
+            for rule in b.at_entry(&e.playbook) {
+                let parts = [
+                    &*state.id,
+                    &*e.playbook,
+                    n.as_str(),
+                    "entry",
+                    rule.event.as_str(),
+                ];
+                if b.draw(&parts) >= rule.probability {
+                    continue;
+                }
+                let delay =
+                    (b.draw(&[&parts[..], &["delay"]].concat()) * rule.within_secs as f64) as i64;
+                let ev = Event {
+                    name: crate::value::Sym::new(&rule.event),
+                    data: rule.data.clone(),
+                    attributes: Fields::new(),
+                };
+                let when = e.entered + chrono::Duration::seconds(delay);
+                let pos = answers.partition_point(|a| a.0 <= when);
+                answers.insert(pos, (when, ev));
+            }
+        }
         for flow in &e.flows {
             let Wait::Event { name, opened, .. } = &flow.wait else {
                 continue;
@@ -485,7 +511,7 @@ fn answer_waits(
                 continue;
             }
             let step = &flow.cursor.step;
-            let Some(rule) = b.find(name.as_str(), step) else {
+            let Some(rule) = b.find(name.as_str(), &e.playbook, step) else {
                 continue;
             };
             let at = opened.timestamp().to_string();
