@@ -97,3 +97,36 @@ fn quiet_hours_take_both_forms_and_a_mistake_is_pointed_at() {
     assert!(message.contains("25:00"), "{message}");
     assert_eq!(at, "quiet ".len());
 }
+
+#[test]
+fn a_mistake_inside_a_statement_shows_how_that_statement_is_written() {
+    for (line, shape) in [
+        ("send wecom hi extra", "`send CHANNEL TEMPLATE`"),
+        ("send wecom hi, again", "`send CHANNEL TEMPLATE`"),
+        (
+            "if customer.orders > 2 then send wecom hi",
+            "`if EXPR { … }",
+        ),
+        (
+            "wait for message.replied within 2h else s",
+            "`wait for EVENT",
+        ),
+        ("tag customer \"vip\"", "`tag add \"x\""),
+        (
+            "grant new10 worth 10",
+            "`grant coupon ID worth N valid DURATION`",
+        ),
+    ] {
+        let (_, help) = in_step(line);
+        assert!(help.contains(shape), "{line}: {help}");
+        assert!(!help.contains("language reference"), "{line}: {help}");
+    }
+    // A word that starts no statement lists the ones a step holds.
+    let (_, help) = in_step("goto s");
+    assert!(help.contains("`-> STEP` (go to a step)"), "{help}");
+    // A header setting too.
+    let (_, help) = error("playbook p {\n  reenter sometimes\n  trigger event order.paid\n  step s {\n    end\n  }\n}\n");
+    assert!(help.contains("`reenter after"), "{help}");
+    let (_, help) = error("playbook p {\n  trigger event order.paid\n  goal order.paid within 7d\n  step s {\n    end\n  }\n}\n");
+    assert!(help.contains("`goal event NAME"), "{help}");
+}

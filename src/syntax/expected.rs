@@ -224,7 +224,7 @@ pub(super) fn describe(text: &str, err: pest::error::Error<Rule>) -> SyntaxError
     let help = if found == "`=`" && names.contains(&OPERATOR) {
         "compare with `==`; a single `=` only assigns, in `set` and `with`".to_string()
     } else {
-        help_for(&names)
+        help_for(&names, statement_at(text, pos))
     };
     SyntaxError::new(span, message, help)
 }
@@ -341,16 +341,65 @@ fn ascii_twin(c: char) -> Option<String> {
     )
 }
 
-fn help_for(names: &[&str]) -> String {
+fn help_for(names: &[&str], statement: Option<&str>) -> String {
     if names.iter().any(|n| n.contains("duration")) {
-        "durations are whole numbers with units in the order w d h m s, such as `30m`, `2h` or `1d12h`".into()
-    } else if names.iter().any(|n| n.contains("end of the statement")) {
+        return "durations are whole numbers with units in the order w d h m s, such as `30m`, `2h` or `1d12h`".into();
+    }
+    if names.iter().any(|n| n.contains("clock time")) {
+        return "clock times are `HH:MM` from 00:00 to 23:59".into();
+    }
+    // The shape of the statement the mistake is in says more than the
+    // tokens the grammar would have taken.
+    match (statement.and_then(shape), statement) {
+        (Some(shape), Some(word)) => {
+            return format!("`{word}` is written {shape}, one statement per line (or separated by `;`)")
+        }
+        (None, _) if names.iter().any(|n| n.contains("`send`")) => {
+            return "a step holds statements, one per line: `send`, `wait`, `if`, `split`, `tag`, `set`, `grant`, `hook`, `task`, `-> STEP` (go to a step) or `end`".into()
+        }
+        _ => {}
+    }
+    if names.iter().any(|n| n.contains("end of the statement")) {
         "put each statement on its own line (or separate them with `;`)".into()
-    } else if names.iter().any(|n| n.contains("clock time")) {
-        "clock times are `HH:MM` from 00:00 to 23:59".into()
     } else {
         "see the language reference (docs/language.md) for the shape of this statement".into()
     }
+}
+
+/// The first word of the line `pos` is on: the statement or setting it is part of.
+fn statement_at(text: &str, pos: usize) -> Option<&str> {
+    let start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].trim_start();
+    let word = line
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()
+        .filter(|w| !w.is_empty())?;
+    // Only when the mistake is past the word itself.
+    (start + (text[start..].len() - line.len()) + word.len() <= pos).then_some(word)
+}
+
+/// How a statement or setting is written (docs/language.md §4–§6).
+fn shape(word: &str) -> Option<&'static str> {
+    Some(match word {
+        "send" => "`send CHANNEL TEMPLATE` or `send CHANNEL \"text\"`, optionally followed by `with { name = EXPR, … }`",
+        "wait" => "`wait 2d`, `wait until TIME [at HH:MM]` or `wait for EVENT [if EXPR] [since entry] [within DURATION [else -> STEP]]`",
+        "if" => "`if EXPR { … } [else if EXPR { … }] [else { … }]`, comparing with `==`, `!=`, `<`, `>`, `in` and joining with `and`, `or`, `not`",
+        "split" => "`split { 50% -> A, 50% -> B }`",
+        "tag" => "`tag add \"x\", \"y\"` or `tag remove \"x\"`",
+        "set" => "`set customer.PATH = EXPR`",
+        "grant" => "`grant coupon ID worth N valid DURATION`",
+        "hook" => "`hook NAME at TIME { … }`",
+        "task" => "`task \"TEXT\" [to owner]`",
+        "trigger" => "`trigger event NAME [if EXPR]`, `trigger enter SEGMENT`, `trigger every \"CRON\" [for SEGMENT]` or `trigger yearly PATH [± Nd] [at HH:MM]`",
+        "goal" => "`goal event NAME [if EXPR] [within DURATION]`",
+        "stop" => "`stop event NAME [if EXPR]`",
+        "cap" => "`cap N per day|week|month [KIND] [drop|defer]`",
+        "reenter" => "`reenter never`, `reenter always` or `reenter after DURATION`",
+        "holdout" => "`holdout P%`",
+        "timezone" => "`timezone \"Asia/Shanghai\"` or `timezone customer`",
+        "title" | "owner" => "with a quoted string: `title \"…\"`, `owner \"…\"`",
+        _ => return None,
+    })
 }
 
 fn join_or(names: &[&str]) -> String {
