@@ -276,9 +276,10 @@ fn generated_requests_get_only_replies_the_openapi_document_lists() {
         let status = resp.status().as_u16();
         (status, resp.body_mut().read_to_string().unwrap_or_default())
     };
-    // Over 10 MiB: refused before it is read.
-    let (status, _) = send("POST", "/v1/events", vec![b' '; 11 << 20]);
-    assert_eq!(status, 413);
+    // Over 10 MiB: refused before it is read. Only the headers are sent (a
+    // client still writing a body the server has refused may see the
+    // connection reset before it reads the reply).
+    assert_eq!(declared_too_big(&base), 413);
     // An id with a slash (escaped in the path) is an id like any other; one of 300 characters is refused.
     let (status, _) = send(
         "PUT",
@@ -300,4 +301,26 @@ fn generated_requests_get_only_replies_the_openapi_document_lists() {
     );
     assert_eq!(status, 422);
     assert!(text.contains("at most 256 characters"), "{text}");
+}
+
+/// The status of a POST /v1/events that declares an 11 MiB body and sends none of it.
+fn declared_too_big(base: &str) -> u16 {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut tcp = std::net::TcpStream::connect(host).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        tcp,
+        "POST /v1/events HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer tok-api\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        11u64 << 20
+    )
+    .unwrap();
+    let mut reply = [0u8; 64];
+    let n = tcp.read(&mut reply).unwrap();
+    let head = String::from_utf8_lossy(&reply[..n]);
+    head.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"))
 }

@@ -72,7 +72,40 @@ pub fn router(api: Api, max_body: usize) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| async move {
+                if declared_length(req.headers()).is_some_and(|n| n > max_body as u64) {
+                    return too_big(max_body);
+                }
+                next.run(req).await
+            },
+        ))
         .with_state(api)
+}
+
+/// The body length a request declares, if it does.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// A body declared over the limit is refused before any of it is read, so
+/// the client gets the 413 rather than a connection reset mid-upload.
+fn too_big(max_body: usize) -> Response {
+    let mut reply = problem(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("the body is over {max_body} bytes; send events in smaller batches"),
+    );
+    reply.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    reply
 }
 
 fn problem(status: StatusCode, message: &str) -> Response {
